@@ -1,0 +1,194 @@
+"""Question/answer pairs in, padded id arrays out: the batches both backends train on.
+
+A seq2seq model is trained with "teacher forcing": the decoder is fed the true
+answer, one token behind, and learns to predict the next one.  So each answer
+becomes two rows:
+
+    tgt_in   BOS  1   9          the decoder reads BOS + answer ...
+    tgt_out   1   9  EOS         ... and learns to predict answer + EOS
+
+The target is ahead of the input by one step: at step t the decoder has read
+tgt_in[t] = answer[t-1] and must output tgt_out[t] = answer[t].  The final EOS
+teaches it when to stop.
+
+Rows of different lengths are post-padded with PAD (0) to the longest in the
+batch, so a row's length is its number of non-PAD ids.  Shape legend:
+B batch, S source length, T target length.
+
+Batches are plain int64 NumPy arrays made in a fixed order from a seed, so the
+Keras and the PyTorch model see exactly the same numbers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from shared.tokenizer import BOS, EOS, PAD, Tokenizer
+
+
+class Batch(NamedTuple):
+    """One batch of padded id arrays, all int64.
+
+    Attributes:
+        src: (B, S) the questions, for the encoder.
+        tgt_in: (B, T) BOS + answer, the decoder's input (teacher forcing).
+        tgt_out: (B, T) answer + EOS, what the decoder should predict at each step.
+    """
+
+    src: np.ndarray
+    tgt_in: np.ndarray
+    tgt_out: np.ndarray
+
+
+def read_pairs(path: str | os.PathLike) -> list[tuple[str, str]]:
+    """Reads a tab-separated file of question/answer pairs.
+
+    The Tatoeba / manythings.org format: one pair per line,
+    ``question<TAB>answer``; further columns (such as the attribution) are
+    ignored.  UTF-8, with or without a byte-order mark; blank lines are skipped.
+
+    Args:
+        path: the file.
+
+    Returns:
+        The (question, answer) pairs in file order.
+
+    Raises:
+        ValueError: a line with no tab, a line that is not UTF-8, or no pairs at
+            all; the message names the file and the 1-based line number.
+    """
+    name = os.fspath(path)
+    with open(path, "rb") as f:
+        raw = f.read()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    pairs = []
+    # Decoding line by line lets an error say which line is broken.
+    for number, line_bytes in enumerate(raw.split(b"\n"), start=1):
+        try:
+            line = line_bytes.decode("utf-8").rstrip("\r")
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{name}, line {number}: not UTF-8 ({error.reason})") from None
+        if not line.strip():
+            continue
+        columns = line.split("\t")
+        if len(columns) < 2:
+            raise ValueError(
+                f"{name}, line {number}: expected question<TAB>answer, found no tab in"
+                f" {line[:40]!r}"
+            )
+        pairs.append((columns[0], columns[1]))
+    if not pairs:
+        raise ValueError(f"{name} holds no question/answer pairs")
+    return pairs
+
+
+def build_tokenizers(
+    pairs: Sequence[tuple[str, str]],
+    level: str = "char",
+    min_freq: int = 1,
+    max_size: int | None = None,
+) -> tuple[Tokenizer, Tokenizer]:
+    """One tokenizer for the questions and one for the answers.
+
+    Two vocabularies, because question and answer may be different languages
+    (or, in ``dates``, different alphabets).
+
+    Args:
+        pairs: (question, answer) pairs.
+        level, min_freq, max_size: as in ``Tokenizer.build``, for both.
+
+    Returns:
+        (src_tokenizer, tgt_tokenizer).
+    """
+    _check_pairs(pairs)
+    src = Tokenizer.build([q for q, _ in pairs], level, min_freq, max_size)
+    tgt = Tokenizer.build([a for _, a in pairs], level, min_freq, max_size)
+    return src, tgt
+
+
+def make_batch(
+    pairs: Sequence[tuple[str, str]], src_tokenizer: Tokenizer, tgt_tokenizer: Tokenizer
+) -> Batch:
+    """Encodes and pads a list of pairs into one Batch.
+
+    Args:
+        pairs: (question, answer) pairs, at least one.
+        src_tokenizer: encodes the questions.
+        tgt_tokenizer: encodes the answers.
+
+    Returns:
+        A Batch with S = the longest question (at least 1, so that a batch of
+        empty questions is one column of PAD) and T = the longest answer + 1.
+    """
+    _check_pairs(pairs)
+    questions = [src_tokenizer.encode(q) for q, _ in pairs]
+    answers = [tgt_tokenizer.encode(a) for _, a in pairs]
+    batch_size = len(pairs)
+    src_len = max(1, max(len(q) for q in questions))
+    tgt_len = max(len(a) for a in answers) + 1
+    src = np.full((batch_size, src_len), PAD, dtype=np.int64)  # (B, S)
+    tgt_in = np.full((batch_size, tgt_len), PAD, dtype=np.int64)  # (B, T)
+    tgt_out = np.full((batch_size, tgt_len), PAD, dtype=np.int64)  # (B, T)
+    for row, (question, answer) in enumerate(zip(questions, answers, strict=True)):
+        src[row, : len(question)] = question
+        tgt_in[row, : len(answer) + 1] = [BOS, *answer]
+        tgt_out[row, : len(answer) + 1] = [*answer, EOS]
+    return Batch(src, tgt_in, tgt_out)
+
+
+def batches(
+    pairs: Sequence[tuple[str, str]],
+    src_tokenizer: Tokenizer,
+    tgt_tokenizer: Tokenizer,
+    batch_size: int,
+    shuffle: bool = True,
+    seed: int = 0,
+) -> Iterator[Batch]:
+    """One pass over ``pairs`` in batches (one epoch).
+
+    The order comes from ``np.random.default_rng(seed)`` alone, so both
+    backends get identical batches; pass a different seed per epoch for a new
+    order.  Every pair appears exactly once; the last batch may be smaller.
+
+    Args:
+        pairs: (question, answer) pairs, at least one.
+        src_tokenizer: encodes the questions.
+        tgt_tokenizer: encodes the answers.
+        batch_size: pairs per batch, >= 1.
+        shuffle: False keeps the file order.
+        seed: the shuffle's seed.
+
+    Returns:
+        An iterator of Batch.
+    """
+    # Checked here, not inside the generator, so a mistake fails at the call.
+    _check_pairs(pairs)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}")
+    order = np.random.default_rng(seed).permutation(len(pairs)) if shuffle else range(len(pairs))
+    order = [int(i) for i in order]
+    chunks = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    return (make_batch([pairs[i] for i in chunk], src_tokenizer, tgt_tokenizer) for chunk in chunks)
+
+
+def _check_pairs(pairs: object) -> None:
+    if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Sequence):
+        raise ValueError(
+            f"pairs must be a list of (question, answer) tuples; got {type(pairs).__name__}"
+        )
+    if not pairs:
+        raise ValueError("pairs is empty; a batch needs at least one (question, answer) pair")
+    for index, pair in enumerate(pairs):
+        if (
+            not isinstance(pair, (tuple, list))
+            or len(pair) != 2
+            or not all(isinstance(text, str) for text in pair)
+        ):
+            raise ValueError(
+                f"pairs[{index}] must be a (question, answer) pair of str; got {pair!r}"
+            )
