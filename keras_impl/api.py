@@ -1,0 +1,128 @@
+"""The backend API on Keras: NumPy in, NumPy out.  Mirror of ``torch_impl/api.py``.
+
+The same eight functions, with the same arguments and the same refusals, exist
+in ``torch_impl``; a program written against one runs on the other.  Inputs are
+checked by ``shared.inputs`` before any framework sees them, so both backends
+refuse bad input with the same message.
+
+Shapes: B batch, S source length, T target length, L layers, H_dec decoder
+hidden, V_tgt target vocabulary.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_impl.model import Seq2Seq
+from shared import Seq2SeqConfig
+from shared.inputs import (
+    check_batch_sizes,
+    check_beam_size,
+    check_max_len,
+    check_state,
+    check_token_ids,
+)
+from shared.search import beam_search, greedy_search
+
+
+def build_model(config: Seq2SeqConfig, seed: int = 0) -> Seq2Seq:
+    """A new, built model with Keras's default initialisers, seeded (``set_random_seed``)."""
+    if not isinstance(config, Seq2SeqConfig):
+        raise TypeError(f"config must be a shared.Seq2SeqConfig; got {type(config).__name__}")
+    keras.utils.set_random_seed(seed)
+    model = Seq2Seq(config)
+    # Keras creates weights on the first call: one dummy batch builds every layer.
+    model((np.ones((1, 1), np.int64), np.ones((1, 1), np.int64)))
+    return model
+
+
+class _Compiled:
+    """The model's encode and decode traced once into TensorFlow graphs.
+
+    Eager Keras would run the LSTM's time loop op by op in Python; a graph runs
+    it in one call.  The signatures leave B, S and T free so that no new batch
+    shape triggers a retrace.
+    """
+
+    def __init__(self, model: Seq2Seq):
+        cfg = model.config
+        ids = tf.TensorSpec([None, None], tf.int64)                            # (B, S) or (B, T)
+        state = tf.TensorSpec([cfg.num_layers, None, cfg.decoder_hidden_size], tf.float32)
+        self.encode = tf.function(model.encode, input_signature=[ids])
+        self.decode = tf.function(model.decode, input_signature=[ids, state, state])
+
+
+def _compiled(model: Seq2Seq) -> _Compiled:
+    if getattr(model, "_compiled_fns", None) is None:
+        model._compiled_fns = _Compiled(model)
+    return model._compiled_fns
+
+
+def _source(model: Seq2Seq, src) -> np.ndarray:
+    src, _ = check_token_ids(src, model.config.src_vocab_size, "src", "source")    # (B, S)
+    if src.shape[1] == 0:  # no column at all: one PAD column gives the same zero hand-off
+        src = np.zeros((src.shape[0], 1), dtype=np.int64)                      # (B, 1)
+    return src
+
+
+def encode(model: Seq2Seq, src) -> tuple[np.ndarray, np.ndarray]:
+    """The hand-off (h, c), float32 NumPy, each (L, B, H_dec); an all-PAD row gives zeros."""
+    src = _source(model, src)                                                  # (B, S)
+    h, c = _compiled(model).encode(src)                                        # each (L, B, H_dec)
+    return h.numpy(), c.numpy()
+
+
+def decode(model: Seq2Seq, tgt_in, state) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Decoder logits (B, T, V_tgt) and final (h, c) from ``state``; T = 1 is one step.
+
+    Logits at PAD positions of ``tgt_in`` are unspecified (see ``Seq2Seq.decode``).
+    """
+    cfg = model.config
+    tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")  # (B, T)
+    h, c = check_state(state, cfg.num_layers, tgt_in.shape[0], cfg.decoder_hidden_size)
+    logits, h, c = _compiled(model).decode(tgt_in, h, c)                       # (B, T, V_tgt)
+    return logits.numpy(), (h.numpy(), c.numpy())
+
+
+def forward(model: Seq2Seq, src, tgt_in) -> np.ndarray:
+    """Teacher-forced logits (B, T, V_tgt): ``decode(tgt_in, encode(src))``."""
+    check_batch_sizes(src, tgt_in)
+    logits, _ = decode(model, tgt_in, encode(model, src))
+    return logits
+
+
+def _step_fn(model: Seq2Seq):
+    """One generation step on tensors: feed one token per row, carry (h, c)."""
+    decode_graph = _compiled(model).decode
+
+    def step(tokens: np.ndarray, state):
+        h, c = state                                                           # each (L, N, H_dec)
+        logits, h, c = decode_graph(tokens[:, None], h, c)                     # (N, 1, V_tgt)
+        return logits[:, 0].numpy(), (h, c)
+
+    return step
+
+
+def _select(state, index: np.ndarray):
+    """Pick hypotheses along the batch axis (1) of h and c: beam search reorders them."""
+    return tuple(tf.gather(s, index, axis=1) for s in state)
+
+
+def greedy_decode(model: Seq2Seq, src, max_len: int) -> np.ndarray:
+    """One-to-many generation: int64 (B, max_len), EOS kept, PAD after it."""
+    max_len = check_max_len(max_len)
+    src = _source(model, src)                                                  # (B, S)
+    state = _compiled(model).encode(src)                                       # each (L, B, H_dec)
+    return greedy_search(_step_fn(model), state, src.shape[0], max_len)
+
+
+def beam_decode(model: Seq2Seq, src, beam_size: int, max_len: int) -> np.ndarray:
+    """Beam search (length-normalised): int64 (B, max_len); beam_size=1 equals greedy."""
+    beam_size, max_len = check_beam_size(beam_size), check_max_len(max_len)
+    src = _source(model, src)                                                  # (B, S)
+    state = _compiled(model).encode(src)                                       # each (L, B, H_dec)
+    return beam_search(
+        _step_fn(model), state, src.shape[0], beam_size, max_len, select=_select
+    )

@@ -1,0 +1,140 @@
+"""Training on Keras: the loss, canonical gradients and a training loop.
+
+Mirror of ``torch_impl/train.py``.  The loss is defined once in words and
+written in each framework: the mean cross-entropy over the target positions
+that are not PAD (teacher forcing: the decoder reads BOS + answer and is scored
+on answer + EOS).
+
+Shapes: B batch, S source length, T target length, V_tgt target vocabulary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from keras_impl.model import Seq2Seq
+from keras_impl.weights import to_canonical
+from shared import PAD, Batch
+from shared.inputs import check_token_ids
+from shared.training import check_training_args, share_bias_gradients, training_batches
+
+
+def masked_cross_entropy(logits, tgt_out):
+    """Mean cross-entropy over positions where ``tgt_out`` is not PAD.
+
+    Args:
+        logits: (B, T, V_tgt) decoder scores.
+        tgt_out: int (B, T), answer + EOS, post-padded with PAD.
+    """
+    per_token = ops.sparse_categorical_crossentropy(tgt_out, logits, from_logits=True)  # (B, T)
+    real = ops.cast(ops.not_equal(tgt_out, PAD), per_token.dtype)                     # (B, T)
+    # Sum over real positions divided by their count: what ignore_index=PAD gives in torch.
+    return ops.sum(per_token * real) / ops.sum(real)
+
+
+def _arrays(model: Seq2Seq, src, tgt_in, tgt_out) -> tuple[np.ndarray, ...]:
+    cfg = model.config
+    src, _ = check_token_ids(src, cfg.src_vocab_size, "src", "source")              # (B, S)
+    tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")     # (B, T)
+    tgt_out, _ = check_token_ids(tgt_out, cfg.tgt_vocab_size, "tgt_out", "target")  # (B, T)
+    return src, tgt_in, tgt_out
+
+
+def loss_and_gradients(model: Seq2Seq, src, tgt_in, tgt_out) -> tuple[float, dict]:
+    """The loss of one batch and its gradients, keyed by canonical names (dropout off).
+
+    Keras keeps one bias per gate where the canonical layout has b_ih and b_hh;
+    since the loss depends only on their sum, its gradient is the gradient of both.
+
+    Returns:
+        (loss, gradients): a float and a dict of float32 arrays shaped like
+        ``export_weights(model)``.
+    """
+    src, tgt_in, tgt_out = _arrays(model, src, tgt_in, tgt_out)
+    with tf.GradientTape() as tape:
+        loss = masked_cross_entropy(model((src, tgt_in), training=False), tgt_out)
+    variables = model.trainable_variables
+    # Embedding gradients come back as IndexedSlices: make them dense arrays.
+    grads = tape.gradient(loss, variables)
+    grads = {id(v): tf.convert_to_tensor(g) for v, g in zip(variables, grads, strict=True)}
+    # Keras's one bias exports as b_ih; its gradient is also the gradient of b_hh.
+    gradients = share_bias_gradients(to_canonical(model, read=lambda v: grads[id(v)]))
+    return float(loss), gradients
+
+
+def _optimizer(optimizer: str, lr: float, adam_epsilon: float | None):
+    if optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate=lr)
+    # Keras adds epsilon to sqrt(v) BEFORE the bias correction; default 1e-7.
+    epsilon = 1e-7 if adam_epsilon is None else adam_epsilon
+    return keras.optimizers.Adam(learning_rate=lr, epsilon=epsilon)
+
+
+def _train_step(model: Seq2Seq, opt):
+    """One compiled step: forward, loss, backward, update (a TensorFlow graph)."""
+    ids = tf.TensorSpec([None, None], tf.int64)
+
+    @tf.function(input_signature=[ids, ids, ids])
+    def step(src, tgt_in, tgt_out):
+        with tf.GradientTape() as tape:
+            loss = masked_cross_entropy(model((src, tgt_in), training=True), tgt_out)
+        grads = tape.gradient(loss, model.trainable_variables)
+        # Embedding gradients arrive as IndexedSlices, one slice per token
+        # occurrence.  Keras's Adam squares each slice on its own, so a token seen
+        # twice in a batch gets g1^2 + g2^2 in v instead of (g1 + g2)^2 and a
+        # bigger step than PyTorch's dense update.  Dense gradients avoid that.
+        grads = [tf.convert_to_tensor(g) for g in grads]
+        opt.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return loss
+
+    return step
+
+
+def train(
+    model: Seq2Seq,
+    batches: Iterable[Batch],
+    epochs: int,
+    optimizer: str = "adam",
+    lr: float = 1e-3,
+    adam_epsilon: float | None = None,
+    seed: int = 0,
+    verbose: bool = True,
+) -> dict:
+    """Train with teacher forcing on ``batches`` (the same list every epoch).
+
+    Args:
+        batches: ``shared.Batch`` objects; an iterator is read once and replayed.
+        epochs: passes over the batches.
+        optimizer: "adam" or "sgd".
+        lr: learning rate.
+        adam_epsilon: Adam's epsilon; None keeps Keras's default 1e-7.
+        seed: seeds Keras/TensorFlow for dropout.
+        verbose: show the Keras progress bar.
+
+    Returns:
+        history: {"loss": per-step losses, "epoch_loss": per-epoch means, ...}.
+    """
+    check_training_args(epochs, optimizer, lr, adam_epsilon)
+    batches = training_batches(batches)
+    keras.utils.set_random_seed(seed)
+    step = _train_step(model, _optimizer(optimizer, lr, adam_epsilon))
+    losses: list[float] = []
+    bar = keras.utils.Progbar(epochs * len(batches), verbose=1 if verbose else 0, unit_name="step")
+    for _ in range(epochs):
+        for batch in batches:
+            loss = step(*_arrays(model, batch.src, batch.tgt_in, batch.tgt_out))
+            losses.append(float(loss))
+            bar.add(1, values=[("loss", losses[-1])])
+    return {
+        "backend": "keras",
+        "optimizer": optimizer,
+        "lr": lr,
+        "epochs": epochs,
+        "loss": losses,
+        "epoch_loss": [float(np.mean(e)) for e in np.array_split(losses, epochs)],
+    }

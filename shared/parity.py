@@ -1,0 +1,98 @@
+"""The parity table: run one checkpoint in both backends and compare, layer by layer.
+
+Used by the ``compare`` command and by the demo.  Both models hold the same
+canonical weights; every quantity the seed question is about -- the hand-off h
+and c of each layer, the decoder's logits, the generated tokens -- is computed
+by each and compared with the tolerances of ``shared.compare``.
+
+Shapes: B batch, S source length, T target length, L layers, H_dec decoder hidden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.compare import LOGITS_ATOL, STATE_ATOL, Comparison, agreement, compare, format_table
+from shared.tokenizer import BOS, EOS, PAD
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    """What ``parity_report`` found.
+
+    Attributes:
+        comparisons: one Comparison per hand-off tensor per layer, then the logits.
+        greedy_agreement: fraction of rows whose greedy tokens are identical.
+        greedy: each backend's greedy tokens, int64 (B, max_len).
+    """
+
+    comparisons: list[Comparison]
+    greedy_agreement: float
+    greedy: dict[str, np.ndarray]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.comparisons) and self.greedy_agreement == 1.0
+
+    @property
+    def max_abs_diff(self) -> dict[str, float]:
+        """The largest difference over the hand-off (h and c, all layers) and over the logits."""
+        handoff = [c.max_abs_diff for c in self.comparisons if c.name.startswith("hand-off")]
+        logits = [c.max_abs_diff for c in self.comparisons if c.name == "logits"]
+        return {"handoff": float(max(handoff)), "logits": float(max(logits))}
+
+    def table(self) -> str:
+        lines = [format_table(self.comparisons)]
+        lines.append(f"greedy agreement: {self.greedy_agreement:.1%} of rows identical")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "max_abs_diff": self.max_abs_diff,
+            "greedy_agreement": self.greedy_agreement,
+            "comparisons": [
+                {"name": c.name, "max_abs_diff": c.max_abs_diff, "atol": c.atol, "ok": c.ok}
+                for c in self.comparisons
+            ],
+        }
+
+
+def teacher_inputs(tokens: np.ndarray) -> np.ndarray:
+    """Decoder input BOS + tokens (up to EOS) from generated tokens (B, T) -> (B, T + 1)."""
+    B, T = tokens.shape
+    tgt_in = np.full((B, T + 1), PAD, dtype=np.int64)                       # (B, T + 1)
+    tgt_in[:, 0] = BOS
+    for row in range(B):
+        real = tokens[row][(tokens[row] != PAD) & (tokens[row] != EOS)]
+        tgt_in[row, 1 : 1 + len(real)] = real
+    return tgt_in
+
+
+def parity_report(first, second, src: np.ndarray, max_len: int = 20) -> ParityReport:
+    """Compare two (backend module, model) pairs that hold the same weights.
+
+    Args:
+        first, second: ``(module, model)``, e.g. ``(keras_impl, keras_model)``.
+        src: int64 (B, S) questions, post-padded.
+        max_len: generation length for the greedy comparison.
+    """
+    (mod_a, model_a), (mod_b, model_b) = first, second
+    h_a, c_a = mod_a.encode(model_a, src)                                   # each (L, B, H_dec)
+    h_b, c_b = mod_b.encode(model_b, src)                                   # each (L, B, H_dec)
+    comparisons = []
+    for k in range(h_a.shape[0]):
+        comparisons.append(compare(f"hand-off h layer {k}", h_a[k], h_b[k], STATE_ATOL))
+        comparisons.append(compare(f"hand-off c layer {k}", c_a[k], c_b[k], STATE_ATOL))
+    greedy = {
+        mod_a.NAME: mod_a.greedy_decode(model_a, src, max_len),
+        mod_b.NAME: mod_b.greedy_decode(model_b, src, max_len),
+    }
+    # Teacher-force both decoders on the first backend's answers, from the same hand-off.
+    tgt_in = teacher_inputs(greedy[mod_a.NAME])                             # (B, T + 1)
+    logits_a, _ = mod_a.decode(model_a, tgt_in, (h_a, c_a))                 # (B, T + 1, V)
+    logits_b, _ = mod_b.decode(model_b, tgt_in, (h_a, c_a))                 # (B, T + 1, V)
+    comparisons.append(compare("logits", logits_a, logits_b, LOGITS_ATOL, mask=tgt_in != PAD))
+    return ParityReport(comparisons, agreement(*greedy.values()), greedy)

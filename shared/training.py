@@ -1,0 +1,46 @@
+"""Argument checks and batch handling shared by both backends' ``train``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from shared.data import Batch
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+def check_training_args(epochs, optimizer, lr, adam_epsilon) -> None:
+    """Refuse bad training settings with a message that names the argument."""
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1; got {epochs!r}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"lr must be a positive number; got {lr!r}")
+    if adam_epsilon is not None and not (isinstance(adam_epsilon, float) and adam_epsilon > 0):
+        raise ValueError(f"adam_epsilon must be a positive float or None; got {adam_epsilon!r}")
+
+
+def training_batches(batches: Iterable[Batch]) -> list[Batch]:
+    """The batches as a list, so that every epoch replays the same ones."""
+    batches = list(batches)
+    if not batches:
+        raise ValueError("batches is empty; give at least one shared.Batch")
+    for i, batch in enumerate(batches):
+        if not isinstance(batch, Batch):
+            raise ValueError(f"batches[{i}] must be a shared.Batch; got {type(batch).__name__}")
+    return batches
+
+
+def share_bias_gradients(gradients: dict) -> dict:
+    """Give every b_hh the gradient of its b_ih, in place, and return the dict.
+
+    The loss depends on the two biases only through their sum b_ih + b_hh, so
+    their gradients are equal.  Both backends train a single bias per gate
+    (Keras has only one; torch_impl freezes bias_hh) and report its gradient
+    under both canonical names.
+    """
+    for key in gradients:
+        if key.endswith(".b_hh"):
+            gradients[key] = gradients[key[: -len("b_hh")] + "b_ih"].copy()
+    return gradients

@@ -1,0 +1,80 @@
+"""Test data shared by the parity tests: a grid of configurations and ragged batches.
+
+The grid covers every level of each factor (layers 1 to 3, bidirectional or
+not, E equal to H or not) in six models, each pair of levels at least once.
+E == H matters: there a kernel swapped with the recurrent kernel passes every
+shape check, so only the numbers can catch it.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+
+from shared import BOS, PAD, Seq2SeqConfig
+
+V_SRC, V_TGT = 13, 11
+
+# (num_layers, bidirectional, embedding_dim, hidden_size)
+GRID = [
+    (1, False, 6, 6),
+    (1, True, 5, 7),
+    (2, False, 4, 6),
+    (2, True, 6, 6),
+    (3, False, 8, 8),
+    (3, True, 7, 5),
+]
+
+
+def grid_config(num_layers, bidirectional, embedding_dim, hidden_size) -> Seq2SeqConfig:
+    return Seq2SeqConfig(
+        src_vocab_size=V_SRC,
+        tgt_vocab_size=V_TGT,
+        embedding_dim=embedding_dim,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        bidirectional=bidirectional,
+    )
+
+
+def grid_id(params) -> str:
+    L, bi, E, H = params
+    return f"L{L}-{'bi' if bi else 'uni'}-E{E}-H{H}"
+
+
+def ragged_ids(rng, lengths, vocab_size, first=None) -> np.ndarray:
+    """int64 (B, max(lengths)) of random real ids (>= 3), post-padded with PAD.
+
+    ``first`` forces the first id of every non-empty row (BOS for decoder input).
+    """
+    S = max(max(lengths), 1)
+    ids = np.full((len(lengths), S), PAD, dtype=np.int64)                   # (B, S)
+    for row, n in enumerate(lengths):
+        ids[row, :n] = rng.integers(3, vocab_size, size=n)
+        if first is not None and n > 0:
+            ids[row, 0] = first
+    return ids
+
+
+# Mixed lengths: a long row, a length-1 row and an empty source row.
+SRC_LENGTHS = [7, 1, 0, 4, 6]
+TGT_LENGTHS = [5, 3, 1, 6, 2]
+
+
+def sample_batch(seed: int = 0):
+    """(src (5, 7), tgt_in (5, 6)) with the mixed lengths above; tgt_in starts with BOS."""
+    rng = np.random.default_rng(seed)
+    src = ragged_ids(rng, SRC_LENGTHS, V_SRC)
+    tgt_in = ragged_ids(rng, TGT_LENGTHS, V_TGT, first=BOS)
+    return src, tgt_in
+
+
+def backend(name: str):
+    """Import a backend, or skip the test where its framework is not installed."""
+    pytest.importorskip("tensorflow" if name == "keras_impl" else "torch")
+    return importlib.import_module(name)
+
+
+BACKENDS = ["keras_impl", "torch_impl"]

@@ -1,0 +1,157 @@
+"""Output comparison: where the largest difference is, masking, and what a failure says.
+
+Legend: B batch, T target length, V vocabulary, L layers, H hidden.
+"""
+
+import re
+
+import numpy as np
+import pytest
+
+from shared.compare import (
+    LOGITS_ATOL,
+    STATE_ATOL,
+    Comparison,
+    agreement,
+    assert_close,
+    compare,
+    format_table,
+    max_abs_diff,
+)
+
+
+def _pair(rng, shape=(2, 3, 4)):
+    expected = rng.standard_normal(shape).astype(np.float32)
+    return expected.copy(), expected
+
+
+def test_tolerances():
+    assert STATE_ATOL == 1e-5 and LOGITS_ATOL == 1e-4
+
+
+def test_max_abs_diff_finds_the_largest_and_where(rng):
+    actual, expected = _pair(rng)  # (L, B, H)
+    actual[0, 1, 2] += 3e-3
+    actual[1, 2, 3] -= 5e-3
+    diff, where = max_abs_diff(actual, expected)
+    assert where == (1, 2, 3)
+    assert diff == pytest.approx(5e-3, rel=1e-3)
+    assert max_abs_diff(expected, expected) == (0.0, (0, 0, 0))
+
+
+def test_mask_over_leading_axes_ignores_padded_steps(rng):
+    actual, expected = _pair(rng, (2, 4, 5))  # (B, T, V)
+    actual[1, 3, 0] += 1.0  # a PAD step: row 1 has length 3
+    actual[0, 2, 4] += 2e-3
+    mask = np.array([[True] * 4, [True, True, True, False]])  # (B, T)
+    diff, where = max_abs_diff(actual, expected, mask)
+    assert where == (0, 2, 4) and diff == pytest.approx(2e-3, rel=1e-3)
+    assert max_abs_diff(actual, expected)[1] == (1, 3, 0)  # without the mask it dominates
+    result = compare("logits", actual, expected, LOGITS_ATOL, mask)
+    assert not result.ok and result.where == (0, 2, 4)
+    # With no difference inside the mask, the place reported is still inside it.
+    actual[0, 2, 4] = expected[0, 2, 4]
+    first_row_masked = np.array([[False] * 4, [True] * 4])
+    assert max_abs_diff(actual, expected, first_row_masked) == (1.0, (1, 3, 0))
+    actual[1, 3, 0] = expected[1, 3, 0]
+    assert max_abs_diff(actual, expected, first_row_masked) == (0.0, (1, 0, 0))
+
+
+def test_all_false_mask_compares_nothing(rng):
+    actual, expected = _pair(rng)
+    actual += 1.0
+    assert max_abs_diff(actual, expected, np.zeros((2, 3), bool)) == (0.0, ())
+    result = compare("h", actual, expected, STATE_ATOL, np.zeros(2, bool))
+    assert result.ok and result.where == () and result.actual is None
+
+
+def test_shape_mismatch_names_both_shapes():
+    with pytest.raises(
+        ValueError, match=re.escape("actual has shape (2, 3) but expected has shape (2, 4)")
+    ):
+        max_abs_diff(np.zeros((2, 3)), np.zeros((2, 4)))
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "hand-off c: cannot compare: actual has shape "
+            "(1, 2, 3) but expected has shape (2, 2, 3)"
+        ),
+    ):
+        compare("hand-off c", np.zeros((1, 2, 3)), np.zeros((2, 2, 3)), STATE_ATOL)
+
+
+def test_mask_that_does_not_fit_is_refused():
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "mask has shape (3,); expected the leading axes of the compared shape (2, 3)"
+        ),
+    ):
+        max_abs_diff(np.zeros((2, 3)), np.zeros((2, 3)), np.ones(3, bool))
+
+
+def test_infinities_and_nans(rng):
+    actual, expected = _pair(rng)
+    actual[0, 0, 0] = expected[0, 0, 0] = -np.inf  # equal infinities: no difference
+    assert max_abs_diff(actual, expected) == (0.0, (0, 0, 0))
+    actual[1, 1, 1] = np.nan
+    diff, where = max_abs_diff(actual, expected)
+    assert np.isnan(diff) and where == (1, 1, 1)
+    assert not compare("c", actual, expected, STATE_ATOL).ok
+
+
+def test_comparison_text_fail_and_ok(rng):
+    actual, expected = _pair(rng)
+    actual[0, 1, 2] += 3.2e-3
+    result = compare("hand-off h layer 0", actual, expected, STATE_ATOL)
+    assert isinstance(result, Comparison)
+    assert str(result) == "hand-off h layer 0: max |diff| 3.2e-03 at (0, 1, 2) > atol 1e-05  FAIL"
+    assert result.actual == pytest.approx(float(actual[0, 1, 2]))
+    assert result.expected == pytest.approx(float(expected[0, 1, 2]))
+    same = compare("logits", expected, expected, LOGITS_ATOL)
+    assert str(same) == "logits: max |diff| 0 at (0, 0, 0) <= atol 1e-04  ok"
+
+
+def test_assert_close_names_tensor_difference_place_and_values(rng):
+    actual, expected = _pair(rng)
+    actual[1, 0, 3] = expected[1, 0, 3] + 0.25
+    with pytest.raises(AssertionError) as info:
+        assert_close("hand-off c layer 1", actual, expected, STATE_ATOL)
+    message = str(info.value)
+    assert message.startswith("hand-off c layer 1: max |diff| 2.5e-01 at (1, 0, 3) > atol 1e-05")
+    assert f"actual {float(actual[1, 0, 3])!r}, expected {float(expected[1, 0, 3])!r}" in message
+
+
+def test_assert_close_passes_within_tolerance(rng):
+    actual, expected = _pair(rng)
+    actual[0, 0, 1] += 4e-6
+    result = assert_close("h", actual, expected, STATE_ATOL)
+    assert result.ok and result.where == (0, 0, 1)
+
+
+def test_agreement():
+    a = np.array([[4, 5, 2, 0], [6, 2, 0, 0], [7, 7, 7, 7], [2, 0, 0, 0]])
+    b = a.copy()
+    b[1, 1] = 5
+    b[2, 3] = 8
+    assert agreement(a, b) == 0.5
+    assert agreement(a, a) == 1.0
+    with pytest.raises(ValueError, match=re.escape("got (4, 4) and (4, 3)")):
+        agreement(a, a[:, :3])
+    with pytest.raises(ValueError, match="at least one row"):
+        agreement(a[:0], a[:0])
+
+
+def test_format_table_is_aligned(rng):
+    actual, expected = _pair(rng)
+    actual[0, 0, 0] += 2.5e-3
+    rows = [
+        compare("hand-off h layer 0", expected, expected, STATE_ATOL),
+        compare("logits", actual, expected, LOGITS_ATOL),
+    ]
+    assert format_table(rows).splitlines() == [
+        "quantity            max |diff|  tolerance  result",
+        "------------------  ----------  ---------  ------",
+        "hand-off h layer 0           0      1e-05  ok",
+        "logits                 2.5e-03      1e-04  FAIL",
+    ]

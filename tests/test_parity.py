@@ -1,0 +1,150 @@
+"""The parity ladder: each backend against the NumPy reference, then against each other.
+
+Rungs, from the smallest to the whole model (the cell and single-layer rungs
+are in test_layout.py and test_reference.py):
+  hand-off (h, c) of every layer -> teacher-forced logits -> greedy tokens ->
+  beam tokens -> weights through the canonical layout -> the hand-off crossing
+  frameworks.
+Random, asymmetric weights; a batch of mixed lengths with an empty source row;
+float32; dropout off.  Every failure names the tensor and the largest difference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shared import PAD, reference
+from shared.compare import LOGITS_ATOL, STATE_ATOL, assert_close
+from shared.layout import random_weights
+from shared.search import beam_search
+from tests.support import BACKENDS, GRID, backend, grid_config, grid_id, sample_batch
+
+
+@pytest.fixture(scope="module", params=GRID, ids=grid_id)
+def case(request):
+    """One configuration: its random canonical weights, a batch and both models."""
+    config = grid_config(*request.param)
+    weights = random_weights(config, seed=7)
+    src, tgt_in = sample_batch(seed=3)
+    models = {}
+    for name in BACKENDS:
+        module = backend(name)
+        model = module.build_model(config, seed=0)
+        module.import_weights(model, weights)
+        models[name] = (module, model)
+    return config, weights, src, tgt_in, models
+
+
+def _real(tgt_in):
+    return tgt_in != PAD                                                    # (B, T)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_handoff_matches_reference_every_layer(case, name):
+    config, weights, src, _, models = case
+    module, model = models[name]
+    h, c = module.encode(model, src)                                        # each (L, B, H_dec)
+    h_ref, c_ref = reference.encode(weights, config, src)
+    assert h.shape == c.shape == (config.num_layers, len(src), config.decoder_hidden_size)
+    assert h.dtype == c.dtype == np.float32
+    for k in range(config.num_layers):
+        assert_close(f"{name} hand-off h layer {k}", h[k], h_ref[k], STATE_ATOL)
+        assert_close(f"{name} hand-off c layer {k}", c[k], c_ref[k], STATE_ATOL)
+    empty = (src == PAD).all(axis=1)
+    assert empty.any() and not h[:, empty].any() and not c[:, empty].any()
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_teacher_forced_logits_and_final_state(case, name):
+    config, weights, src, tgt_in, models = case
+    module, model = models[name]
+    state = reference.encode(weights, config, src)
+    logits, (h, c) = module.decode(model, tgt_in, tuple(s.astype(np.float32) for s in state))
+    logits_ref, (h_ref, c_ref) = reference.decode(weights, config, tgt_in, state)
+    assert logits.shape == (len(tgt_in), tgt_in.shape[1], config.tgt_vocab_size)
+    assert_close(f"{name} logits", logits, logits_ref, LOGITS_ATOL, mask=_real(tgt_in))
+    assert_close(f"{name} decoder final h", h, h_ref, STATE_ATOL)
+    assert_close(f"{name} decoder final c", c, c_ref, STATE_ATOL)
+    assert_close(
+        f"{name} forward logits", module.forward(model, src, tgt_in), logits_ref,
+        LOGITS_ATOL, mask=_real(tgt_in),
+    )
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_greedy_tokens_equal_reference(case, name):
+    config, weights, src, _, models = case
+    module, model = models[name]
+    tokens = module.greedy_decode(model, src, max_len=9)
+    expected = reference.greedy_decode(weights, config, src, max_len=9)
+    assert tokens.dtype == np.int64 and tokens.shape == (len(src), 9)
+    np.testing.assert_array_equal(tokens, expected, err_msg=f"{name} greedy tokens")
+
+
+def _reference_beam(weights, config, src, beam_size, max_len):
+    def step(tokens, state):
+        logits, state = reference.decode(weights, config, tokens[:, None], state)
+        return logits[:, 0], state
+
+    state = reference.encode(weights, config, src)
+    return beam_search(step, state, len(src), beam_size, max_len)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_beam_tokens_equal_reference_and_beam1_is_greedy(case, name):
+    config, weights, src, _, models = case
+    module, model = models[name]
+    beam = module.beam_decode(model, src, beam_size=3, max_len=7)
+    np.testing.assert_array_equal(
+        beam, _reference_beam(weights, config, src, 3, 7), err_msg=f"{name} beam tokens"
+    )
+    np.testing.assert_array_equal(
+        module.beam_decode(model, src, beam_size=1, max_len=7),
+        module.greedy_decode(model, src, max_len=7),
+        err_msg=f"{name}: beam_size=1 must equal greedy",
+    )
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_export_of_import_gives_the_weights_back(case, name):
+    _, weights, _, _, models = case
+    module, model = models[name]
+    exported = module.export_weights(model)
+    assert list(exported) == list(weights), "canonical names and order"
+    for key, expected in weights.items():
+        if name == "keras_impl" and key.endswith(".b_ih"):
+            # Keras keeps one bias: it exports the sum in b_ih and zeros in b_hh.
+            expected = expected + weights[key[: -len("b_ih")] + "b_hh"]
+        elif name == "keras_impl" and key.endswith(".b_hh"):
+            expected = np.zeros_like(expected)
+        assert_close(f"{name} export {key}", exported[key], expected, 1e-7)
+
+
+def test_keras_to_canonical_to_torch_and_back(case):
+    config, _, src, tgt_in, models = case
+    keras_impl, keras_model = models["keras_impl"]
+    torch_impl, _ = models["torch_impl"]
+    fresh_torch = torch_impl.build_model(config, seed=1)
+    torch_impl.import_weights(fresh_torch, keras_impl.export_weights(keras_model))
+    fresh_keras = keras_impl.build_model(config, seed=1)
+    keras_impl.import_weights(fresh_keras, torch_impl.export_weights(fresh_torch))
+    expected = keras_impl.forward(keras_model, src, tgt_in)
+    real = _real(tgt_in)
+    assert_close("keras->torch logits", torch_impl.forward(fresh_torch, src, tgt_in),
+                 expected, LOGITS_ATOL, mask=real)
+    assert_close("keras->torch->keras logits", keras_impl.forward(fresh_keras, src, tgt_in),
+                 expected, LOGITS_ATOL, mask=real)
+
+
+@pytest.mark.parametrize(("encoder", "decoder"), [BACKENDS, BACKENDS[::-1]])
+def test_cross_handoff_gives_reference_logits(case, encoder, decoder):
+    """The seed question as a test: hand BOTH h and c from one framework to the other."""
+    config, weights, src, tgt_in, models = case
+    enc_module, enc_model = models[encoder]
+    dec_module, dec_model = models[decoder]
+    handoff = enc_module.encode(enc_model, src)                             # (h, c)
+    logits, _ = dec_module.decode(dec_model, tgt_in, handoff)
+    expected = reference.forward(weights, config, src, tgt_in)
+    assert_close(f"{encoder} encoder -> {decoder} decoder logits", logits, expected,
+                 LOGITS_ATOL, mask=_real(tgt_in))

@@ -1,0 +1,124 @@
+"""The backend API on PyTorch: NumPy in, NumPy out.  Mirror of ``keras_impl/api.py``.
+
+The same eight functions, with the same arguments and the same refusals, exist
+in ``keras_impl``; a program written against one runs on the other.  Inputs are
+checked by ``shared.inputs`` before any framework sees them, so both backends
+refuse bad input with the same message.
+
+Shapes: B batch, S source length, T target length, L layers, H_dec decoder
+hidden, V_tgt target vocabulary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+
+from shared import Seq2SeqConfig
+from shared.inputs import (
+    check_batch_sizes,
+    check_beam_size,
+    check_max_len,
+    check_state,
+    check_token_ids,
+)
+from shared.search import beam_search, greedy_search
+from torch_impl.model import Seq2Seq
+
+
+def build_model(config: Seq2SeqConfig, seed: int = 0) -> Seq2Seq:
+    """A new model with PyTorch's default initialisers, seeded (``torch.manual_seed``)."""
+    if not isinstance(config, Seq2SeqConfig):
+        raise TypeError(f"config must be a shared.Seq2SeqConfig; got {type(config).__name__}")
+    torch.manual_seed(seed)
+    model = Seq2Seq(config)
+    model.eval()  # dropout off until train() says otherwise
+    return model
+
+
+@contextlib.contextmanager
+def _inference(model: Seq2Seq):
+    """Dropout off and no autograd, then the model's mode restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def _source(model: Seq2Seq, src) -> np.ndarray:
+    src, _ = check_token_ids(src, model.config.src_vocab_size, "src", "source")    # (B, S)
+    if src.shape[1] == 0:  # no column at all: one PAD column gives the same zero hand-off
+        src = np.zeros((src.shape[0], 1), dtype=np.int64)                      # (B, 1)
+    return src
+
+
+def encode(model: Seq2Seq, src) -> tuple[np.ndarray, np.ndarray]:
+    """The hand-off (h, c), float32 NumPy, each (L, B, H_dec); an all-PAD row gives zeros."""
+    src = _source(model, src)                                                  # (B, S)
+    with _inference(model):
+        h, c = model.encode(torch.from_numpy(src))                             # each (L, B, H_dec)
+    return h.numpy(), c.numpy()
+
+
+def decode(model: Seq2Seq, tgt_in, state) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Decoder logits (B, T, V_tgt) and final (h, c) from ``state``; T = 1 is one step.
+
+    Logits at PAD positions of ``tgt_in`` are unspecified (see ``Seq2Seq.decode``).
+    """
+    cfg = model.config
+    tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")  # (B, T)
+    h, c = check_state(state, cfg.num_layers, tgt_in.shape[0], cfg.decoder_hidden_size)
+    with _inference(model):
+        logits, h, c = model.decode(
+            torch.from_numpy(tgt_in), torch.from_numpy(h), torch.from_numpy(c)
+        )                                                                      # (B, T, V_tgt)
+    return logits.numpy(), (h.numpy(), c.numpy())
+
+
+def forward(model: Seq2Seq, src, tgt_in) -> np.ndarray:
+    """Teacher-forced logits (B, T, V_tgt): ``decode(tgt_in, encode(src))``."""
+    check_batch_sizes(src, tgt_in)
+    logits, _ = decode(model, tgt_in, encode(model, src))
+    return logits
+
+
+def _step_fn(model: Seq2Seq):
+    """One generation step on tensors: feed one token per row, carry (h, c)."""
+
+    def step(tokens: np.ndarray, state):
+        h, c = state                                                           # each (L, N, H_dec)
+        logits, h, c = model.decode(torch.from_numpy(tokens[:, None]), h, c)   # (N, 1, V_tgt)
+        return logits[:, 0].numpy(), (h, c)
+
+    return step
+
+
+def _select(state, index: np.ndarray):
+    """Pick hypotheses along the batch axis (1) of h and c: beam search reorders them."""
+    index = torch.from_numpy(index)
+    return tuple(s.index_select(1, index) for s in state)
+
+
+def greedy_decode(model: Seq2Seq, src, max_len: int) -> np.ndarray:
+    """One-to-many generation: int64 (B, max_len), EOS kept, PAD after it."""
+    max_len = check_max_len(max_len)
+    src = _source(model, src)                                                  # (B, S)
+    with _inference(model):
+        state = model.encode(torch.from_numpy(src))                            # each (L, B, H_dec)
+        return greedy_search(_step_fn(model), state, src.shape[0], max_len)
+
+
+def beam_decode(model: Seq2Seq, src, beam_size: int, max_len: int) -> np.ndarray:
+    """Beam search (length-normalised): int64 (B, max_len); beam_size=1 equals greedy."""
+    beam_size, max_len = check_beam_size(beam_size), check_max_len(max_len)
+    src = _source(model, src)                                                  # (B, S)
+    with _inference(model):
+        state = model.encode(torch.from_numpy(src))                            # each (L, B, H_dec)
+        return beam_search(
+            _step_fn(model), state, src.shape[0], beam_size, max_len, select=_select
+        )

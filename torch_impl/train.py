@@ -1,0 +1,131 @@
+"""Training on PyTorch: the loss, canonical gradients and a training loop.
+
+Mirror of ``keras_impl/train.py``.  The loss is defined once in words and
+written in each framework: the mean cross-entropy over the target positions
+that are not PAD (teacher forcing: the decoder reads BOS + answer and is scored
+on answer + EOS).
+
+Shapes: B batch, S source length, T target length, V_tgt target vocabulary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from shared import PAD, Batch
+from shared.inputs import check_token_ids
+from shared.training import check_training_args, share_bias_gradients, training_batches
+from torch_impl.model import Seq2Seq
+from torch_impl.weights import to_canonical
+
+
+def masked_cross_entropy(logits: torch.Tensor, tgt_out: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over positions where ``tgt_out`` is not PAD.
+
+    Args:
+        logits: (B, T, V_tgt) decoder scores.
+        tgt_out: int64 (B, T), answer + EOS, post-padded with PAD.
+    """
+    V = logits.shape[-1]
+    # ignore_index drops PAD positions from both the sum and the count.
+    return F.cross_entropy(logits.reshape(-1, V), tgt_out.reshape(-1), ignore_index=PAD)
+
+
+def _tensors(model: Seq2Seq, src, tgt_in, tgt_out) -> tuple[torch.Tensor, ...]:
+    cfg = model.config
+    src, _ = check_token_ids(src, cfg.src_vocab_size, "src", "source")              # (B, S)
+    tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")     # (B, T)
+    tgt_out, _ = check_token_ids(tgt_out, cfg.tgt_vocab_size, "tgt_out", "target")  # (B, T)
+    return tuple(torch.from_numpy(a) for a in (src, tgt_in, tgt_out))
+
+
+def loss_and_gradients(model: Seq2Seq, src, tgt_in, tgt_out) -> tuple[float, dict]:
+    """The loss of one batch and its gradients, keyed by canonical names (dropout off).
+
+    Returns:
+        (loss, gradients): a float and a dict of float32 arrays shaped like
+        ``export_weights(model)``.
+    """
+    src, tgt_in, tgt_out = _tensors(model, src, tgt_in, tgt_out)
+    was_training = model.training
+    model.eval()
+    model.zero_grad(set_to_none=False)
+    loss = masked_cross_entropy(model(src, tgt_in), tgt_out)
+    loss.backward()
+    # bias_hh is frozen (see Seq2Seq): its gradient equals bias_ih's, as in Keras.
+    gradients = share_bias_gradients(
+        to_canonical(model, read=lambda p: p.grad if p.requires_grad else torch.zeros_like(p))
+    )
+    model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    return loss.item(), gradients
+
+
+def _trainable(model: Seq2Seq) -> list[torch.nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def _optimizer(model: Seq2Seq, optimizer: str, lr: float, adam_epsilon: float | None):
+    if optimizer == "sgd":
+        return torch.optim.SGD(_trainable(model), lr=lr)
+    # PyTorch adds epsilon to sqrt(v_hat), after the bias correction; default 1e-8.
+    epsilon = 1e-8 if adam_epsilon is None else adam_epsilon
+    return torch.optim.Adam(_trainable(model), lr=lr, eps=epsilon)
+
+
+def train(
+    model: Seq2Seq,
+    batches: Iterable[Batch],
+    epochs: int,
+    optimizer: str = "adam",
+    lr: float = 1e-3,
+    adam_epsilon: float | None = None,
+    seed: int = 0,
+    verbose: bool = True,
+) -> dict:
+    """Train with teacher forcing on ``batches`` (the same list every epoch).
+
+    Args:
+        batches: ``shared.Batch`` objects; an iterator is read once and replayed.
+        epochs: passes over the batches.
+        optimizer: "adam" or "sgd".
+        lr: learning rate.
+        adam_epsilon: Adam's epsilon; None keeps PyTorch's default 1e-8.
+        seed: seeds torch for dropout.
+        verbose: show a progress bar.
+
+    Returns:
+        history: {"loss": per-step losses, "epoch_loss": per-epoch means, ...}.
+    """
+    check_training_args(epochs, optimizer, lr, adam_epsilon)
+    batches = training_batches(batches)
+    torch.manual_seed(seed)
+    opt = _optimizer(model, optimizer, lr, adam_epsilon)
+    model.train()
+    losses: list[float] = []
+    bar = tqdm(total=epochs * len(batches), disable=not verbose, desc="torch", unit="step")
+    for _ in range(epochs):
+        for batch in batches:
+            src, tgt_in, tgt_out = _tensors(model, batch.src, batch.tgt_in, batch.tgt_out)
+            opt.zero_grad(set_to_none=True)
+            loss = masked_cross_entropy(model(src, tgt_in), tgt_out)       # scalar
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.4f}")
+    bar.close()
+    model.eval()
+    return {
+        "backend": "torch",
+        "optimizer": optimizer,
+        "lr": lr,
+        "epochs": epochs,
+        "loss": losses,
+        "epoch_loss": [float(np.mean(e)) for e in np.array_split(losses, epochs)],
+    }
