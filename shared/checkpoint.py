@@ -45,12 +45,16 @@ sorted order (Python's ``sorted``: by code point), the UTF-8 line
     json.dumps([name, "F32", list(shape)], separators=(",", ":")) + "\\n"
     e.g.  ["decoder.output.b","F32",[11]]
 
-followed by that tensor's raw float32 bytes, little-endian, C order.  It is taken
-over the tensors, not over the file's data section, so that it does not depend on
-how a safetensors writer arranges them, anyone can recompute it from the tensors
-any safetensors reader returns, and a renamed or reshaped tensor changes it too.
-It does not cover the metadata: the config and tokenizers are checked by parsing
-them and comparing their sizes with the tensors.
+followed by that tensor's raw float32 bytes, little-endian, C order; then, for
+each other metadata key in sorted order, the UTF-8 line
+
+    json.dumps(["__metadata__", key, value], separators=(",", ":")) + "\n"
+
+It is taken over the tensors, not over the file's data section, so that it does
+not depend on how a safetensors writer arranges them, anyone can recompute it
+from what any safetensors reader returns, and a renamed or reshaped tensor
+changes it too.  It covers the metadata as well: a flipped byte in a token's
+spelling or in the config would otherwise load silently as a different model.
 
 Saving is atomic: the bytes go to a temporary file next to the target, are forced
 to disk, and then take the target's name in one ``os.replace``.  A reader sees the
@@ -154,8 +158,8 @@ def save_checkpoint(
         "config": json.dumps(config.to_dict()),
         "src_tokenizer": json.dumps(src_tokenizer.to_dict()),
         "tgt_tokenizer": json.dumps(tgt_tokenizer.to_dict()),
-        "sha256": _digest(tensors),
     }
+    metadata["sha256"] = _digest(tensors, metadata)
     _write_atomically(os.fspath(path), safetensors.numpy.save(tensors, metadata=metadata))
 
 
@@ -182,8 +186,6 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     header, data_start = _header(where, raw)
     metadata = _metadata(where, header)
     tensors = _tensors(where, raw, header, data_start)
-    if _digest(tensors) != metadata["sha256"]:
-        raise _error(where, "checksum mismatch: the tensor data is corrupted")
     try:
         config = Seq2SeqConfig.from_dict(_json(where, metadata, "config"))
     except ValueError as error:
@@ -194,6 +196,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             tokenizers.append(Tokenizer.from_dict(_json(where, metadata, key)))
         except ValueError as error:
             raise _error(where, f"metadata {key!r} is not a valid tokenizer: {error}") from None
+    if _digest(tensors, metadata) != metadata["sha256"]:
+        raise _error(where, "checksum mismatch: the tensor data or metadata is corrupted")
     try:
         weights = check_weights(tensors, config)
     except ValueError as error:
@@ -227,8 +231,8 @@ def _vocabulary_mismatch(
     return None
 
 
-def _digest(tensors: Mapping[str, np.ndarray]) -> str:
-    """The checksum of the module docstring: SHA-256 over the tensors in sorted-name order."""
+def _digest(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> str:
+    """The checksum of the module docstring: SHA-256 over the tensors, then the metadata."""
     sha = hashlib.sha256()
     for name in sorted(tensors):
         assert tensors[name].dtype == np.float32, name  # save and load pass float32 only
@@ -236,6 +240,9 @@ def _digest(tensors: Mapping[str, np.ndarray]) -> str:
         line = json.dumps([name, "F32", list(value.shape)], separators=(",", ":")) + "\n"
         sha.update(line.encode("utf-8"))
         sha.update(value.tobytes())
+    for key in sorted(set(metadata) - {"sha256"}):
+        line = json.dumps(["__metadata__", key, metadata[key]], separators=(",", ":")) + "\n"
+        sha.update(line.encode("utf-8"))
     return sha.hexdigest()
 
 

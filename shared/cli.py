@@ -150,7 +150,10 @@ def cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="seq2seq-rosetta", description=__doc__.split("\n\n")[0])
+    parser = _Parser(
+        prog="seq2seq-rosetta",
+        description="The same seq2seq LSTM in Keras and PyTorch: train, answer, compare, demo.",
+    )
     parser.add_argument("--version", action="version", version=f"seq2seq-rosetta {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 

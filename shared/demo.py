@@ -27,11 +27,12 @@ from shared.parity import parity_report
 from shared.runtime import configure_threads, seed_everything
 from shared.tasks import load_task
 
-# (pairs, epochs, hidden, embedding): sized so that --quick ends within a minute and
+# Sized so that --quick ends within a minute and
 # the default within three on two cores, and both learn the task.
 SETTINGS = {
-    "quick": {"n": 2000, "epochs": 6, "hidden_size": 96, "embedding_dim": 24},
-    "default": {"n": 4000, "epochs": 12, "hidden_size": 128, "embedding_dim": 32},
+    "quick": {"n": 4000, "epochs": 12, "hidden_size": 128, "embedding_dim": 32},
+    "default": {"n": 6000, "epochs": 8, "hidden_size": 96, "embedding_dim": 32,
+                "num_layers": 2, "bidirectional": True},
 }
 BATCH_SIZE = 64
 LR = 1e-2
@@ -61,6 +62,8 @@ def run_demo(out: Path, quick: bool = False, task: str | None = None, seed: int 
     config = Seq2SeqConfig(
         src_vocab_size=len(src_tok), tgt_vocab_size=len(tgt_tok),
         embedding_dim=settings["embedding_dim"], hidden_size=settings["hidden_size"],
+        num_layers=settings.get("num_layers", 1),
+        bidirectional=settings.get("bidirectional", False),
     )
     _say(f"task {task!r}: {len(train_pairs)} training pairs, e.g. {train_pairs[0]}")
     _say(f"config: {config}")

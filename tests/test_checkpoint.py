@@ -17,7 +17,13 @@ import numpy as np
 import pytest
 
 from shared import checkpoint
-from shared.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from shared.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    _digest,
+    load_checkpoint,
+    save_checkpoint,
+)
 from shared.config import Seq2SeqConfig
 from shared.layout import canonical_shapes, random_weights
 from shared.tokenizer import Tokenizer
@@ -154,7 +160,11 @@ def test_checksum_is_the_documented_digest(saved, parts):
         sha.update(f'["{name}","F32",[{shape}]]\n'.encode())
         sha.update(weights[name].astype("<f4").tobytes())
     header, _ = read_header(saved)
-    assert header["__metadata__"]["sha256"] == sha.hexdigest()
+    metadata = header["__metadata__"]
+    for key in sorted(set(metadata) - {"sha256"}):
+        sha.update((json.dumps(["__metadata__", key, metadata[key]], separators=(",", ":"))
+                    + "\n").encode())
+    assert metadata["sha256"] == sha.hexdigest()
 
 
 def test_every_tensor_is_covered_by_the_checksum(saved):
@@ -166,7 +176,7 @@ def test_every_tensor_is_covered_by_the_checksum(saved):
         raw = bytearray(original)
         raw[start + entry["data_offsets"][0]] ^= 0x01  # a tiny, finite change to one float
         saved.write_bytes(bytes(raw))
-        assert "checksum mismatch: the tensor data is corrupted" in refusal(saved), name
+        assert "checksum mismatch: the tensor data or metadata is corrupted" in refusal(saved), name
 
 
 def test_any_truncation_is_refused(tmp_path):
@@ -188,15 +198,36 @@ def flip_data_byte(path):
     path.write_bytes(bytes(raw))
 
 
+def reseal(path):
+    """Recomputes the checksum, as a writer with a bug (not a flipped bit) would have."""
+    header, start = read_header(path)
+    raw = path.read_bytes()
+    tensors = {
+        name: np.frombuffer(raw[start + e["data_offsets"][0] : start + e["data_offsets"][1]],
+                            dtype="<f4").reshape(e["shape"])
+        for name, e in header.items() if name != "__metadata__"
+    }
+    edit_metadata(path, sha256=_digest(tensors, header["__metadata__"]))
+
+
 def bump_hidden_size(path):
     config = json.loads(read_header(path)[0]["__metadata__"]["config"])
     edit_metadata(path, config=json.dumps({**config, "hidden_size": 3}))
+    reseal(path)
 
 
 def drop_last_src_token(path):
     tokenizer = json.loads(read_header(path)[0]["__metadata__"]["src_tokenizer"])
     tokenizer["tokens"].pop()
     edit_metadata(path, src_tokenizer=json.dumps(tokenizer))
+    reseal(path)
+
+
+def rename_a_token(path):
+    """A token's spelling changed: the file still parses, only the checksum can tell."""
+    tokenizer = json.loads(read_header(path)[0]["__metadata__"]["tgt_tokenizer"])
+    tokenizer["tokens"][-1] = tokenizer["tokens"][-1] + "x"
+    edit_metadata(path, tgt_tokenizer=json.dumps(tokenizer))
 
 
 def repeat_a_tgt_token(path):
@@ -246,7 +277,7 @@ CORRUPTIONS = {
         lambda p: set_dtype(p, "decoder.output.b", "F16"),
         "tensor 'decoder.output.b' has dtype 'F16'; checkpoints hold float32",
     ),
-    "checksum": (flip_data_byte, "checksum mismatch: the tensor data is corrupted"),
+    "checksum": (flip_data_byte, "checksum mismatch: the tensor data or metadata is corrupted"),
     "trailing bytes": (
         lambda p: p.write_bytes(p.read_bytes() + b"\0" * 5),
         "has 5 unexpected bytes after the tensor data",
@@ -288,6 +319,7 @@ CORRUPTIONS = {
         repeat_a_tgt_token,
         "metadata 'tgt_tokenizer' is not a valid tokenizer",
     ),
+    "renamed token": (rename_a_token, "checksum mismatch: the tensor data or metadata"),
     "tokenizer size": (
         drop_last_src_token,
         "src_tokenizer has 7 tokens but encoder.embedding has 8 rows (config.src_vocab_size)",
