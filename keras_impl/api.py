@@ -60,6 +60,9 @@ def _compiled(model: Seq2Seq) -> _Compiled:
     return model._compiled_fns
 
 
+# TensorFlow places tensors on its devices itself: no _tensor/_numpy moves as in torch_impl.
+
+
 def _source(model: Seq2Seq, src) -> np.ndarray:
     src, _ = check_token_ids(src, model.config.src_vocab_size, "src", "source")    # (B, S)
     if src.shape[1] == 0:  # no column at all: one PAD column gives the same zero hand-off
@@ -82,12 +85,18 @@ def decode(model: Seq2Seq, tgt_in, state) -> tuple[np.ndarray, tuple[np.ndarray,
     cfg = model.config
     tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")  # (B, T)
     h, c = check_state(state, cfg.num_layers, tgt_in.shape[0], cfg.decoder_hidden_size)
+    if tgt_in.shape[1] == 0:  # no step to take: no logits, and the state stays as given
+        return np.zeros((tgt_in.shape[0], 0, cfg.tgt_vocab_size), np.float32), (h.copy(), c.copy())
     logits, h, c = _compiled(model).decode(tgt_in, h, c)                       # (B, T, V_tgt)
     return logits.numpy(), (h.numpy(), c.numpy())
 
 
 def forward(model: Seq2Seq, src, tgt_in) -> np.ndarray:
     """Teacher-forced logits (B, T, V_tgt): ``decode(tgt_in, encode(src))``."""
+    cfg = model.config
+    # Checked first: a list (or a bad array) has no batch size to compare yet.
+    src, _ = check_token_ids(src, cfg.src_vocab_size, "src", "source")            # (B, S)
+    tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")  # (B, T)
     check_batch_sizes(src, tgt_in)
     logits, _ = decode(model, tgt_in, encode(model, src))
     return logits

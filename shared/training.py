@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from shared.data import Batch
@@ -15,10 +16,15 @@ def check_training_args(epochs, optimizer, lr, adam_epsilon) -> None:
         raise ValueError(f"epochs must be an integer >= 1; got {epochs!r}")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-        raise ValueError(f"lr must be a positive number; got {lr!r}")
-    if adam_epsilon is not None and not (isinstance(adam_epsilon, float) and adam_epsilon > 0):
-        raise ValueError(f"adam_epsilon must be a positive float or None; got {adam_epsilon!r}")
+    # inf passes `> 0` but turns every weight into NaN on the first step, silently.
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
+        raise ValueError(f"lr must be a positive finite number; got {lr!r}")
+    if adam_epsilon is not None and not (
+        isinstance(adam_epsilon, float) and 0 < adam_epsilon < math.inf
+    ):
+        raise ValueError(
+            f"adam_epsilon must be a positive finite float or None; got {adam_epsilon!r}"
+        )
 
 
 def training_batches(batches: Iterable[Batch]) -> list[Batch]:

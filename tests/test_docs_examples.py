@@ -17,15 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 EXAMPLES = sorted((DOCS / "examples").glob("*.py"))
 
-# The pages whose links this test checks, each with the folder its links start from.
-# _readme_tables.md is a draft of README.md's tables, so its links start at the root.
-PAGES = {
-    "docs/state-handoff.md": DOCS,
-    "docs/gate-order.md": DOCS,
-    "docs/porting.md": DOCS,
-    "docs/security.md": DOCS,
-    "docs/_readme_tables.md": ROOT,
-}
+# Every page whose links this test checks, each with the folder its links start from.
+PAGES = {"README.md": ROOT, **{f"docs/{page.name}": DOCS for page in sorted(DOCS.glob("*.md"))}}
 # [text](target#anchor): the file part and the anchor part of a link.
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s#]*)(?:#([^)\s]*))?\)")
 
@@ -77,3 +70,14 @@ def test_porting_page_shows_the_copy_lstm_that_example_04_runs():
     assert shown, "docs/porting.md no longer shows copy_lstm"
     example = (DOCS / "examples" / "04_port_keras_layer_to_torch.py").read_text(encoding="utf-8")
     assert shown.group(0) in example, "porting.md's copy_lstm differs from example 04's"
+
+
+@pytest.mark.parametrize("backend", ["keras_impl", "torch_impl"])
+def test_readme_quickstart_runs_on_either_backend(backend, tmp_path):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.*?)```", readme, flags=re.DOTALL).group(1)
+    assert "import keras_impl as backend" in code
+    script = tmp_path / "quickstart.py"
+    script.write_text(code.replace("keras_impl as backend", f"{backend} as backend"))
+    namespace = runpy.run_path(str(script))
+    assert namespace["h"].shape == (2, 2, 32) and namespace["tokens"].shape == (2, 10)

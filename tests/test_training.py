@@ -119,3 +119,15 @@ def test_same_seed_gives_bit_identical_weights(setup, name):
         runs.append(module.export_weights(model))
     for key in runs[0]:
         np.testing.assert_array_equal(runs[0][key], runs[1][key], err_msg=f"{name} {key}")
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_loss_and_gradients_run_with_dropout_off(setup, name):
+    """With dropout in the config, two calls still give one answer: dropout is off there."""
+    config, batch_list, weights = setup
+    config = Seq2SeqConfig(**{**config.to_dict(), "dropout": 0.5})
+    module, model = _model(name, config, weights)
+    first, second = (module.loss_and_gradients(model, *batch_list[0]) for _ in range(2))
+    assert first[0] == second[0]
+    for key in first[1]:
+        np.testing.assert_array_equal(first[1][key], second[1][key], err_msg=f"{name} {key}")

@@ -50,6 +50,15 @@ def _inference(model: Seq2Seq):
         model.train(was_training)
 
 
+def _tensor(model: Seq2Seq, array: np.ndarray) -> torch.Tensor:
+    """A NumPy array on the model's device (the CPU, or a GPU after ``model.to("cuda")``)."""
+    return torch.from_numpy(array).to(next(model.parameters()).device)
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.cpu().numpy()
+
+
 def _source(model: Seq2Seq, src) -> np.ndarray:
     src, _ = check_token_ids(src, model.config.src_vocab_size, "src", "source")    # (B, S)
     if src.shape[1] == 0:  # no column at all: one PAD column gives the same zero hand-off
@@ -61,8 +70,8 @@ def encode(model: Seq2Seq, src) -> tuple[np.ndarray, np.ndarray]:
     """The hand-off (h, c), float32 NumPy, each (L, B, H_dec); an all-PAD row gives zeros."""
     src = _source(model, src)                                                  # (B, S)
     with _inference(model):
-        h, c = model.encode(torch.from_numpy(src))                             # each (L, B, H_dec)
-    return h.numpy(), c.numpy()
+        h, c = model.encode(_tensor(model, src))                               # each (L, B, H_dec)
+    return _numpy(h), _numpy(c)
 
 
 def decode(model: Seq2Seq, tgt_in, state) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
@@ -73,15 +82,21 @@ def decode(model: Seq2Seq, tgt_in, state) -> tuple[np.ndarray, tuple[np.ndarray,
     cfg = model.config
     tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")  # (B, T)
     h, c = check_state(state, cfg.num_layers, tgt_in.shape[0], cfg.decoder_hidden_size)
+    if tgt_in.shape[1] == 0:  # no step to take: no logits, and the state stays as given
+        return np.zeros((tgt_in.shape[0], 0, cfg.tgt_vocab_size), np.float32), (h.copy(), c.copy())
     with _inference(model):
         logits, h, c = model.decode(
-            torch.from_numpy(tgt_in), torch.from_numpy(h), torch.from_numpy(c)
+            _tensor(model, tgt_in), _tensor(model, h), _tensor(model, c)
         )                                                                      # (B, T, V_tgt)
-    return logits.numpy(), (h.numpy(), c.numpy())
+    return _numpy(logits), (_numpy(h), _numpy(c))
 
 
 def forward(model: Seq2Seq, src, tgt_in) -> np.ndarray:
     """Teacher-forced logits (B, T, V_tgt): ``decode(tgt_in, encode(src))``."""
+    cfg = model.config
+    # Checked first: a list (or a bad array) has no batch size to compare yet.
+    src, _ = check_token_ids(src, cfg.src_vocab_size, "src", "source")            # (B, S)
+    tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")  # (B, T)
     check_batch_sizes(src, tgt_in)
     logits, _ = decode(model, tgt_in, encode(model, src))
     return logits
@@ -92,15 +107,15 @@ def _step_fn(model: Seq2Seq):
 
     def step(tokens: np.ndarray, state):
         h, c = state                                                           # each (L, N, H_dec)
-        logits, h, c = model.decode(torch.from_numpy(tokens[:, None]), h, c)   # (N, 1, V_tgt)
-        return logits[:, 0].numpy(), (h, c)
+        logits, h, c = model.decode(_tensor(model, tokens[:, None]), h, c)     # (N, 1, V_tgt)
+        return _numpy(logits[:, 0]), (h, c)
 
     return step
 
 
 def _select(state, index: np.ndarray):
     """Pick hypotheses along the batch axis (1) of h and c: beam search reorders them."""
-    index = torch.from_numpy(index)
+    index = torch.from_numpy(index).to(state[0].device)
     return tuple(s.index_select(1, index) for s in state)
 
 
@@ -109,7 +124,7 @@ def greedy_decode(model: Seq2Seq, src, max_len: int) -> np.ndarray:
     max_len = check_max_len(max_len)
     src = _source(model, src)                                                  # (B, S)
     with _inference(model):
-        state = model.encode(torch.from_numpy(src))                            # each (L, B, H_dec)
+        state = model.encode(_tensor(model, src))                              # each (L, B, H_dec)
         return greedy_search(_step_fn(model), state, src.shape[0], max_len)
 
 
@@ -118,7 +133,7 @@ def beam_decode(model: Seq2Seq, src, beam_size: int, max_len: int) -> np.ndarray
     beam_size, max_len = check_beam_size(beam_size), check_max_len(max_len)
     src = _source(model, src)                                                  # (B, S)
     with _inference(model):
-        state = model.encode(torch.from_numpy(src))                            # each (L, B, H_dec)
+        state = model.encode(_tensor(model, src))                              # each (L, B, H_dec)
         return beam_search(
             _step_fn(model), state, src.shape[0], beam_size, max_len, select=_select
         )

@@ -41,7 +41,8 @@ def _tensors(model: Seq2Seq, src, tgt_in, tgt_out) -> tuple[torch.Tensor, ...]:
     src, _ = check_token_ids(src, cfg.src_vocab_size, "src", "source")              # (B, S)
     tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")     # (B, T)
     tgt_out, _ = check_token_ids(tgt_out, cfg.tgt_vocab_size, "tgt_out", "target")  # (B, T)
-    return tuple(torch.from_numpy(a) for a in (src, tgt_in, tgt_out))
+    device = next(model.parameters()).device  # the CPU, or a GPU after model.to("cuda")
+    return tuple(torch.from_numpy(a).to(device) for a in (src, tgt_in, tgt_out))
 
 
 def loss_and_gradients(model: Seq2Seq, src, tgt_in, tgt_out) -> tuple[float, dict]:
@@ -53,10 +54,19 @@ def loss_and_gradients(model: Seq2Seq, src, tgt_in, tgt_out) -> tuple[float, dic
     """
     src, tgt_in, tgt_out = _tensors(model, src, tgt_in, tgt_out)
     was_training = model.training
-    model.eval()
+    # Training mode (cuDNN computes RNN gradients only there), but dropout off.
+    lstms = (model.encoder_lstm, model.decoder_lstm)
+    dropouts = [lstm.dropout for lstm in lstms]
+    model.train()
+    for lstm in lstms:
+        lstm.dropout = 0.0
     model.zero_grad(set_to_none=False)
-    loss = masked_cross_entropy(model(src, tgt_in), tgt_out)
-    loss.backward()
+    try:
+        loss = masked_cross_entropy(model(src, tgt_in), tgt_out)
+        loss.backward()
+    finally:
+        for lstm, p in zip(lstms, dropouts, strict=True):
+            lstm.dropout = p
     # bias_hh is frozen (see Seq2Seq): its gradient equals bias_ih's, as in Keras.
     gradients = share_bias_gradients(
         to_canonical(model, read=lambda p: p.grad if p.requires_grad else torch.zeros_like(p))
