@@ -1,0 +1,45 @@
+"""One seed function for every framework, and thread settings that refuse nonsense."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from shared import configure_threads, seed_everything
+
+
+def _draws():
+    import keras
+    import torch
+
+    return (
+        random.random(),
+        float(np.random.rand()),
+        float(torch.rand(1)),
+        float(keras.random.uniform((1,))[0]),
+    )
+
+
+def test_seed_everything_repeats_every_generator():
+    pytest.importorskip("torch")
+    pytest.importorskip("keras")
+    seed_everything(21)
+    first = _draws()
+    seed_everything(21)
+    assert _draws() == first
+    seed_everything(22)
+    assert all(a != b for a, b in zip(_draws(), first, strict=True))
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "3"])
+def test_seed_must_be_a_non_negative_integer(bad):
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        seed_everything(bad)
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.0, None])
+def test_thread_counts_must_be_positive_integers(bad):
+    with pytest.raises(ValueError, match="intra_op must be an integer >= 1"):
+        configure_threads(bad)
