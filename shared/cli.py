@@ -41,7 +41,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a bad flag is one line on stderr and exit code 2."""
 
     def error(self, message: str):
-        raise UsageError(f"{self.prog}: {message} (see --help)")
+        raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
 def load_backend(name: str):
@@ -217,7 +217,10 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         _positive(args)
         return args.func(args)
-    except (UsageError, CheckpointError, ValueError, OSError) as err:
+    except OSError as err:  # a missing or unreadable file: say which, without errno noise
+        print(f"seq2seq-rosetta: error: {err.strerror or err}: {err.filename}", file=sys.stderr)
+        return 2
+    except (UsageError, CheckpointError, ValueError) as err:
         message = " ".join(str(err).split())  # one line, whatever the exception held
         print(f"seq2seq-rosetta: error: {message}", file=sys.stderr)
         return 2

@@ -1,0 +1,497 @@
+"""The bad-input matrix: every wrong input is refused, loudly, in the same words everywhere.
+
+A model handed the wrong thing rarely fails where the mistake is: a float id is
+truncated, an id past the vocabulary reads a neighbour's row, a pre-padded row
+hands off the state at a PAD, a corrupted file loads different numbers.  Here
+each such input goes to both backends (the message must be the same string in
+Keras and PyTorch, and must name the argument), to the file loaders, and to the
+command line (exactly one line on stderr, "seq2seq-rosetta: error: ...", exit
+code 2, no traceback).  docs/errors.md lists the messages.
+
+Shape legend: B batch, S source length, T target length, L layers, H_dec decoder hidden.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle  # only to WRITE a pickle file and check that every loader refuses it
+import zipfile
+
+import numpy as np
+import pytest
+
+from shared import (
+    BOS,
+    EOS,
+    PAD,
+    Batch,
+    CheckpointError,
+    Seq2SeqConfig,
+    Tokenizer,
+    load_checkpoint,
+    load_task,
+    read_pairs,
+    reference,
+    save_checkpoint,
+)
+from shared.cli import main
+from shared.compare import LOGITS_ATOL, STATE_ATOL, assert_close
+from shared.data import build_tokenizers
+from shared.layout import random_weights
+from tests.support import BACKENDS, V_SRC, V_TGT, backend
+
+CONFIG = Seq2SeqConfig(V_SRC, V_TGT, embedding_dim=4, hidden_size=3, num_layers=2,
+                       bidirectional=True)
+L, H_DEC = CONFIG.num_layers, CONFIG.decoder_hidden_size
+SRC = np.array([[5, 6, 7], [4, 0, 0]])                                      # (B, S) = (2, 3)
+TGT_IN = np.array([[BOS, 5, 6], [BOS, 0, 0]])                               # (B, T) = (2, 3)
+STATE = (np.zeros((L, 2, H_DEC), np.float32), np.zeros((L, 2, H_DEC), np.float32))
+
+
+@pytest.fixture(scope="module")
+def models():
+    """{backend name: (module, model)}, both holding the same weights."""
+    weights = random_weights(CONFIG, seed=2)
+    built = {}
+    for name in BACKENDS:
+        module = backend(name)
+        model = module.build_model(CONFIG, seed=0)
+        module.import_weights(model, weights)
+        built[name] = (module, model)
+    return built
+
+
+def _refusal(call) -> tuple[type, str]:
+    """(exception type, message) of what ``call()`` raises; fails the test if it returns."""
+    try:
+        result = call()
+    except Exception as err:  # any type: the caller compares it
+        return type(err), str(err)
+    raise AssertionError(f"the bad input was accepted and gave {type(result).__name__}")
+
+
+def _same_refusal(models, call, names: str, kind: type = ValueError) -> str:
+    """Both backends refuse ``call(module, model)``: one type, one message, naming ``names``."""
+    found = {name: _refusal(lambda m=m: call(*m)) for name, m in models.items()}
+    (keras_type, keras_message), (torch_type, torch_message) = found.values()
+    assert keras_type is torch_type is kind, found
+    assert keras_message == torch_message, f"keras: {keras_message}\ntorch: {torch_message}"
+    assert names in keras_message, f"the message does not name {names!r}: {keras_message}"
+    return keras_message
+
+
+# ---- ids: every entry point that reads source ids refuses the same bad ones ----
+
+BAD_IDS = {
+    "id-out-of-range": (np.array([[5, V_SRC]]), f"id {V_SRC} at row 0, position 1"),
+    "id-negative": (np.array([[5, -1]]), "id -1 at row 0, position 1"),
+    "float-array": (SRC.astype(np.float64), "must hold integer token ids; got float64"),
+    "float-list": ([[5.0, 6.0]], "must hold integer token ids; got float64"),
+    "strings": (np.array([["a", "b"]]), "encode text with the tokenizer first"),
+    "pre-padded": (np.array([[0, 5, 6]]), "PAD at position 0 before a real token at position 1"),
+    "pad-hole": (np.array([[5, 0, 6]]), "PAD at position 1 before a real token at position 2"),
+    "rank-1": (np.array([5, 6]), "got shape (2,) (for one sentence use"),
+    "rank-3": (np.ones((1, 2, 2), np.int64), "got shape (1, 2, 2)"),
+    "rank-0": (np.int64(5), "got shape ()"),
+    "ragged-list": ([[5, 6], [4]], "must be post-padded with PAD to one length"),
+    "empty-batch": (np.zeros((0, 3), np.int64), "is an empty batch (shape (0, 3))"),
+}
+
+SOURCE_READERS = {
+    "encode": lambda module, model, src: module.encode(model, src),
+    "greedy_decode": lambda module, model, src: module.greedy_decode(model, src, 4),
+    "beam_decode": lambda module, model, src: module.beam_decode(model, src, 2, 4),
+    "forward": lambda module, model, src: module.forward(model, src, TGT_IN[:1]),
+}
+
+
+@pytest.mark.parametrize("reader", list(SOURCE_READERS))
+@pytest.mark.parametrize("bad", list(BAD_IDS))
+def test_bad_source_ids_are_refused_alike(models, bad, reader):
+    src, detail = BAD_IDS[bad]
+    read = SOURCE_READERS[reader]
+    message = _same_refusal(models, lambda module, model: read(module, model, src), "src")
+    assert detail in message, message
+
+
+@pytest.mark.parametrize("bad", ["id-out-of-range", "id-negative", "float-array", "pad-hole",
+                                 "rank-1", "empty-batch"])
+@pytest.mark.parametrize("reader", ["decode", "forward"])
+def test_bad_decoder_input_ids_are_refused_alike(models, bad, reader):
+    tgt_in, detail = BAD_IDS[bad]
+    if bad == "id-out-of-range":
+        tgt_in, detail = np.array([[BOS, V_TGT]]), f"id {V_TGT} at row 0, position 1"
+    if reader == "decode":
+        state = tuple(s[:, :1] for s in STATE)
+
+        def call(module, model):
+            return module.decode(model, tgt_in, state)
+    else:
+        def call(module, model):
+            return module.forward(model, SRC[:1], tgt_in)
+    message = _same_refusal(models, call, "tgt_in")
+    assert detail in message, message
+
+
+def test_forward_refuses_batches_of_different_sizes(models):
+    message = _same_refusal(models, lambda module, model: module.forward(model, SRC, TGT_IN[:1]),
+                            "src has 2 rows but tgt_in has 1")
+    assert "row b of tgt_in must be the answer to row b of src" in message
+
+
+def test_odd_but_valid_inputs_get_the_reference_answer(models):
+    """Empty rows, no columns at all and an integer state have one right answer: the reference's."""
+    weights = random_weights(CONFIG, seed=2)
+    src = np.array([[5, 6, 7], [0, 0, 0]])                                 # an all-PAD row
+    tgt_in = np.array([[BOS, 5, 6], [0, 0, 0]])                            # one takes no step
+    state = (np.ones((L, 2, H_DEC), np.int64), np.zeros((L, 2, H_DEC), np.int64))
+    h_ref, c_ref = reference.encode(weights, CONFIG, src)
+    logits_ref, end_ref = reference.decode(weights, CONFIG, tgt_in, state)
+    for name, (module, model) in models.items():
+        h, c = module.encode(model, src)
+        assert_close(f"{name} hand-off h", h, h_ref, STATE_ATOL)
+        assert_close(f"{name} hand-off c", c, c_ref, STATE_ATOL)
+        assert not h[:, 1].any() and not c[:, 1].any()
+        for part, value in zip("hc", module.encode(model, np.zeros((2, 0), np.int64)), strict=True):
+            np.testing.assert_array_equal(value, np.zeros((L, 2, H_DEC)), err_msg=f"{name} {part}")
+        logits, end = module.decode(model, tgt_in, state)
+        assert_close(f"{name} logits", logits, logits_ref, LOGITS_ATOL, mask=tgt_in != PAD)
+        for part, value, expected in zip("hc", end, end_ref, strict=True):
+            assert_close(f"{name} final {part}", value, expected, STATE_ATOL)
+        np.testing.assert_array_equal(end[0][:, 1], state[0][:, 1], err_msg=f"{name} kept h")
+        logits, end = module.decode(model, np.zeros((2, 0), np.int64), state)
+        assert logits.shape == (2, 0, V_TGT) and logits.dtype == np.float32
+        for part, value, given in zip("hc", end, state, strict=True):
+            np.testing.assert_array_equal(value, given, err_msg=f"{name} {part} with no step")
+
+
+# ---- lengths and beam sizes ----
+
+BAD_COUNTS = {"zero": 0, "negative": -3, "float": 2.5, "bool": True, "none": None, "str": "3"}
+
+
+@pytest.mark.parametrize("bad", list(BAD_COUNTS))
+@pytest.mark.parametrize("argument", ["max_len-greedy", "max_len-beam", "beam_size"])
+def test_max_len_and_beam_size_below_one_are_refused_alike(models, argument, bad):
+    value = BAD_COUNTS[bad]
+    calls = {
+        "max_len-greedy": lambda module, model: module.greedy_decode(model, SRC, value),
+        "max_len-beam": lambda module, model: module.beam_decode(model, SRC, 2, value),
+        "beam_size": lambda module, model: module.beam_decode(model, SRC, value, 4),
+    }
+    name = argument.split("-")[0]
+    message = _same_refusal(models, calls[argument], f"{name} must be an integer >= 1; got")
+    assert message.startswith(name)
+
+
+# ---- decoder states ----
+
+_nan_c = STATE[1].copy()
+_nan_c[1, 0, 2] = np.nan
+_inf_h = STATE[0].copy()
+_inf_h[0, 1, 0] = np.inf
+BAD_STATES = {
+    "wrong-hidden": ((np.zeros((L, 2, H_DEC + 1)),) * 2, f"has shape (2, 2, {H_DEC + 1})"),
+    "wrong-layers": ((np.zeros((1, 2, H_DEC)),) * 2, f"has shape (1, 2, {H_DEC})"),
+    "wrong-batch": ((np.zeros((L, 3, H_DEC)),) * 2, f"expected (2, 2, {H_DEC})"),
+    "no-layer-axis": ((np.zeros((2, H_DEC)),) * 2, f"has shape (2, {H_DEC})"),
+    "only-h": (STATE[0], "must be a pair (h, c)"),
+    "three-parts": ((*STATE, STATE[0]), "got tuple of length 3"),
+    "a-dict": ({"h": STATE[0], "c": STATE[1]}, "got dict"),
+    "strings": (("h", "c"), "must hold real numbers; got strings"),
+    "nones": ((None, None), "must hold real numbers; got object"),
+    "complex": ((STATE[0].astype(np.complex64), STATE[1]), "must hold real numbers; got complex64"),
+    "nan-c": ((STATE[0], _nan_c), "state c has a non-finite value nan at (1, 0, 2)"),
+    "inf-h": ((_inf_h, STATE[1]), "state h has a non-finite value inf at (0, 1, 0)"),
+    "float64-overflow": ((np.full((L, 2, H_DEC), 1e300), STATE[1]), "non-finite value inf"),
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD_STATES))
+def test_bad_decoder_states_are_refused_alike(models, bad):
+    state, detail = BAD_STATES[bad]
+    message = _same_refusal(models, lambda module, model: module.decode(model, TGT_IN, state),
+                            "state")
+    assert detail in message, message
+
+
+# ---- weights: refused whole, and a refusal leaves the model as it was ----
+
+def _edited(name, value):
+    def edit(weights):
+        weights[name] = value
+        return weights
+    return edit
+
+
+def _without(name):
+    def edit(weights):
+        del weights[name]
+        return weights
+    return edit
+
+
+def _nan_in(name, index):
+    def edit(weights):
+        weights[name] = weights[name].copy()
+        weights[name][index] = np.nan
+        return weights
+    return edit
+
+
+_OTHER = Seq2SeqConfig(V_SRC, V_TGT, embedding_dim=4, hidden_size=3, num_layers=1)
+BAD_WEIGHTS = {
+    "another-config": (lambda w: random_weights(_OTHER), ValueError,
+                       "weights do not have this config's canonical names; 64 missing"),
+    "missing": (_without("decoder.output.b"), ValueError, "1 missing: decoder.output.b"),
+    "unexpected": (_edited("decoder.output.bias", np.zeros(V_TGT)), ValueError,
+                   "1 unexpected: 'decoder.output.bias'"),
+    "wrong-shape": (_edited("encoder.layers.1.backward.g.W_ih", np.zeros((3, 4))), ValueError,
+                    "encoder.layers.1.backward.g.W_ih has shape (3, 4); expected (3, 6)"),
+    "transposed": (lambda w: _edited("decoder.output.W", w["decoder.output.W"].T)(w),
+                   ValueError, f"decoder.output.W has shape ({H_DEC}, {V_TGT})"),
+    "nan-first": (_nan_in("encoder.embedding", (3, 1)), ValueError,
+                  "encoder.embedding holds NaN/inf (1 of"),
+    "nan-last": (_nan_in("decoder.output.b", 4), ValueError, "decoder.output.b holds NaN/inf"),
+    "float64-overflow": (_edited("decoder.output.b", np.full(V_TGT, 1e39)), ValueError,
+                         "decoder.output.b holds values beyond float32's range"),
+    "strings": (_edited("decoder.embedding", np.full((V_TGT, 4), "x")), ValueError,
+                "decoder.embedding must hold real numbers"),
+    "a-list": (lambda w: list(w.values()), TypeError,
+               "weights must be a mapping of canonical names to arrays; got list"),
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD_WEIGHTS))
+def test_bad_weights_are_refused_alike(models, bad):
+    edit, kind, detail = BAD_WEIGHTS[bad]
+
+    def call(module, model):
+        return module.import_weights(model, edit(dict(random_weights(CONFIG, seed=9))))
+
+    message = _same_refusal(models, call, detail, kind)
+    assert message.startswith(("weights", "encoder.", "decoder.")), message
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("bad", list(BAD_WEIGHTS))
+def test_a_refused_import_leaves_the_model_unchanged(models, name, bad):
+    module, model = models[name]
+    edit, kind, _ = BAD_WEIGHTS[bad]
+    before = module.export_weights(model)
+    with pytest.raises(kind):
+        module.import_weights(model, edit(dict(random_weights(CONFIG, seed=9))))
+    after = module.export_weights(model)
+    assert list(after) == list(before)
+    for key, value in before.items():
+        np.testing.assert_array_equal(after[key], value, err_msg=f"{name} {key} changed")
+
+
+def test_build_model_refuses_a_config_dict(models):
+    _same_refusal(models, lambda module, model: module.build_model(CONFIG.to_dict()),
+                  "config must be a shared.Seq2SeqConfig; got dict", TypeError)
+
+
+# ---- training settings ----
+
+BAD_TRAINING = {
+    "epochs-zero": ({"epochs": 0}, "epochs must be an integer >= 1; got 0"),
+    "optimizer": ({"optimizer": "adamw"}, "optimizer must be one of adam, sgd; got 'adamw'"),
+    "lr-zero": ({"lr": 0.0}, "lr must be a positive finite number; got 0.0"),
+    "lr-inf": ({"lr": float("inf")}, "lr must be a positive finite number; got inf"),
+    "lr-nan": ({"lr": float("nan")}, "lr must be a positive finite number; got nan"),
+    "adam_epsilon-inf": ({"adam_epsilon": float("inf")}, "adam_epsilon must be a positive"),
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD_TRAINING))
+def test_bad_training_settings_are_refused_before_a_step(models, bad):
+    changes, detail = BAD_TRAINING[bad]
+    tgt_out = np.array([[5, 6, EOS], [EOS, 0, 0]])
+    settings = {"epochs": 1, "lr": 0.1, "verbose": False, **changes}
+    batch = Batch(SRC, TGT_IN, tgt_out)
+    _same_refusal(models, lambda module, model: module.train(model, [batch], **settings), detail)
+
+
+# ---- files: tokenizers, pair files, checkpoints ----
+
+def _written(path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A real small checkpoint and, next to it, each way such a file goes bad."""
+    folder = tmp_path_factory.mktemp("files")
+    pairs = load_task("reverse", 16, seed=0)
+    src_tok, tgt_tok = build_tokenizers(pairs)
+    config = Seq2SeqConfig(len(src_tok), len(tgt_tok), embedding_dim=3, hidden_size=4)
+    good = folder / "model.safetensors"
+    save_checkpoint(good, random_weights(config, seed=1), config, src_tok, tgt_tok)
+    raw = good.read_bytes()
+    flipped = bytearray(raw)
+    flipped[-3] ^= 0x01                                                     # one bit of one weight
+    version = b'"version":"1"'
+    assert raw.count(version) == 1
+    archive = folder / "model.pt"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("model/data.pkl", pickle.dumps({"weight": [1.0, 2.0]}))
+    src_tok.save(folder / "tokenizer.json")
+    return {
+        "good": good,
+        "flipped": _written(folder / "flipped.safetensors", bytes(flipped)),
+        "truncated": _written(folder / "truncated.safetensors", raw[: len(raw) // 2]),
+        "pickle": _written(folder / "pickle.safetensors", pickle.dumps({"weights": [1.0]})),
+        "torch-zip": archive,
+        "future": _written(folder / "future.safetensors",
+                           raw.replace(version, b'"version":"2"')),
+        "empty": _written(folder / "empty.safetensors", b""),
+        "missing": folder / "missing.safetensors",
+        "tokenizer": folder / "tokenizer.json",
+        "bad-tsv": _written(folder / "bad.tsv", b"abc\tcba\nno tab on this line\n"),
+        "folder": folder,
+    }
+
+
+CHECKPOINT_REFUSALS = {
+    "flipped": "checksum mismatch",
+    "truncated": "is truncated",
+    "pickle": "seq2seq-rosetta never unpickles",
+    "torch-zip": "seq2seq-rosetta never unpickles",
+    "future": "checkpoint format version 2 is newer than this seq2seq-rosetta reads (1); upgrade",
+    "empty": "is empty (0 bytes)",
+    "missing": "no such file",
+}
+
+
+def _checkpoint_refusal(path) -> str:
+    with pytest.raises(CheckpointError) as refused:
+        load_checkpoint(path)
+    return str(refused.value)
+
+
+@pytest.mark.parametrize("bad", list(CHECKPOINT_REFUSALS))
+def test_load_checkpoint_refuses_a_bad_file_and_names_it(files, bad):
+    message = _checkpoint_refusal(files[bad])
+    assert message.startswith(f"checkpoint {files[bad]}: "), message
+    assert CHECKPOINT_REFUSALS[bad] in message, message
+
+
+def test_every_flipped_byte_is_refused(files, tmp_path):
+    """A sweep over the length prefix, the header and the data: no flip loads."""
+    raw = files["good"].read_bytes()
+    path = tmp_path / "flipped.safetensors"
+    loaded = []
+    for position in range(0, len(raw), 5):
+        flipped = bytearray(raw)
+        flipped[position] ^= 0x01
+        path.write_bytes(bytes(flipped))
+        try:
+            load_checkpoint(path)
+        except CheckpointError:
+            continue
+        loaded.append(position)
+    assert not loaded, f"files with a flipped bit at these bytes (of {len(raw)}) loaded: {loaded}"
+
+
+TOKENIZER_FILES = {
+    "truncated": (lambda raw: raw[: len(raw) // 2], "is not valid JSON (corrupt or truncated?)"),
+    "empty": (lambda raw: b"", "is not valid JSON (corrupt or truncated?)"),
+    "not-utf8": (lambda raw: b"\xff" + raw, "is not UTF-8 text"),
+    "a-list": (lambda raw: b"[1, 2]", "expected a JSON object; got list"),
+    "future": (lambda raw: raw.replace(b'"version": 1', b'"version": 2'),
+               "written by format version 2; this code reads up to version 1"),
+    "duplicate-token": (
+        lambda raw: json.dumps({**json.loads(raw), "tokens": [*json.loads(raw)["tokens"], "a"]})
+        .encode(),
+        "token 'a' appears twice",
+    ),
+}
+
+
+@pytest.mark.parametrize("bad", list(TOKENIZER_FILES))
+def test_a_corrupted_tokenizer_file_is_refused(files, tmp_path, bad):
+    corrupt, detail = TOKENIZER_FILES[bad]
+    raw = files["tokenizer"].read_bytes()
+    assert b'"version": 1' in raw
+    path = _written(tmp_path / "tokenizer.json", corrupt(raw))
+    with pytest.raises(ValueError) as refused:
+        Tokenizer.load(path)
+    assert str(refused.value).startswith(f"tokenizer file {path}"), refused.value
+    assert detail in str(refused.value)
+
+
+PAIR_FILES = {
+    "no-tab": (b"abc\tcba\nno tab on this line\n",
+               "line 2: expected question<TAB>answer, found no tab in 'no tab on this line'"),
+    "not-utf8": (b"abc\tcba\n\xff\tx\n", "line 2: not UTF-8"),
+    "no-pairs": (b"\n\n", "holds no question/answer pairs"),
+}
+
+
+@pytest.mark.parametrize("bad", list(PAIR_FILES))
+def test_a_malformed_pair_file_is_refused_with_its_line(tmp_path, bad):
+    data, detail = PAIR_FILES[bad]
+    path = _written(tmp_path / "pairs.tsv", data)
+    with pytest.raises(ValueError) as refused:
+        read_pairs(path)
+    assert str(refused.value).startswith(str(path)), refused.value
+    assert detail in str(refused.value)
+
+
+# ---- the command line: one line on stderr, exit code 2 ----
+
+def _cli_error(capsys, argv) -> str:
+    """Runs the command in-process; returns its one stderr line after checking the contract."""
+    code = main([str(arg) for arg in argv])
+    out, err = capsys.readouterr()
+    assert code == 2, f"exit code {code} for {argv}; stderr: {err}"
+    assert "Traceback" not in err, err
+    lines = err.splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}: {err!r}"
+    assert lines[0].startswith("seq2seq-rosetta: error: "), lines[0]
+    assert out == "", f"a refused command printed to stdout: {out!r}"
+    return lines[0]
+
+
+@pytest.mark.parametrize("bad", list(CHECKPOINT_REFUSALS))
+@pytest.mark.parametrize("command", ["answer", "compare"])
+def test_cli_refuses_a_bad_checkpoint_with_the_loaders_message(files, capsys, command, bad):
+    argv = {"answer": ["answer", files[bad], "--backend", "torch", "q"],
+            "compare": ["compare", files[bad]]}[command]
+    line = _cli_error(capsys, argv)
+    assert line == f"seq2seq-rosetta: error: {_checkpoint_refusal(files[bad])}"
+
+
+CLI_ERRORS = {
+    "unknown-task": (["train", "--backend", "torch", "--task", "nope", "--epochs", "1",
+                      "--out", "{folder}/out"], "argument --task: invalid choice: 'nope'"),
+    "unknown-backend": (["answer", "{good}", "--backend", "jax", "q"],
+                        "argument --backend: invalid choice: 'jax'"),
+    "bad-flag": (["answer", "{good}", "--backend", "torch", "--bogus", "q"],
+                 "unrecognized arguments: --bogus"),
+    "not-an-int": (["answer", "{good}", "--backend", "torch", "--beam", "two", "q"],
+                   "argument --beam: invalid int value: 'two'"),
+    "max-len-zero": (["answer", "{good}", "--backend", "torch", "--max-len", "0", "q"],
+                     "--max-len must be >= 1; got 0"),
+    "beam-zero": (["answer", "{good}", "--backend", "torch", "--beam", "0", "q"],
+                  "--beam must be >= 1; got 0"),
+    "unknown-command": (["frobnicate"], "argument command: invalid choice: 'frobnicate'"),
+    "no-command": ([], "the following arguments are required: command"),
+    "malformed-tsv": (["train", "--backend", "torch", "--data", "{bad-tsv}", "--epochs", "1",
+                       "--out", "{folder}/out"],
+                      "bad.tsv, line 2: expected question<TAB>answer, found no tab"),
+    "missing-tsv": (["train", "--backend", "torch", "--data", "{folder}/nope.tsv", "--epochs",
+                     "1", "--out", "{folder}/out"], "No such file or directory"),
+    "checkpoint-is-a-folder": (["answer", "{folder}", "--backend", "torch", "q"],
+                               "is a directory, not a checkpoint file"),
+}
+
+
+@pytest.mark.parametrize("bad", list(CLI_ERRORS))
+def test_cli_refuses_with_one_line_and_exit_code_2(files, capsys, bad):
+    argv, detail = CLI_ERRORS[bad]
+    line = _cli_error(capsys, [arg.format(**files) for arg in argv])
+    assert detail in line, line
+    assert not (files["folder"] / "out").exists(), "a refused train wrote output"
