@@ -164,6 +164,18 @@ def check_beam_size(beam_size: object) -> int:
     return _check_positive_int(beam_size, "beam_size")
 
 
+def check_source(src: object, vocab_size: int) -> np.ndarray:
+    """Checked source ids int64 (B, S) with at least one column, ready for an encoder.
+
+    A (B, 0) batch has no token at all; one PAD column gives the same all-zero
+    hand-off and spares the frameworks a zero-length sequence.
+    """
+    src, _ = check_token_ids(src, vocab_size, "src", "source")  # (B, S)
+    if src.shape[1] == 0:
+        src = np.zeros((src.shape[0], 1), dtype=np.int64)  # (B, 1)
+    return src
+
+
 def check_batch_sizes(src: np.ndarray, tgt_in: np.ndarray) -> None:
     """Checks that the questions and the decoder inputs are the same number of pairs.
 

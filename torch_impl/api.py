@@ -21,6 +21,7 @@ from shared.inputs import (
     check_batch_sizes,
     check_beam_size,
     check_max_len,
+    check_source,
     check_state,
     check_token_ids,
 )
@@ -59,16 +60,9 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.cpu().numpy()
 
 
-def _source(model: Seq2Seq, src) -> np.ndarray:
-    src, _ = check_token_ids(src, model.config.src_vocab_size, "src", "source")    # (B, S)
-    if src.shape[1] == 0:  # no column at all: one PAD column gives the same zero hand-off
-        src = np.zeros((src.shape[0], 1), dtype=np.int64)                      # (B, 1)
-    return src
-
-
 def encode(model: Seq2Seq, src) -> tuple[np.ndarray, np.ndarray]:
     """The hand-off (h, c), float32 NumPy, each (L, B, H_dec); an all-PAD row gives zeros."""
-    src = _source(model, src)                                                  # (B, S)
+    src = check_source(src, model.config.src_vocab_size)                       # (B, S)
     with _inference(model):
         h, c = model.encode(_tensor(model, src))                               # each (L, B, H_dec)
     return _numpy(h), _numpy(c)
@@ -122,7 +116,7 @@ def _select(state, index: np.ndarray):
 def greedy_decode(model: Seq2Seq, src, max_len: int) -> np.ndarray:
     """One-to-many generation: int64 (B, max_len), EOS kept, PAD after it."""
     max_len = check_max_len(max_len)
-    src = _source(model, src)                                                  # (B, S)
+    src = check_source(src, model.config.src_vocab_size)                       # (B, S)
     with _inference(model):
         state = model.encode(_tensor(model, src))                              # each (L, B, H_dec)
         return greedy_search(_step_fn(model), state, src.shape[0], max_len)
@@ -131,7 +125,7 @@ def greedy_decode(model: Seq2Seq, src, max_len: int) -> np.ndarray:
 def beam_decode(model: Seq2Seq, src, beam_size: int, max_len: int) -> np.ndarray:
     """Beam search (length-normalised): int64 (B, max_len); beam_size=1 equals greedy."""
     beam_size, max_len = check_beam_size(beam_size), check_max_len(max_len)
-    src = _source(model, src)                                                  # (B, S)
+    src = check_source(src, model.config.src_vocab_size)                       # (B, S)
     with _inference(model):
         state = model.encode(_tensor(model, src))                              # each (L, B, H_dec)
         return beam_search(
