@@ -22,7 +22,7 @@ import numpy as np
 
 from shared.checkpoint import load_checkpoint, save_checkpoint
 from shared.config import Seq2SeqConfig
-from shared.data import batches, build_tokenizers
+from shared.data import batches, build_tokenizers, make_batch
 from shared.parity import parity_report
 from shared.runtime import configure_threads, seed_everything
 from shared.tasks import load_task
@@ -67,6 +67,7 @@ def run_demo(out: Path, quick: bool = False, task: str | None = None, seed: int 
     )
     _say(f"task {task!r}: {len(train_pairs)} training pairs, e.g. {train_pairs[0]}")
     _say(f"config: {config}")
+    _show_batch(train_pairs[0], src_tok, tgt_tok)
 
     keras_model = keras_impl.build_model(config, seed=seed)
     torch_model = torch_impl.build_model(config, seed=seed)
@@ -121,6 +122,15 @@ def run_demo(out: Path, quick: bool = False, task: str | None = None, seed: int 
     _say(f"\nwrote {out / 'report.json'}" + (f", {out / 'loss.png'}" if plotted else ""))
     _say(f"done in {report_json['total_seconds']:.0f} s")
     return 0 if report.ok else 1
+
+
+def _show_batch(pair: tuple[str, str], src_tok, tgt_tok) -> None:
+    """One pair as the models see it: ids, and the target shifted by one step."""
+    batch = make_batch([pair], src_tok, tgt_tok)
+    _say("one pair as token ids (PAD=0, BOS=1, EOS=2):")
+    _say(f"  src     {batch.src[0].tolist()}   the question, read by the encoder")
+    _say(f"  tgt_in  {batch.tgt_in[0].tolist()}   BOS + answer, read by the decoder")
+    _say(f"  tgt_out {batch.tgt_out[0].tolist()}   answer + EOS, what it learns to predict")
 
 
 def _plot(path: Path, histories: dict, task: str) -> bool:
