@@ -27,6 +27,7 @@ from shared import __version__
 from shared.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from shared.config import Seq2SeqConfig
 from shared.data import batches, build_tokenizers, read_pairs
+from shared.runtime import threads
 from shared.tasks import TASKS, load_task
 from shared.tokenizer import PAD
 
@@ -130,11 +131,10 @@ def cmd_compare(args) -> int:
         src = np.zeros((args.n, 12), dtype=np.int64)                        # (B, S)
         for row, n in enumerate(lengths):
             src[row, :n] = rng.integers(4, checkpoint.config.src_vocab_size, size=n)
-    models = []
-    for name in BACKENDS:
-        backend = load_backend(name)
-        models.append((backend, model_from_checkpoint(backend, checkpoint)))
-    report = parity_report(*models, src, max_len=args.max_len)
+    backends = [load_backend(name) for name in BACKENDS]
+    with threads(intra_op=os.cpu_count() or 1, inter_op=2):  # see docs/performance.md
+        models = [(backend, model_from_checkpoint(backend, checkpoint)) for backend in backends]
+        report = parity_report(*models, src, max_len=args.max_len)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:

@@ -66,3 +66,21 @@ def configure_threads(intra_op: int, inter_op: int = 1) -> None:
             tf.config.threading.set_inter_op_parallelism_threads(inter_op)
         except RuntimeError:
             pass  # TensorFlow is already running: its pools cannot change any more
+
+
+@contextlib.contextmanager
+def threads(intra_op: int, inter_op: int = 1):
+    """``configure_threads`` for the length of a ``with`` block.
+
+    torch's intra-op count is put back afterwards, so a command run inside a
+    longer process (the test suite) leaves it as it found it.  TensorFlow's pools
+    cannot change once it runs: if it already ran, its settings stay as they were.
+    """
+    torch = sys.modules.get("torch")
+    previous = torch.get_num_threads() if torch is not None else None
+    configure_threads(intra_op, inter_op)
+    try:
+        yield
+    finally:
+        if torch is not None:
+            torch.set_num_threads(previous)

@@ -43,3 +43,13 @@ def test_seed_must_be_a_non_negative_integer(bad):
 def test_thread_counts_must_be_positive_integers(bad):
     with pytest.raises(ValueError, match="intra_op must be an integer >= 1"):
         configure_threads(bad)
+
+
+def test_threads_block_restores_torch_threads():
+    torch = pytest.importorskip("torch")
+    from shared.runtime import threads
+
+    before = torch.get_num_threads()
+    with threads(intra_op=before + 1, inter_op=2):
+        assert torch.get_num_threads() == before + 1
+    assert torch.get_num_threads() == before

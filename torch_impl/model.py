@@ -90,11 +90,7 @@ class Seq2Seq(nn.Module):
         lengths = (src != PAD).sum(dim=1)                                   # (B,)
         x = self.encoder_embedding(src)                                     # (B, S, E)
         # Keras masks; PyTorch packs: both end each row at its last real token.
-        # Packing refuses length 0, so an empty row runs one PAD step and is reset below.
-        packed = pack_padded_sequence(
-            x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
-        )
-        _, (h_n, c_n) = self.encoder_lstm(packed)                           # each (L*D, B, H)
+        _, (h_n, c_n) = run_packed(self.encoder_lstm, x, lengths)           # each (L*D, B, H)
         # nn.LSTM's states are layer-major then direction: (L*D, B, H) -> (L, D, B, H);
         # the hand-off per layer is concat([forward, backward]) on the feature axis.
         h = h_n.view(cfg.num_layers, cfg.num_directions, B, cfg.hidden_size)
@@ -123,14 +119,10 @@ class Seq2Seq(nn.Module):
             unspecified: packed PyTorch gives the output bias there, Keras repeats
             the last real step's output.  Compare and train only on real positions.
         """
-        B, T = tgt_in.shape
+        B = tgt_in.shape[0]
         lengths = (tgt_in != PAD).sum(dim=1)                                # (B,)
         y = self.decoder_embedding(tgt_in)                                  # (B, T, E)
-        packed = pack_padded_sequence(
-            y, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
-        )
-        out, (h_n, c_n) = self.decoder_lstm(packed, (h, c))                 # each (L, B, H_dec)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=T)  # (B, T, H_dec)
+        out, (h_n, c_n) = run_packed(self.decoder_lstm, y, lengths, (h, c))  # (B, T, H_dec)
         logits = self.decoder_output(out)                                   # (B, T, V_tgt)
         # An all-PAD row has taken no step: it keeps the state it was given.
         empty = (lengths == 0).view(1, B, 1)                                # (1, B, 1)
@@ -143,3 +135,22 @@ class Seq2Seq(nn.Module):
         h, c = self.encode(src)                                             # each (L, B, H_dec)
         logits, _, _ = self.decode(tgt_in, h, c)                            # (B, T, V_tgt)
         return logits
+
+
+def run_packed(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor, state=None):
+    """Run ``lstm`` over x (B, T, in), each row only up to its length.
+
+    Returns (out (B, T, D*H), (h_n, c_n) each (L*D, B, H)); padded outputs are zeros.
+    Packing refuses length 0, so an empty row runs one PAD step: callers reset its
+    state.  With no padding at all nothing is packed: unpacked, nn.LSTM runs its
+    fused CPU kernel (oneDNN), while packed input falls back to a loop of small
+    per-step products (docs/performance.md measured the difference).
+    """
+    T = x.shape[1]
+    if bool((lengths == T).all()):
+        return lstm(x, state)
+    packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True,
+                                  enforce_sorted=False)
+    out, (h_n, c_n) = lstm(packed, state)
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=T)  # (B, T, D*H)
+    return out, (h_n, c_n)

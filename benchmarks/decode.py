@@ -1,0 +1,213 @@
+"""Greedy generation speed: sentences per second, and how time grows with length.
+
+    python benchmarks/decode.py [--quick] [--json]
+           [--torch-threads N] [--tf-threads INTRA,INTER] [--onednn on|off]
+
+Generating an answer is a loop: the decoder is fed BOS with the encoder's
+hand-off (h, c), predicts a token, is fed that token with the new (h, c), and so
+on.  Three ways to run that loop on the same weights (V = 1000, E = 128,
+H = 256, one layer):
+
+    keras_impl  ``keras_impl.greedy_decode``: the whole batch of 256 sentences
+                moves together, one compiled decoder step (a tf.function) per token.
+    torch_impl  ``torch_impl.greedy_decode``: the same search (shared.search) over
+                PyTorch's decoder step, 256 sentences at once.
+    kerasio     the keras-io lstm_seq2seq tutorial's ``decode_sequence``: an
+                encoder model's ``predict``, then a decoder model's ``predict``
+                once per token, one sentence at a time.  Its models are built, as
+                in the tutorial, from the trained model's layers, so they hold the
+                same weights; ids and an Embedding replace its one-hot characters,
+                and PAD and BOS are blocked as in greedy_decode, so that the three
+                give the same tokens (checked).  At about 2 s a sentence it is timed
+                on a few sentences (4; 2 with --quick), and its rate is per sentence.
+
+``length_scaling`` is the time at max_len 40 over the time at max_len 20, the
+larger of keras_impl's and torch_impl's.  Carrying (h, c) makes each step cost
+the same, so it should be near 2 (re-reading the prefix every step would make
+it near 4).  The loop stops early when every sentence has produced EOS; to
+time exactly max_len steps, EOS's output bias is set to -10000, so EOS is never
+the most likely token (the check below confirms every run went to max_len).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+# `python benchmarks/x.py` puts benchmarks/ on sys.path; the imports need the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+
+from benchmarks.common import (
+    EMBEDDING,
+    HIDDEN,
+    VOCAB,
+    add_thread_arguments,
+    apply_thread_arguments,
+    interleaved_ms,
+    load_average,
+    machine,
+    prepare_environment,
+    print_json_line,
+    random_ids,
+    set_onednn,
+)
+from shared import BOS, EOS, PAD, Seq2SeqConfig
+from shared.layout import random_weights
+
+# The frameworks are imported inside the functions that use them: TensorFlow
+# reads TF_ENABLE_ONEDNN_OPTS when it loads, and main() sets it from --onednn first.
+
+SENTENCES, MAX_LEN = 256, 20
+
+
+def shared_weights(seed: int = 0) -> tuple:
+    """(config, canonical weights) with EOS never the argmax: every run takes max_len steps."""
+    config = Seq2SeqConfig(VOCAB, VOCAB, EMBEDDING, HIDDEN)
+    weights = random_weights(config, seed=seed)
+    weights["decoder.output.b"][EOS] = -1e4
+    return config, weights
+
+
+def sources(n: int, seed: int = 1):
+    """int64 (n, 20): questions of 10 to 20 real tokens, post-padded with PAD."""
+    rng = np.random.default_rng(seed)
+    src = random_ids(rng, n, MAX_LEN, VOCAB)                                 # (n, S)
+    for row in range(n):
+        src[row, rng.integers(MAX_LEN // 2, MAX_LEN + 1):] = PAD
+    return src
+
+
+def kerasio_decoder(model):
+    """The tutorial's inference loop over ``model``'s own layers (one sentence at a time)."""
+    import keras
+
+    H = model.config.hidden_size
+    # Inference models, as in the tutorial: encoder -> states; decoder(token, states) -> next.
+    encoder_inputs = keras.Input((None,), dtype="int64")
+    _, h, c = model.encoder_lstm[0](model.encoder_embedding(encoder_inputs))
+    encoder_model = keras.Model(encoder_inputs, [h, c])
+    decoder_inputs = keras.Input((None,), dtype="int64")
+    state_inputs = [keras.Input((H,)), keras.Input((H,))]
+    y, h, c = model.decoder_lstm[0](model.decoder_embedding(decoder_inputs),
+                                    initial_state=state_inputs)
+    decoder_model = keras.Model([decoder_inputs, *state_inputs], [model.decoder_output(y), h, c])
+
+    def decode_sequence(question, max_len: int) -> list[int]:
+        states_value = encoder_model.predict(question[None], verbose=0)      # [(1, H), (1, H)]
+        target_seq = np.array([[BOS]])                                       # (1, 1)
+        decoded = []
+        while True:
+            output_tokens, h, c = decoder_model.predict([target_seq, *states_value], verbose=0)
+            scores = output_tokens[0, -1].copy()                              # (V,)
+            scores[[PAD, BOS]] = -np.inf
+            token = int(np.argmax(scores))
+            decoded.append(token)
+            if token == EOS or len(decoded) >= max_len:
+                return decoded
+            target_seq = np.array([[token]])
+            states_value = [h, c]
+
+    return decode_sequence
+
+
+def run(quick: bool = False) -> tuple[dict, dict, dict]:
+    """(figures, ms per contender, token agreement); see the module docstring."""
+    import keras_impl
+    import torch_impl
+
+    config, weights = shared_weights()
+    keras_model = keras_impl.build_model(config)
+    keras_impl.import_weights(keras_model, weights)
+    torch_model = torch_impl.build_model(config)
+    torch_impl.import_weights(torch_model, weights)
+    src = sources(SENTENCES)                                                 # (N, S)
+    rounds, warmup = (3, 1) if quick else (15, 2)
+
+    ms = interleaved_ms(
+        {
+            f"{name}@{max_len}": (lambda b=backend, m=model, n=max_len: b.greedy_decode(m, src, n))
+            for max_len in (MAX_LEN, 2 * MAX_LEN)
+            for name, backend, model in (
+                ("keras_impl", keras_impl, keras_model),
+                ("torch_impl", torch_impl, torch_model),
+            )
+        },
+        rounds, 1, warmup,
+    )
+    keras_tokens = keras_impl.greedy_decode(keras_model, src, MAX_LEN)       # (N, T)
+    torch_tokens = torch_impl.greedy_decode(torch_model, src, MAX_LEN)       # (N, T)
+    for tokens in (keras_tokens, torch_tokens):
+        assert (tokens[:, -1] != PAD).all(), "a sentence stopped before max_len"
+
+    decode_sequence = kerasio_decoder(keras_model)
+    questions = [row[row != PAD] for row in src[: 2 if quick else 4]]
+    decode_sequence(questions[0], MAX_LEN)  # warm-up: predict builds its function on first use
+    seconds, tutorial_tokens = [], []
+    for question in questions:
+        tic = time.perf_counter()
+        tutorial_tokens.append(decode_sequence(question, MAX_LEN))
+        seconds.append(time.perf_counter() - tic)
+
+    figures = {
+        "keras_impl_sent_per_s": SENTENCES / (ms[f"keras_impl@{MAX_LEN}"] / 1e3),
+        "torch_impl_sent_per_s": SENTENCES / (ms[f"torch_impl@{MAX_LEN}"] / 1e3),
+        "kerasio_sent_per_s": 1 / float(np.median(seconds)),
+        "length_scaling": max(
+            ms[f"{name}@{2 * MAX_LEN}"] / ms[f"{name}@{MAX_LEN}"]
+            for name in ("keras_impl", "torch_impl")
+        ),
+    }
+    agreement = {
+        "torch_impl": float((torch_tokens == keras_tokens).all(axis=1).mean()),
+        "kerasio": float(np.mean([
+            list(keras_tokens[i]) == tokens for i, tokens in enumerate(tutorial_tokens)
+        ])),
+    }
+    return figures, ms, agreement
+
+
+def report(figures: dict, ms: dict, agreement: dict) -> None:
+    for name in ("keras_impl", "torch_impl"):
+        short, long = ms[f"{name}@{MAX_LEN}"], ms[f"{name}@{2 * MAX_LEN}"]
+        print(f"{name}: {short:.0f} ms for {SENTENCES} sentences at max_len {MAX_LEN}, "
+              f"{long:.0f} ms at {2 * MAX_LEN} (x{long / short:.2f})")
+    for key, value in figures.items():
+        print(f"{key:<24} {value:10.2f}")
+    speedup = figures["keras_impl_sent_per_s"] / figures["kerasio_sent_per_s"]
+    print(f"keras_impl / kerasio     {speedup:10.0f}x (target >= 100)")
+    print(f"torch_impl / keras_impl  "
+          f"{figures['torch_impl_sent_per_s'] / figures['keras_impl_sent_per_s']:10.2f}"
+          " (target >= 1)")
+    print(f"same tokens as keras_impl: torch_impl {agreement['torch_impl']:.0%} of sentences, "
+          f"kerasio {agreement['kerasio']:.0%}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (under a minute)")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of figures")
+    add_thread_arguments(parser)
+    args = parser.parse_args(argv)
+
+    set_onednn(args)
+    prepare_environment()
+    import keras_impl  # noqa: F401  (both frameworks loaded before the pools are set)
+    import torch_impl  # noqa: F401
+
+    threads = apply_thread_arguments(args)
+    load_before = load_average()
+    figures, ms, agreement = run(quick=args.quick)
+    print(f"machine: {machine()}, load_1min before the run {load_before:.2f}")
+    print("threads: torch {}, tensorflow intra {} inter {}".format(*threads))
+    report(figures, ms, agreement)
+    if args.json:
+        print_json_line(figures)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

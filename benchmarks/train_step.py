@@ -1,0 +1,265 @@
+"""Milliseconds per training step: our two implementations against the bare frameworks.
+
+    python benchmarks/train_step.py [--quick] [--json] [--variants] [--ragged]
+           [--torch-threads N] [--tf-threads INTRA,INTER] [--onednn on|off]
+
+One step is forward, masked cross-entropy, backward and an Adam update on one
+batch (B = 64, S = T = 20, V = 1000, E = 128, H = 256, one layer), ending when the
+loss is back in Python.  Four contenders, timed side by side in one process, in
+interleaved rounds after warm-up:
+
+    torch_impl  the body of ``torch_impl.train``'s loop: input checks, zero_grad,
+                ``model(src, tgt_in)`` (packed encoder and decoder),
+                ``masked_cross_entropy``, backward, Adam step, ``loss.item()``.
+    keras_impl  the body of ``keras_impl.train``'s loop: input checks, one call of
+                the compiled step that ``train`` uses (``keras_impl.train._train_step``:
+                model, masked loss, dense gradients, Adam in one tf.function),
+                ``float(loss)``.
+    torch_bare  what a PyTorch user writes: nn.Embedding + nn.LSTM, whose final
+                (h, c) is handed to nn.Embedding + nn.LSTM + nn.Linear; no packing;
+                ``F.cross_entropy(ignore_index=PAD)``; torch.optim.Adam on all weights.
+    keras_bare  what a Keras user writes: a functional model, Embedding(mask_zero=True)
+                + LSTM(return_state=True) -> Embedding(mask_zero=True) +
+                LSTM(initial_state=[h, c]) + Dense; ``model.compile(Adam,
+                SparseCategoricalCrossentropy(from_logits=True))``; ``train_on_batch``.
+
+Why the loop body and not ``train(model, [batch] * N)``: ``train`` traces a new
+tf.function on every call (seconds), so dividing its time by N would weigh
+tracing, not steps; the loop body is everything ``train`` does per step except
+the progress bar.
+
+Every row is 20 real tokens, so all four do the same arithmetic and a difference
+is overhead (masking, packing, checks).  ``--ragged`` gives rows of 10 to 20 tokens
+instead, where packing lets PyTorch skip the padded steps.  ``--variants`` adds
+the experiments of docs/performance.md: the Keras step under XLA, Keras without
+the mask, PyTorch with packing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+# `python benchmarks/x.py` puts benchmarks/ on sys.path; the imports need the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+
+from benchmarks.common import (
+    EMBEDDING,
+    HIDDEN,
+    VOCAB,
+    add_thread_arguments,
+    apply_thread_arguments,
+    interleaved_ms,
+    load_average,
+    machine,
+    prepare_environment,
+    print_json_line,
+    random_ids,
+    set_onednn,
+)
+from shared import BOS, EOS, PAD, Seq2SeqConfig
+
+# The frameworks are imported inside the functions that use them: TensorFlow
+# reads TF_ENABLE_ONEDNN_OPTS when it loads, and main() sets it from --onednn first.
+
+BATCH, LENGTH = 64, 20
+
+
+def make_batch(seed: int = 0, ragged: bool = False, length: int = LENGTH, batch: int = BATCH):
+    """(src, tgt_in, tgt_out), int64 (B, S) and (B, T), S = T = ``length``.
+
+    Decoder input and target are the same sentence shifted by one step, as in
+    training: tgt_in = BOS + answer, tgt_out = answer + EOS.
+    """
+    rng = np.random.default_rng(seed)
+    src = random_ids(rng, batch, length, VOCAB)                              # (B, S)
+    answer = random_ids(rng, batch, length - 1, VOCAB)                       # (B, T-1)
+    tgt_in = np.concatenate([np.full((batch, 1), BOS), answer], axis=1)      # (B, T)
+    tgt_out = np.concatenate([answer, np.full((batch, 1), EOS)], axis=1)     # (B, T)
+    if ragged:  # cut each row to 10..length real tokens, PAD after
+        for row in range(batch):
+            src[row, rng.integers(length // 2, length + 1):] = PAD
+            n = rng.integers(length // 2, length + 1)
+            tgt_in[row, n:] = PAD
+            tgt_out[row, n - 1] = EOS
+            tgt_out[row, n:] = PAD
+    return src, tgt_in, tgt_out
+
+
+def config() -> Seq2SeqConfig:
+    return Seq2SeqConfig(VOCAB, VOCAB, EMBEDDING, HIDDEN)
+
+
+def torch_impl_step(batch):
+    import torch_impl
+    from torch_impl.train import _optimizer, _tensors, masked_cross_entropy
+
+    model = torch_impl.build_model(config())
+    opt = _optimizer(model, "adam", 1e-3, None)
+    model.train()
+
+    def step():
+        src, tgt_in, tgt_out = _tensors(model, *batch)
+        opt.zero_grad(set_to_none=True)
+        loss = masked_cross_entropy(model(src, tgt_in), tgt_out)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
+def keras_impl_step(batch, jit_compile: bool = False):
+    import tensorflow as tf
+
+    import keras_impl
+    from keras_impl.train import _arrays, _optimizer, _train_step
+
+    model = keras_impl.build_model(config())
+    compiled = _train_step(model, _optimizer("adam", 1e-3, None))
+    if jit_compile:  # the very same Python step, compiled by XLA instead
+        compiled = tf.function(
+            compiled.python_function, input_signature=compiled.input_signature, jit_compile=True
+        )
+
+    def step():
+        return float(compiled(*_arrays(model, *batch)))
+
+    return step
+
+
+def torch_bare_step(batch, packed: bool = False):
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    class Bare(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc_emb = nn.Embedding(VOCAB, EMBEDDING)
+            self.enc = nn.LSTM(EMBEDDING, HIDDEN, batch_first=True)
+            self.dec_emb = nn.Embedding(VOCAB, EMBEDDING)
+            self.dec = nn.LSTM(EMBEDDING, HIDDEN, batch_first=True)
+            self.out = nn.Linear(HIDDEN, VOCAB)
+
+        def forward(self, src, tgt_in):
+            x, y = self.enc_emb(src), self.dec_emb(tgt_in)                  # (B, S, E), (B, T, E)
+            if not packed:
+                _, state = self.enc(x)                                      # each (1, B, H)
+                out, _ = self.dec(y, state)                                 # (B, T, H)
+                return self.out(out)                                        # (B, T, V)
+            src_len, tgt_len = (src != PAD).sum(1).cpu(), (tgt_in != PAD).sum(1).cpu()
+            _, state = self.enc(pack_padded_sequence(x, src_len, True, enforce_sorted=False))
+            out = self.dec(pack_padded_sequence(y, tgt_len, True, enforce_sorted=False), state)[0]
+            out = pad_packed_sequence(out, True, total_length=tgt_in.shape[1])[0]  # (B, T, H)
+            return self.out(out)                                            # (B, T, V)
+
+    model = Bare()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    src, tgt_in, tgt_out = (torch.from_numpy(a) for a in batch)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        logits = model(src, tgt_in)                                         # (B, T, V)
+        loss = F.cross_entropy(logits.reshape(-1, VOCAB), tgt_out.reshape(-1), ignore_index=PAD)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
+def keras_bare_step(batch, mask: bool = True, jit_compile: bool = False):
+    import keras
+    from keras import layers
+
+    src_in = keras.Input((None,), dtype="int64", name="src")
+    tgt_in = keras.Input((None,), dtype="int64", name="tgt_in")
+    x = layers.Embedding(VOCAB, EMBEDDING, mask_zero=mask)(src_in)         # (B, S, E)
+    _, h, c = layers.LSTM(HIDDEN, return_state=True)(x)                    # each (B, H)
+    y = layers.Embedding(VOCAB, EMBEDDING, mask_zero=mask)(tgt_in)         # (B, T, E)
+    y = layers.LSTM(HIDDEN, return_sequences=True)(y, initial_state=[h, c])  # (B, T, H)
+    logits = layers.Dense(VOCAB)(y)                                        # (B, T, V)
+    model = keras.Model([src_in, tgt_in], logits)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=jit_compile,
+    )
+    src, tgt_in_ids, tgt_out = batch
+
+    def step():
+        return model.train_on_batch([src, tgt_in_ids], tgt_out)
+
+    return step
+
+
+def contenders(batch, variants: bool) -> dict:
+    steps = {
+        "torch_impl": torch_impl_step(batch),
+        "keras_impl": keras_impl_step(batch),
+        "torch_bare": torch_bare_step(batch),
+        "keras_bare": keras_bare_step(batch),
+    }
+    if variants:
+        steps["keras_impl_xla"] = keras_impl_step(batch, jit_compile=True)
+        steps["keras_bare_xla"] = keras_bare_step(batch, jit_compile=True)
+        steps["keras_bare_nomask"] = keras_bare_step(batch, mask=False)
+        steps["torch_bare_packed"] = torch_bare_step(batch, packed=True)
+    return steps
+
+
+def run(quick: bool = False, ragged: bool = False, variants: bool = False) -> dict:
+    """Median ms per step of every contender (frameworks imported, threads already set)."""
+    batch = make_batch(ragged=ragged)
+    rounds, steps, warmup = (6, 3, 2) if quick else (10, 3, 3)
+    return interleaved_ms(contenders(batch, variants), rounds, steps, warmup)
+
+
+def report(ms: dict, ragged: bool = False) -> None:
+    from benchmarks.roofline import step_flops
+
+    # FLOPs of the dense step: with --ragged, packed PyTorch does less than this.
+    flops = step_flops(B=BATCH, S=LENGTH, T=LENGTH)
+    print(f"{'contender':<20} {'ms/step':>8} {'GFLOP/s':>8}")
+    for name, value in ms.items():
+        print(f"{name:<20} {value:8.1f} {flops / value / 1e6:8.0f}")
+    # On ragged rows bare PyTorch runs over PAD and hands over the state after it: another model.
+    torch_note = "(bare runs over PAD: not comparable)" if ragged else "(target <= 1.10)"
+    print(f"torch_impl / torch_bare  {ms['torch_impl'] / ms['torch_bare']:.2f}  {torch_note}")
+    print(f"keras_impl / keras_bare  {ms['keras_impl'] / ms['keras_bare']:.2f}  (target <= 1.10)")
+    print(f"keras_impl / torch_impl  {ms['keras_impl'] / ms['torch_impl']:.2f}")
+    print(f"keras_bare / torch_bare  {ms['keras_bare'] / ms['torch_bare']:.2f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (under a minute)")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of figures")
+    parser.add_argument("--ragged", action="store_true", help="rows of 10..20 real tokens")
+    parser.add_argument("--variants", action="store_true", help="time the experiments too")
+    add_thread_arguments(parser)
+    args = parser.parse_args(argv)
+
+    set_onednn(args)
+    prepare_environment()
+    import keras_impl  # noqa: F401  (both frameworks loaded before the pools are set)
+    import torch_impl  # noqa: F401
+
+    threads = apply_thread_arguments(args)
+    load_before = load_average()
+    ms = run(quick=args.quick, ragged=args.ragged, variants=args.variants)
+    print(f"machine: {machine()}, load_1min before the run {load_before:.2f}")
+    print("threads: torch {}, tensorflow intra {} inter {}".format(*threads))
+    report(ms, ragged=args.ragged)
+    if args.json:
+        print_json_line({f"{name}_ms": value for name, value in ms.items()})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
