@@ -10,7 +10,7 @@ Shapes: B batch, S source length, T target length, V_tgt target vocabulary.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import keras
 import numpy as np
@@ -21,7 +21,12 @@ from keras_impl.model import Seq2Seq
 from keras_impl.weights import to_canonical
 from shared import PAD, Batch
 from shared.inputs import check_token_ids
-from shared.training import check_training_args, share_bias_gradients, training_batches
+from shared.training import (
+    check_training_args,
+    epoch_means,
+    share_bias_gradients,
+    training_batches,
+)
 
 
 def masked_cross_entropy(logits, tgt_out):
@@ -97,7 +102,7 @@ def _train_step(model: Seq2Seq, opt):
 
 def train(
     model: Seq2Seq,
-    batches: Iterable[Batch],
+    batches: Iterable[Batch] | Callable[[int], Iterable[Batch]],
     epochs: int,
     optimizer: str = "adam",
     lr: float = 1e-3,
@@ -105,10 +110,11 @@ def train(
     seed: int = 0,
     verbose: bool = True,
 ) -> dict:
-    """Train with teacher forcing on ``batches`` (the same list every epoch).
+    """Train with teacher forcing on ``batches``, epoch after epoch.
 
     Args:
-        batches: ``shared.Batch`` objects; an iterator is read once and replayed.
+        batches: ``shared.Batch`` objects replayed every epoch, or a function of the
+            epoch number returning that epoch's batches (a new shuffle each epoch).
         epochs: passes over the batches.
         optimizer: "adam" or "sgd".
         lr: learning rate.
@@ -120,13 +126,14 @@ def train(
         history: {"loss": per-step losses, "epoch_loss": per-epoch means, ...}.
     """
     check_training_args(epochs, optimizer, lr, adam_epsilon)
-    batches = training_batches(batches)
+    schedule = training_batches(batches, epochs)
     keras.utils.set_random_seed(seed)
     step = _train_step(model, _optimizer(optimizer, lr, adam_epsilon))
     losses: list[float] = []
-    bar = keras.utils.Progbar(epochs * len(batches), verbose=1 if verbose else 0, unit_name="step")
-    for _ in range(epochs):
-        for batch in batches:
+    steps = sum(len(epoch_batches) for epoch_batches in schedule)
+    bar = keras.utils.Progbar(steps, verbose=1 if verbose else 0, unit_name="step")
+    for epoch_batches in schedule:
+        for batch in epoch_batches:
             loss = step(*_arrays(model, batch.src, batch.tgt_in, batch.tgt_out))
             losses.append(float(loss))
             bar.add(1, values=[("loss", losses[-1])])
@@ -136,5 +143,5 @@ def train(
         "lr": lr,
         "epochs": epochs,
         "loss": losses,
-        "epoch_loss": [float(np.mean(e)) for e in np.array_split(losses, epochs)],
+        "epoch_loss": epoch_means(losses, schedule),
     }

@@ -93,8 +93,11 @@ def cmd_train(args) -> int:
     )
     backend = load_backend(args.backend)
     model = backend.build_model(config, seed=args.seed)
-    batch_list = list(batches(pairs, src_tok, tgt_tok, args.batch_size, seed=args.seed))
-    history = backend.train(model, batch_list, args.epochs, lr=args.lr, seed=args.seed)
+
+    def epoch_batches(epoch: int):  # a new shuffle every epoch
+        return batches(pairs, src_tok, tgt_tok, args.batch_size, seed=args.seed + epoch)
+
+    history = backend.train(model, epoch_batches, args.epochs, lr=args.lr, seed=args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     weights = backend.export_weights(model)

@@ -82,15 +82,17 @@ def _demo(keras_impl, torch_impl, out: Path, settings: dict, task: str, seed: in
     keras_model = keras_impl.build_model(config, seed=seed)
     torch_model = torch_impl.build_model(config, seed=seed)
     torch_impl.import_weights(torch_model, keras_impl.export_weights(keras_model))
-    batch_list = list(batches(train_pairs, src_tok, tgt_tok, BATCH_SIZE, seed=seed))
+    # The same batches for both frameworks, shuffled anew each epoch.
+    schedule = [list(batches(train_pairs, src_tok, tgt_tok, BATCH_SIZE, seed=seed + epoch))
+                for epoch in range(settings["epochs"])]
 
     histories, seconds = {}, {}
     runs = (("keras", keras_impl, keras_model), ("torch", torch_impl, torch_model))
     for name, backend, model in runs:
-        _say(f"\ntraining {name} ({settings['epochs']} epochs x {len(batch_list)} steps)")
+        _say(f"\ntraining {name} ({settings['epochs']} epochs x {len(schedule[0])} steps)")
         tic = time.perf_counter()
         histories[name] = backend.train(
-            model, batch_list, settings["epochs"], optimizer="adam", lr=LR,
+            model, schedule.__getitem__, settings["epochs"], optimizer="adam", lr=LR,
             adam_epsilon=ADAM_EPSILON, seed=seed,
         )
         seconds[name] = time.perf_counter() - tic

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from shared.data import Batch
 
@@ -27,15 +27,40 @@ def check_training_args(epochs, optimizer, lr, adam_epsilon) -> None:
         )
 
 
-def training_batches(batches: Iterable[Batch]) -> list[Batch]:
-    """The batches as a list, so that every epoch replays the same ones."""
-    batches = list(batches)
-    if not batches:
-        raise ValueError("batches is empty; give at least one shared.Batch")
-    for i, batch in enumerate(batches):
-        if not isinstance(batch, Batch):
-            raise ValueError(f"batches[{i}] must be a shared.Batch; got {type(batch).__name__}")
-    return batches
+def training_batches(
+    batches: Iterable[Batch] | Callable[[int], Iterable[Batch]], epochs: int
+) -> list[list[Batch]]:
+    """Each epoch's batches, checked before the first step.
+
+    Args:
+        batches: either the batches themselves (an iterator is read once and every
+            epoch replays them), or a function of the epoch number (0, 1, ...)
+            returning that epoch's batches, e.g. a new shuffle each epoch:
+            ``lambda epoch: shared.batches(pairs, src_tok, tgt_tok, 64, seed=epoch)``.
+        epochs: how many epochs.
+    """
+    if callable(batches):
+        schedule = [list(batches(epoch)) for epoch in range(epochs)]
+    else:
+        schedule = [list(batches)] * epochs
+    for epoch, epoch_batches in enumerate(schedule):
+        if not epoch_batches:
+            raise ValueError(f"batches is empty for epoch {epoch}; give at least one shared.Batch")
+        for i, batch in enumerate(epoch_batches):
+            if not isinstance(batch, Batch):
+                raise ValueError(
+                    f"batches[{i}] must be a shared.Batch; got {type(batch).__name__}"
+                )
+    return schedule
+
+
+def epoch_means(losses: list[float], schedule: list[list[Batch]]) -> list[float]:
+    """The mean loss of each epoch, from per-step losses."""
+    means, start = [], 0
+    for epoch_batches in schedule:
+        means.append(sum(losses[start : start + len(epoch_batches)]) / len(epoch_batches))
+        start += len(epoch_batches)
+    return means
 
 
 def share_bias_gradients(gradients: dict) -> dict:

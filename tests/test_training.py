@@ -132,3 +132,22 @@ def test_loss_and_gradients_run_with_dropout_off(setup, name):
     assert first[0] == second[0]
     for key in first[1]:
         np.testing.assert_array_equal(first[1][key], second[1][key], err_msg=f"{name} {key}")
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_batches_can_change_every_epoch(setup, name):
+    """A function of the epoch gives each epoch its own batches (a new shuffle)."""
+    config, batch_list, weights = setup
+    module, model = _model(name, config, weights)
+    asked = []
+
+    def epoch_batches(epoch):
+        asked.append(epoch)
+        return batch_list[epoch : epoch + 2]
+
+    history = module.train(model, epoch_batches, epochs=3, optimizer="sgd", lr=0.1, verbose=False)
+    assert asked == [0, 1, 2] and len(history["loss"]) == 6 and len(history["epoch_loss"]) == 3
+    assert history["epoch_loss"][1] == pytest.approx(np.mean(history["loss"][2:4]))
+    with pytest.raises(ValueError, match="batches is empty for epoch 1"):
+        module.train(model, lambda epoch: batch_list[:1] if epoch == 0 else [], epochs=2,
+                     verbose=False)

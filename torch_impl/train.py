@@ -10,16 +10,20 @@ Shapes: B batch, S source length, T target length, V_tgt target vocabulary.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from shared import PAD, Batch
 from shared.inputs import check_token_ids
-from shared.training import check_training_args, share_bias_gradients, training_batches
+from shared.training import (
+    check_training_args,
+    epoch_means,
+    share_bias_gradients,
+    training_batches,
+)
 from torch_impl.model import Seq2Seq
 from torch_impl.weights import to_canonical
 
@@ -90,7 +94,7 @@ def _optimizer(model: Seq2Seq, optimizer: str, lr: float, adam_epsilon: float | 
 
 def train(
     model: Seq2Seq,
-    batches: Iterable[Batch],
+    batches: Iterable[Batch] | Callable[[int], Iterable[Batch]],
     epochs: int,
     optimizer: str = "adam",
     lr: float = 1e-3,
@@ -98,10 +102,11 @@ def train(
     seed: int = 0,
     verbose: bool = True,
 ) -> dict:
-    """Train with teacher forcing on ``batches`` (the same list every epoch).
+    """Train with teacher forcing on ``batches``, epoch after epoch.
 
     Args:
-        batches: ``shared.Batch`` objects; an iterator is read once and replayed.
+        batches: ``shared.Batch`` objects replayed every epoch, or a function of the
+            epoch number returning that epoch's batches (a new shuffle each epoch).
         epochs: passes over the batches.
         optimizer: "adam" or "sgd".
         lr: learning rate.
@@ -113,14 +118,15 @@ def train(
         history: {"loss": per-step losses, "epoch_loss": per-epoch means, ...}.
     """
     check_training_args(epochs, optimizer, lr, adam_epsilon)
-    batches = training_batches(batches)
+    schedule = training_batches(batches, epochs)
     torch.manual_seed(seed)
     opt = _optimizer(model, optimizer, lr, adam_epsilon)
     model.train()
     losses: list[float] = []
-    bar = tqdm(total=epochs * len(batches), disable=not verbose, desc="torch", unit="step")
-    for _ in range(epochs):
-        for batch in batches:
+    steps = sum(len(epoch_batches) for epoch_batches in schedule)
+    bar = tqdm(total=steps, disable=not verbose, desc="torch", unit="step")
+    for epoch_batches in schedule:
+        for batch in epoch_batches:
             src, tgt_in, tgt_out = _tensors(model, batch.src, batch.tgt_in, batch.tgt_out)
             opt.zero_grad(set_to_none=True)
             loss = masked_cross_entropy(model(src, tgt_in), tgt_out)       # scalar
@@ -137,5 +143,5 @@ def train(
         "lr": lr,
         "epochs": epochs,
         "loss": losses,
-        "epoch_loss": [float(np.mean(e)) for e in np.array_split(losses, epochs)],
+        "epoch_loss": epoch_means(losses, schedule),
     }
