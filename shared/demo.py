@@ -4,8 +4,8 @@
 2. Build the Keras model, export its initial weights in the canonical layout
    and load them into the PyTorch model: one initialisation, two frameworks.
 3. Train both on the same batches with the same Adam settings; the two loss
-   curves lie on top of each other until float32 rounding, amplified by Adam,
-   moves them apart, and both end at the same loss.
+   curves lie on top of each other until float32 rounding, amplified by Adam
+   over hundreds of steps, moves them apart; both learn the task.
 4. Save the PyTorch-trained model as a neutral checkpoint, load it into a fresh
    Keras model, and print the parity table: hand-off h and c per layer, logits,
    greedy agreement.
