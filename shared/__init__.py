@@ -9,7 +9,7 @@ deep-learning framework.
 
 from shared.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from shared.config import Seq2SeqConfig
-from shared.data import Batch, batches, make_batch, read_pairs
+from shared.data import Batch, batches, encode_questions, make_batch, read_pairs
 from shared.runtime import configure_threads, seed_everything
 from shared.tasks import TASKS, load_task
 from shared.tokenizer import BOS, EOS, PAD, UNK, Tokenizer
@@ -30,6 +30,7 @@ __all__ = [
     "__version__",
     "batches",
     "configure_threads",
+    "encode_questions",
     "load_checkpoint",
     "load_task",
     "make_batch",

@@ -26,10 +26,9 @@ import numpy as np
 from shared import __version__
 from shared.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from shared.config import Seq2SeqConfig
-from shared.data import batches, build_tokenizers, read_pairs
+from shared.data import batches, build_tokenizers, encode_questions, read_pairs
 from shared.runtime import threads
 from shared.tasks import TASKS, load_task
-from shared.tokenizer import PAD
 
 BACKENDS = ("keras", "torch")
 
@@ -56,15 +55,6 @@ def load_backend(name: str):
             f"the {name} backend is not installed ({err}); pip install 'seq2seq-rosetta[{name}]'"
         ) from err
     return module
-
-
-def encode_questions(questions: list[str], tokenizer) -> np.ndarray:
-    """int64 (B, S) source ids, post-padded with PAD."""
-    ids = [tokenizer.encode(q) for q in questions]
-    src = np.full((len(ids), max(1, *map(len, ids))), PAD, dtype=np.int64)  # (B, S)
-    for row, seq in enumerate(ids):
-        src[row, : len(seq)] = seq
-    return src
 
 
 def model_from_checkpoint(backend, checkpoint):

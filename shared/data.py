@@ -126,19 +126,28 @@ def make_batch(
         empty questions is one column of PAD) and T = the longest answer + 1.
     """
     _check_pairs(pairs)
-    questions = [src_tokenizer.encode(q) for q, _ in pairs]
+    src = encode_questions([q for q, _ in pairs], src_tokenizer)  # (B, S)
     answers = [tgt_tokenizer.encode(a) for _, a in pairs]
-    batch_size = len(pairs)
-    src_len = max(1, max(len(q) for q in questions))
-    tgt_len = max(len(a) for a in answers) + 1
-    src = np.full((batch_size, src_len), PAD, dtype=np.int64)  # (B, S)
-    tgt_in = np.full((batch_size, tgt_len), PAD, dtype=np.int64)  # (B, T)
-    tgt_out = np.full((batch_size, tgt_len), PAD, dtype=np.int64)  # (B, T)
-    for row, (question, answer) in enumerate(zip(questions, answers, strict=True)):
-        src[row, : len(question)] = question
-        tgt_in[row, : len(answer) + 1] = [BOS, *answer]
-        tgt_out[row, : len(answer) + 1] = [*answer, EOS]
+    tgt_in = pad_ids([[BOS, *answer] for answer in answers])  # (B, T)
+    tgt_out = pad_ids([[*answer, EOS] for answer in answers])  # (B, T)
     return Batch(src, tgt_in, tgt_out)
+
+
+def pad_ids(sequences: Sequence[Sequence[int]]) -> np.ndarray:
+    """int64 (B, longest, at least 1) of the id sequences, post-padded with PAD."""
+    width = max([1, *(len(seq) for seq in sequences)])
+    ids = np.full((len(sequences), width), PAD, dtype=np.int64)  # (B, width)
+    for row, seq in enumerate(sequences):
+        ids[row, : len(seq)] = seq
+    return ids
+
+
+def encode_questions(questions: Sequence[str], tokenizer: Tokenizer) -> np.ndarray:
+    """Questions as source ids int64 (B, S), post-padded: what the encoder reads.
+
+    An empty question is a row of PAD; S is at least 1.
+    """
+    return pad_ids([tokenizer.encode(question) for question in questions])
 
 
 def batches(

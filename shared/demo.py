@@ -24,7 +24,7 @@ import numpy as np
 
 from shared.checkpoint import load_checkpoint, save_checkpoint
 from shared.config import Seq2SeqConfig
-from shared.data import batches, build_tokenizers, make_batch
+from shared.data import batches, build_tokenizers, encode_questions, make_batch
 from shared.parity import parity_report
 from shared.runtime import seed_everything, threads
 from shared.tasks import load_task
@@ -62,7 +62,7 @@ def run_demo(out: Path, quick: bool = False, task: str | None = None, seed: int 
 
 def _demo(keras_impl, torch_impl, out: Path, settings: dict, task: str, seed: int,
           started: float) -> int:
-    from shared.cli import encode_questions, model_from_checkpoint
+    from shared.cli import model_from_checkpoint
 
     seed_everything(seed)
 

@@ -78,3 +78,11 @@ def backend(name: str):
 
 
 BACKENDS = ["keras_impl", "torch_impl"]
+
+
+def model_with(name: str, config: Seq2SeqConfig, weights: dict):
+    """(backend module, model) of backend ``name`` holding the canonical ``weights``."""
+    module = backend(name)
+    model = module.build_model(config, seed=0)
+    module.import_weights(model, weights)
+    return module, model

@@ -38,7 +38,7 @@ from shared.cli import main
 from shared.compare import LOGITS_ATOL, STATE_ATOL, assert_close
 from shared.data import build_tokenizers
 from shared.layout import random_weights
-from tests.support import BACKENDS, V_SRC, V_TGT, backend
+from tests.support import BACKENDS, V_SRC, V_TGT, model_with
 
 CONFIG = Seq2SeqConfig(V_SRC, V_TGT, embedding_dim=4, hidden_size=3, num_layers=2,
                        bidirectional=True)
@@ -52,13 +52,7 @@ STATE = (np.zeros((L, 2, H_DEC), np.float32), np.zeros((L, 2, H_DEC), np.float32
 def models():
     """{backend name: (module, model)}, both holding the same weights."""
     weights = random_weights(CONFIG, seed=2)
-    built = {}
-    for name in BACKENDS:
-        module = backend(name)
-        model = module.build_model(CONFIG, seed=0)
-        module.import_weights(model, weights)
-        built[name] = (module, model)
-    return built
+    return {name: model_with(name, CONFIG, weights) for name in BACKENDS}
 
 
 def _refusal(call) -> tuple[type, str]:

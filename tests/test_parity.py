@@ -18,7 +18,7 @@ from shared import PAD, reference
 from shared.compare import LOGITS_ATOL, STATE_ATOL, assert_close
 from shared.layout import random_weights
 from shared.search import beam_search
-from tests.support import BACKENDS, GRID, backend, grid_config, grid_id, sample_batch
+from tests.support import BACKENDS, GRID, grid_config, grid_id, model_with, sample_batch
 
 
 @pytest.fixture(scope="module", params=GRID, ids=grid_id)
@@ -27,12 +27,7 @@ def case(request):
     config = grid_config(*request.param)
     weights = random_weights(config, seed=7)
     src, tgt_in = sample_batch(seed=3)
-    models = {}
-    for name in BACKENDS:
-        module = backend(name)
-        model = module.build_model(config, seed=0)
-        module.import_weights(model, weights)
-        models[name] = (module, model)
+    models = {name: model_with(name, config, weights) for name in BACKENDS}
     return config, weights, src, tgt_in, models
 
 

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from shared import BOS, PAD, Seq2SeqConfig, reference
 from shared.compare import LOGITS_ATOL, STATE_ATOL, assert_close
 from shared.layout import random_weights
-from tests.support import BACKENDS, backend, ragged_ids
+from tests.support import BACKENDS, model_with, ragged_ids
 
 MAX_LEN = 5  # greedy tokens compared per row
 
@@ -88,9 +88,7 @@ def test_both_backends_equal_the_reference(case):
     greedy_ref = reference.greedy_decode(weights, config, src, MAX_LEN)  # (B, MAX_LEN)
     real = tgt_in != PAD  # (B, T): logits at PAD positions are unspecified
     for name in BACKENDS:
-        module = backend(name)
-        model = module.build_model(config, seed=0)
-        module.import_weights(model, weights)
+        module, model = model_with(name, config, weights)
         h, c = module.encode(model, src)  # each (L, B, H_dec)
         assert_close(f"{name} hand-off h", h, h_ref, STATE_ATOL)
         assert_close(f"{name} hand-off c", c, c_ref, STATE_ATOL)

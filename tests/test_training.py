@@ -14,7 +14,7 @@ from shared import Seq2SeqConfig, batches, load_task
 from shared.compare import STATE_ATOL, assert_close
 from shared.data import build_tokenizers
 from shared.layout import random_weights
-from tests.support import BACKENDS, backend
+from tests.support import BACKENDS, backend, model_with
 
 GRAD_RTOL = 1e-4  # relative to the tensor's largest gradient: float32 sums in two orders
 
@@ -32,18 +32,11 @@ def setup():
     return config, batch_list, weights
 
 
-def _model(name, config, weights):
-    module = backend(name)
-    model = module.build_model(config, seed=0)
-    module.import_weights(model, weights)
-    return module, model
-
-
 def test_loss_and_gradients_agree(setup):
     config, batch_list, weights = setup
     results = {}
     for name in BACKENDS:
-        module, model = _model(name, config, weights)
+        module, model = model_with(name, config, weights)
         results[name] = module.loss_and_gradients(model, *batch_list[0])
     (loss_k, grads_k), (loss_t, grads_t) = results["keras_impl"], results["torch_impl"]
     assert abs(loss_k - loss_t) <= GRAD_RTOL * abs(loss_t), f"loss keras {loss_k} torch {loss_t}"
@@ -58,7 +51,7 @@ def test_loss_and_gradients_agree(setup):
 def test_gradient_matches_finite_difference(setup):
     """Both backends agree, and they are right: a central difference on one weight."""
     config, batch_list, weights = setup
-    module, model = _model("torch_impl", config, weights)
+    module, model = model_with("torch_impl", config, weights)
     _, grads = module.loss_and_gradients(model, *batch_list[0])
     key, index, eps = "decoder.layers.1.forward.o.W_hh", (2, 3), 1e-2
     losses = []
@@ -77,7 +70,7 @@ def test_sgd_steps_give_the_same_weights(setup, steps):
     config, batch_list, weights = setup
     trained = {}
     for name in BACKENDS:
-        module, model = _model(name, config, weights)
+        module, model = model_with(name, config, weights)
         cycle = [batch_list[i % len(batch_list)] for i in range(steps)]
         module.train(model, cycle, epochs=1, optimizer="sgd", lr=0.5, verbose=False)
         trained[name] = module.export_weights(model)
@@ -97,7 +90,7 @@ def test_adam_50_steps_losses_agree_and_fall(setup):
     config, batch_list, weights = setup
     losses = {}
     for name in BACKENDS:
-        module, model = _model(name, config, weights)
+        module, model = model_with(name, config, weights)
         history = module.train(model, batch_list, epochs=13, optimizer="adam", lr=1e-2,
                                adam_epsilon=1e-8, verbose=False)
         losses[name] = np.array(history["loss"][:50])
@@ -127,7 +120,7 @@ def test_loss_and_gradients_run_with_dropout_off(setup, name):
     """With dropout in the config, two calls still give one answer: dropout is off there."""
     config, batch_list, weights = setup
     config = Seq2SeqConfig(**{**config.to_dict(), "dropout": 0.5})
-    module, model = _model(name, config, weights)
+    module, model = model_with(name, config, weights)
     first, second = (module.loss_and_gradients(model, *batch_list[0]) for _ in range(2))
     assert first[0] == second[0]
     for key in first[1]:
@@ -138,7 +131,7 @@ def test_loss_and_gradients_run_with_dropout_off(setup, name):
 def test_batches_can_change_every_epoch(setup, name):
     """A function of the epoch gives each epoch its own batches (a new shuffle)."""
     config, batch_list, weights = setup
-    module, model = _model(name, config, weights)
+    module, model = model_with(name, config, weights)
     asked = []
 
     def epoch_batches(epoch):
