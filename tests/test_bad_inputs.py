@@ -3,19 +3,14 @@
 A model handed the wrong thing rarely fails where the mistake is: a float id is
 truncated, an id past the vocabulary reads a neighbour's row, a pre-padded row
 hands off the state at a PAD, a corrupted file loads different numbers.  Here
-each such input goes to both backends (the message must be the same string in
-Keras and PyTorch, and must name the argument), to the file loaders, and to the
-command line (exactly one line on stderr, "seq2seq-rosetta: error: ...", exit
-code 2, no traceback).  docs/errors.md lists the messages.
+each such input goes to both backends: the message must be the same string in
+Keras and PyTorch, and must name the argument.  Files and the command line are in
+test_bad_files.py; docs/errors.md lists the messages.
 
 Shape legend: B batch, S source length, T target length, L layers, H_dec decoder hidden.
 """
 
 from __future__ import annotations
-
-import json
-import pickle  # only to WRITE a pickle file and check that every loader refuses it
-import zipfile
 
 import numpy as np
 import pytest
@@ -25,18 +20,10 @@ from shared import (
     EOS,
     PAD,
     Batch,
-    CheckpointError,
     Seq2SeqConfig,
-    Tokenizer,
-    load_checkpoint,
-    load_task,
-    read_pairs,
     reference,
-    save_checkpoint,
 )
-from shared.cli import main
 from shared.compare import LOGITS_ATOL, STATE_ATOL, assert_close
-from shared.data import build_tokenizers
 from shared.layout import random_weights
 from tests.support import BACKENDS, V_SRC, V_TGT, model_with
 
@@ -305,187 +292,3 @@ def test_bad_training_settings_are_refused_before_a_step(models, bad):
     settings = {"epochs": 1, "lr": 0.1, "verbose": False, **changes}
     batch = Batch(SRC, TGT_IN, tgt_out)
     _same_refusal(models, lambda module, model: module.train(model, [batch], **settings), detail)
-
-
-# ---- files: tokenizers, pair files, checkpoints ----
-
-def _written(path, data: bytes):
-    path.write_bytes(data)
-    return path
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    """A real small checkpoint and, next to it, each way such a file goes bad."""
-    folder = tmp_path_factory.mktemp("files")
-    pairs = load_task("reverse", 16, seed=0)
-    src_tok, tgt_tok = build_tokenizers(pairs)
-    config = Seq2SeqConfig(len(src_tok), len(tgt_tok), embedding_dim=3, hidden_size=4)
-    good = folder / "model.safetensors"
-    save_checkpoint(good, random_weights(config, seed=1), config, src_tok, tgt_tok)
-    raw = good.read_bytes()
-    flipped = bytearray(raw)
-    flipped[-3] ^= 0x01                                                     # one bit of one weight
-    version = b'"version":"1"'
-    assert raw.count(version) == 1
-    archive = folder / "model.pt"
-    with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr("model/data.pkl", pickle.dumps({"weight": [1.0, 2.0]}))
-    src_tok.save(folder / "tokenizer.json")
-    return {
-        "good": good,
-        "flipped": _written(folder / "flipped.safetensors", bytes(flipped)),
-        "truncated": _written(folder / "truncated.safetensors", raw[: len(raw) // 2]),
-        "pickle": _written(folder / "pickle.safetensors", pickle.dumps({"weights": [1.0]})),
-        "torch-zip": archive,
-        "future": _written(folder / "future.safetensors",
-                           raw.replace(version, b'"version":"2"')),
-        "empty": _written(folder / "empty.safetensors", b""),
-        "missing": folder / "missing.safetensors",
-        "tokenizer": folder / "tokenizer.json",
-        "bad-tsv": _written(folder / "bad.tsv", b"abc\tcba\nno tab on this line\n"),
-        "folder": folder,
-    }
-
-
-CHECKPOINT_REFUSALS = {
-    "flipped": "checksum mismatch",
-    "truncated": "is truncated",
-    "pickle": "seq2seq-rosetta never unpickles",
-    "torch-zip": "seq2seq-rosetta never unpickles",
-    "future": "checkpoint format version 2 is newer than this seq2seq-rosetta reads (1); upgrade",
-    "empty": "is empty (0 bytes)",
-    "missing": "no such file",
-}
-
-
-def _checkpoint_refusal(path) -> str:
-    with pytest.raises(CheckpointError) as refused:
-        load_checkpoint(path)
-    return str(refused.value)
-
-
-@pytest.mark.parametrize("bad", list(CHECKPOINT_REFUSALS))
-def test_load_checkpoint_refuses_a_bad_file_and_names_it(files, bad):
-    message = _checkpoint_refusal(files[bad])
-    assert message.startswith(f"checkpoint {files[bad]}: "), message
-    assert CHECKPOINT_REFUSALS[bad] in message, message
-
-
-def test_every_flipped_byte_is_refused(files, tmp_path):
-    """A sweep over the length prefix, the header and the data: no flip loads."""
-    raw = files["good"].read_bytes()
-    path = tmp_path / "flipped.safetensors"
-    loaded = []
-    for position in range(0, len(raw), 5):
-        flipped = bytearray(raw)
-        flipped[position] ^= 0x01
-        path.write_bytes(bytes(flipped))
-        try:
-            load_checkpoint(path)
-        except CheckpointError:
-            continue
-        loaded.append(position)
-    assert not loaded, f"files with a flipped bit at these bytes (of {len(raw)}) loaded: {loaded}"
-
-
-TOKENIZER_FILES = {
-    "truncated": (lambda raw: raw[: len(raw) // 2], "is not valid JSON (corrupt or truncated?)"),
-    "empty": (lambda raw: b"", "is not valid JSON (corrupt or truncated?)"),
-    "not-utf8": (lambda raw: b"\xff" + raw, "is not UTF-8 text"),
-    "a-list": (lambda raw: b"[1, 2]", "expected a JSON object; got list"),
-    "future": (lambda raw: raw.replace(b'"version": 1', b'"version": 2'),
-               "written by format version 2; this code reads up to version 1"),
-    "duplicate-token": (
-        lambda raw: json.dumps({**json.loads(raw), "tokens": [*json.loads(raw)["tokens"], "a"]})
-        .encode(),
-        "token 'a' appears twice",
-    ),
-}
-
-
-@pytest.mark.parametrize("bad", list(TOKENIZER_FILES))
-def test_a_corrupted_tokenizer_file_is_refused(files, tmp_path, bad):
-    corrupt, detail = TOKENIZER_FILES[bad]
-    raw = files["tokenizer"].read_bytes()
-    assert b'"version": 1' in raw
-    path = _written(tmp_path / "tokenizer.json", corrupt(raw))
-    with pytest.raises(ValueError) as refused:
-        Tokenizer.load(path)
-    assert str(refused.value).startswith(f"tokenizer file {path}"), refused.value
-    assert detail in str(refused.value)
-
-
-PAIR_FILES = {
-    "no-tab": (b"abc\tcba\nno tab on this line\n",
-               "line 2: expected question<TAB>answer, found no tab in 'no tab on this line'"),
-    "not-utf8": (b"abc\tcba\n\xff\tx\n", "line 2: not UTF-8"),
-    "no-pairs": (b"\n\n", "holds no question/answer pairs"),
-}
-
-
-@pytest.mark.parametrize("bad", list(PAIR_FILES))
-def test_a_malformed_pair_file_is_refused_with_its_line(tmp_path, bad):
-    data, detail = PAIR_FILES[bad]
-    path = _written(tmp_path / "pairs.tsv", data)
-    with pytest.raises(ValueError) as refused:
-        read_pairs(path)
-    assert str(refused.value).startswith(str(path)), refused.value
-    assert detail in str(refused.value)
-
-
-# ---- the command line: one line on stderr, exit code 2 ----
-
-def _cli_error(capsys, argv) -> str:
-    """Runs the command in-process; returns its one stderr line after checking the contract."""
-    code = main([str(arg) for arg in argv])
-    out, err = capsys.readouterr()
-    assert code == 2, f"exit code {code} for {argv}; stderr: {err}"
-    assert "Traceback" not in err, err
-    lines = err.splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}: {err!r}"
-    assert lines[0].startswith("seq2seq-rosetta: error: "), lines[0]
-    assert out == "", f"a refused command printed to stdout: {out!r}"
-    return lines[0]
-
-
-@pytest.mark.parametrize("bad", list(CHECKPOINT_REFUSALS))
-@pytest.mark.parametrize("command", ["answer", "compare"])
-def test_cli_refuses_a_bad_checkpoint_with_the_loaders_message(files, capsys, command, bad):
-    argv = {"answer": ["answer", files[bad], "--backend", "torch", "q"],
-            "compare": ["compare", files[bad]]}[command]
-    line = _cli_error(capsys, argv)
-    assert line == f"seq2seq-rosetta: error: {_checkpoint_refusal(files[bad])}"
-
-
-CLI_ERRORS = {
-    "unknown-task": (["train", "--backend", "torch", "--task", "nope", "--epochs", "1",
-                      "--out", "{folder}/out"], "argument --task: invalid choice: 'nope'"),
-    "unknown-backend": (["answer", "{good}", "--backend", "jax", "q"],
-                        "argument --backend: invalid choice: 'jax'"),
-    "bad-flag": (["answer", "{good}", "--backend", "torch", "--bogus", "q"],
-                 "unrecognized arguments: --bogus"),
-    "not-an-int": (["answer", "{good}", "--backend", "torch", "--beam", "two", "q"],
-                   "argument --beam: invalid int value: 'two'"),
-    "max-len-zero": (["answer", "{good}", "--backend", "torch", "--max-len", "0", "q"],
-                     "--max-len must be >= 1; got 0"),
-    "beam-zero": (["answer", "{good}", "--backend", "torch", "--beam", "0", "q"],
-                  "--beam must be >= 1; got 0"),
-    "unknown-command": (["frobnicate"], "argument command: invalid choice: 'frobnicate'"),
-    "no-command": ([], "the following arguments are required: command"),
-    "malformed-tsv": (["train", "--backend", "torch", "--data", "{bad-tsv}", "--epochs", "1",
-                       "--out", "{folder}/out"],
-                      "bad.tsv, line 2: expected question<TAB>answer, found no tab"),
-    "missing-tsv": (["train", "--backend", "torch", "--data", "{folder}/nope.tsv", "--epochs",
-                     "1", "--out", "{folder}/out"], "No such file or directory"),
-    "checkpoint-is-a-folder": (["answer", "{folder}", "--backend", "torch", "q"],
-                               "is a directory, not a checkpoint file"),
-}
-
-
-@pytest.mark.parametrize("bad", list(CLI_ERRORS))
-def test_cli_refuses_with_one_line_and_exit_code_2(files, capsys, bad):
-    argv, detail = CLI_ERRORS[bad]
-    line = _cli_error(capsys, [arg.format(**files) for arg in argv])
-    assert detail in line, line
-    assert not (files["folder"] / "out").exists(), "a refused train wrote output"

@@ -38,7 +38,7 @@ ALLOWED = {
         "unpickles its OWN payload once, to prove the payload is live before showing that "
         "load_checkpoint refuses it"
     ),
-    ("tests/test_bad_inputs.py", "pickle-import"): (
+    ("tests/test_bad_files.py", "pickle-import"): (
         "writes pickle files to feed to the loaders and the command line; never reads one"
     ),
     ("docs/examples/08_safe_loading.py", "pickle-import"): (
@@ -211,8 +211,8 @@ def test_the_scanner_passes_safe_calls():
         ("docs/examples/08_safe_loading.py", "keras.saving.load_model(p, safe_mode=True)", False),
         ("docs/examples/08_safe_loading.py", "keras.saving.load_model(p)", True),
         ("docs/examples/08_safe_loading.py", "keras.saving.load_model(p, safe_mode=False)", True),
-        ("tests/test_bad_inputs.py", "import pickle", False),
-        ("tests/test_bad_inputs.py", "import pickle\npickle.load(f)", True),
+        ("tests/test_bad_files.py", "import pickle", False),
+        ("tests/test_bad_files.py", "import pickle\npickle.load(f)", True),
         ("shared/checkpoint.py", "import pickle", True),
     ],
 )
