@@ -86,3 +86,13 @@ def model_with(name: str, config: Seq2SeqConfig, weights: dict):
     model = module.build_model(config, seed=0)
     module.import_weights(model, weights)
     return module, model
+
+
+def random_torch(rng, inputs, hidden):
+    """Random PyTorch LSTM arrays (4H, in), (4H, H), (4H,), (4H,), with b_ih != b_hh."""
+    return (
+        rng.uniform(-0.5, 0.5, (4 * hidden, inputs)).astype(np.float32),
+        rng.uniform(-0.5, 0.5, (4 * hidden, hidden)).astype(np.float32),
+        rng.uniform(-0.5, 0.5, 4 * hidden).astype(np.float32),
+        rng.uniform(-0.5, 0.5, 4 * hidden).astype(np.float32),
+    )
