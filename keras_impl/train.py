@@ -20,9 +20,9 @@ from keras import ops
 from keras_impl.model import Seq2Seq
 from keras_impl.weights import to_canonical
 from shared import PAD, Batch
-from shared.inputs import check_token_ids
 from shared.training import (
     check_training_args,
+    check_training_batch,
     epoch_means,
     share_bias_gradients,
     training_batches,
@@ -43,11 +43,7 @@ def masked_cross_entropy(logits, tgt_out):
 
 
 def _arrays(model: Seq2Seq, src, tgt_in, tgt_out) -> tuple[np.ndarray, ...]:
-    cfg = model.config
-    src, _ = check_token_ids(src, cfg.src_vocab_size, "src", "source")              # (B, S)
-    tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")     # (B, T)
-    tgt_out, _ = check_token_ids(tgt_out, cfg.tgt_vocab_size, "tgt_out", "target")  # (B, T)
-    return src, tgt_in, tgt_out
+    return check_training_batch(model.config, src, tgt_in, tgt_out)          # (B, S), (B, T) x2
 
 
 def loss_and_gradients(model: Seq2Seq, src, tgt_in, tgt_out) -> tuple[float, dict]:

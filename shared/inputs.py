@@ -34,8 +34,8 @@ def check_token_ids(
         vocab_size: V; every id must lie in [0, V).
         name: the argument's name in messages, e.g. "src" or "tgt_in".
         vocab_label: which vocabulary, in messages, e.g. "source" or "target".
-        allow_empty_rows: False refuses a row of nothing but PAD (used for
-            tgt_in, whose every row starts with BOS).
+        allow_empty_rows: False refuses a row of nothing but PAD (used for a
+            training batch's tgt_in, whose every row starts with BOS).
 
     Returns:
         ``(ids, lengths)``: ids as a C-contiguous int64 (B, S) array, and lengths,

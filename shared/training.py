@@ -5,7 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
+import numpy as np
+
+from shared.config import Seq2SeqConfig
 from shared.data import Batch
+from shared.inputs import check_batch_sizes, check_source, check_token_ids
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -25,6 +29,38 @@ def check_training_args(epochs, optimizer, lr, adam_epsilon) -> None:
         raise ValueError(
             f"adam_epsilon must be a positive finite float or None; got {adam_epsilon!r}"
         )
+
+
+def check_training_batch(
+    config: Seq2SeqConfig, src, tgt_in, tgt_out
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One training batch checked for both backends: int64 (B, S), (B, T), (B, T).
+
+    Besides the id checks, tgt_out must have a real token exactly where tgt_in
+    has one (tgt_in = BOS + answer, tgt_out = answer + EOS: the same length).
+    A target at a position where the decoder reads PAD would be scored on
+    logits that are unspecified there, and the two frameworks would report
+    different losses without an error.
+    """
+    src = check_source(src, config.src_vocab_size)                                   # (B, S)
+    tgt_in, in_lengths = check_token_ids(
+        tgt_in, config.tgt_vocab_size, "tgt_in", "target", allow_empty_rows=False
+    )                                                                                 # (B, T)
+    tgt_out, out_lengths = check_token_ids(tgt_out, config.tgt_vocab_size, "tgt_out", "target")
+    check_batch_sizes(src, tgt_in)
+    if tgt_out.shape != tgt_in.shape:
+        raise ValueError(
+            f"tgt_out has shape {tgt_out.shape} but tgt_in has {tgt_in.shape}; tgt_out is "
+            "tgt_in shifted by one step (answer + EOS vs BOS + answer), the same shape"
+        )
+    rows = np.flatnonzero(in_lengths != out_lengths)
+    if rows.size:
+        row = int(rows[0])
+        raise ValueError(
+            f"tgt_out row {row} has {out_lengths[row]} real tokens but tgt_in row {row} has "
+            f"{in_lengths[row]}; tgt_in = BOS + answer and tgt_out = answer + EOS have one length"
+        )
+    return src, tgt_in, tgt_out
 
 
 def training_batches(

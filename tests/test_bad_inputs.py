@@ -292,3 +292,33 @@ def test_bad_training_settings_are_refused_before_a_step(models, bad):
     settings = {"epochs": 1, "lr": 0.1, "verbose": False, **changes}
     batch = Batch(SRC, TGT_IN, tgt_out)
     _same_refusal(models, lambda module, model: module.train(model, [batch], **settings), detail)
+
+
+# ---- training batches: tgt_out must be tgt_in shifted by one step ----
+
+TGT_OUT = np.array([[5, 6, EOS], [EOS, 0, 0]])                              # (B, T) = (2, 3)
+BAD_BATCHES = {
+    "target-past-input": (
+        (SRC, TGT_IN, np.array([[5, 6, EOS], [4, EOS, 0]])), "tgt_out",
+        "tgt_out row 1 has 2 real tokens but tgt_in row 1 has 1",
+    ),
+    "empty-tgt_in-row": (
+        (SRC, np.array([[BOS, 5, 6], [0, 0, 0]]), np.array([[5, 6, EOS], [0, 0, 0]])), "tgt_in",
+        "tgt_in row 1 is empty",
+    ),
+    "shapes-differ": ((SRC, TGT_IN, TGT_OUT[:, :2]), "tgt_out", "the same shape"),
+    "batch-sizes-differ": ((SRC[:1], TGT_IN, TGT_OUT), "tgt_in", "src has 1 rows but tgt_in has 2"),
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD_BATCHES))
+@pytest.mark.parametrize("entry", ["loss_and_gradients", "train"])
+def test_training_batches_that_would_score_unspecified_logits_are_refused(models, entry, bad):
+    arrays, names, detail = BAD_BATCHES[bad]
+
+    def call(module, model):
+        if entry == "train":
+            return module.train(model, [Batch(*arrays)], epochs=1, verbose=False)
+        return module.loss_and_gradients(model, *arrays)
+
+    assert detail in _same_refusal(models, call, names)

@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from shared import PAD, Batch
-from shared.inputs import check_token_ids
 from shared.training import (
     check_training_args,
+    check_training_batch,
     epoch_means,
     share_bias_gradients,
     training_batches,
@@ -41,12 +41,9 @@ def masked_cross_entropy(logits: torch.Tensor, tgt_out: torch.Tensor) -> torch.T
 
 
 def _tensors(model: Seq2Seq, src, tgt_in, tgt_out) -> tuple[torch.Tensor, ...]:
-    cfg = model.config
-    src, _ = check_token_ids(src, cfg.src_vocab_size, "src", "source")              # (B, S)
-    tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")     # (B, T)
-    tgt_out, _ = check_token_ids(tgt_out, cfg.tgt_vocab_size, "tgt_out", "target")  # (B, T)
+    arrays = check_training_batch(model.config, src, tgt_in, tgt_out)        # (B, S), (B, T) x2
     device = next(model.parameters()).device  # the CPU, or a GPU after model.to("cuda")
-    return tuple(torch.from_numpy(a).to(device) for a in (src, tgt_in, tgt_out))
+    return tuple(torch.from_numpy(a).to(device) for a in arrays)
 
 
 def loss_and_gradients(model: Seq2Seq, src, tgt_in, tgt_out) -> tuple[float, dict]:
