@@ -1,9 +1,11 @@
 """The backend API on Keras: NumPy in, NumPy out.  Mirror of ``torch_impl/api.py``.
 
-The same eight functions, with the same arguments and the same refusals, exist
+The same functions, with the same arguments and the same refusals, exist
 in ``torch_impl``; a program written against one runs on the other.  Inputs are
 checked by ``shared.inputs`` before any framework sees them, so both backends
 refuse bad input with the same message.
+
+A state is a tuple: (h, c) for an LSTM, (h,) for a GRU, each (L, B, H_dec).
 
 Shapes: B batch, S source length, T target length, L layers, H_dec decoder
 hidden, V_tgt target vocabulary.
@@ -50,9 +52,10 @@ class _Compiled:
     def __init__(self, model: Seq2Seq):
         cfg = model.config
         ids = tf.TensorSpec([None, None], tf.int64)                            # (B, S) or (B, T)
-        state = tf.TensorSpec([cfg.num_layers, None, cfg.decoder_hidden_size], tf.float32)
+        part = tf.TensorSpec([cfg.num_layers, None, cfg.decoder_hidden_size], tf.float32)
+        state = (part,) * len(cfg.state_names)                                 # (h, c) or (h,)
         self.encode = tf.function(model.encode, input_signature=[ids])
-        self.decode = tf.function(model.decode, input_signature=[ids, state, state])
+        self.decode = tf.function(model.decode, input_signature=[ids, state])
 
 
 def _compiled(model: Seq2Seq) -> _Compiled:
@@ -64,25 +67,27 @@ def _compiled(model: Seq2Seq) -> _Compiled:
 # TensorFlow places tensors on its devices itself: no _tensor/_numpy moves as in torch_impl.
 
 
-def encode(model: Seq2Seq, src) -> tuple[np.ndarray, np.ndarray]:
-    """The hand-off (h, c), float32 NumPy, each (L, B, H_dec); an all-PAD row gives zeros."""
+def encode(model: Seq2Seq, src) -> tuple[np.ndarray, ...]:
+    """The hand-off, (h, c) or (h,), float32 NumPy, each (L, B, H_dec); all-PAD rows give zeros."""
     src = check_source(src, model.config.src_vocab_size)                       # (B, S)
-    h, c = _compiled(model).encode(src)                                        # each (L, B, H_dec)
-    return h.numpy(), c.numpy()
+    state = _compiled(model).encode(src)                                       # each (L, B, H_dec)
+    return tuple(part.numpy() for part in state)
 
 
-def decode(model: Seq2Seq, tgt_in, state) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """Decoder logits (B, T, V_tgt) and final (h, c) from ``state``; T = 1 is one step.
+def decode(model: Seq2Seq, tgt_in, state) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """Decoder logits (B, T, V_tgt) and final state from ``state``; T = 1 is one step.
 
     Logits at PAD positions of ``tgt_in`` are unspecified (see ``Seq2Seq.decode``).
     """
     cfg = model.config
     tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")  # (B, T)
-    h, c = check_state(state, cfg.num_layers, tgt_in.shape[0], cfg.decoder_hidden_size)
+    state = check_state(state, cfg.num_layers, tgt_in.shape[0], cfg.decoder_hidden_size,
+                        cell=cfg.cell)                                         # each (L, B, H_dec)
     if tgt_in.shape[1] == 0:  # no step to take: no logits, and the state stays as given
-        return np.zeros((tgt_in.shape[0], 0, cfg.tgt_vocab_size), np.float32), (h.copy(), c.copy())
-    logits, h, c = _compiled(model).decode(tgt_in, h, c)                       # (B, T, V_tgt)
-    return logits.numpy(), (h.numpy(), c.numpy())
+        logits = np.zeros((tgt_in.shape[0], 0, cfg.tgt_vocab_size), np.float32)
+        return logits, tuple(part.copy() for part in state)
+    logits, state = _compiled(model).decode(tgt_in, state)                     # (B, T, V_tgt)
+    return logits.numpy(), tuple(part.numpy() for part in state)
 
 
 def forward(model: Seq2Seq, src, tgt_in) -> np.ndarray:
@@ -97,19 +102,18 @@ def forward(model: Seq2Seq, src, tgt_in) -> np.ndarray:
 
 
 def _step_fn(model: Seq2Seq):
-    """One generation step on tensors: feed one token per row, carry (h, c)."""
+    """One generation step on tensors: feed one token per row, carry the state."""
     decode_graph = _compiled(model).decode
 
     def step(tokens: np.ndarray, state):
-        h, c = state                                                           # each (L, N, H_dec)
-        logits, h, c = decode_graph(tokens[:, None], h, c)                     # (N, 1, V_tgt)
-        return logits[:, 0].numpy(), (h, c)
+        logits, state = decode_graph(tokens[:, None], state)                   # (N, 1, V_tgt)
+        return logits[:, 0].numpy(), state                                     # each (L, N, H_dec)
 
     return step
 
 
 def _select(state, index: np.ndarray):
-    """Pick hypotheses along the batch axis (1) of h and c: beam search reorders them."""
+    """Pick hypotheses along the batch axis (1) of each state part: beam search reorders them."""
     return tuple(tf.gather(s, index, axis=1) for s in state)
 
 

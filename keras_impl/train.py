@@ -49,8 +49,9 @@ def _arrays(model: Seq2Seq, src, tgt_in, tgt_out) -> tuple[np.ndarray, ...]:
 def loss_and_gradients(model: Seq2Seq, src, tgt_in, tgt_out) -> tuple[float, dict]:
     """The loss of one batch and its gradients, keyed by canonical names (dropout off).
 
-    Keras keeps one bias per gate where the canonical layout has b_ih and b_hh;
-    since the loss depends only on their sum, its gradient is the gradient of both.
+    An LSTM in Keras keeps one bias per gate where the canonical layout has b_ih and
+    b_hh; since the loss depends only on their sum, its gradient is the gradient of
+    both.  A GRU keeps both biases, each with its own gradient.
 
     Returns:
         (loss, gradients): a float and a dict of float32 arrays shaped like
@@ -63,8 +64,9 @@ def loss_and_gradients(model: Seq2Seq, src, tgt_in, tgt_out) -> tuple[float, dic
     # Embedding gradients come back as IndexedSlices: make them dense arrays.
     grads = tape.gradient(loss, variables)
     grads = {id(v): tf.convert_to_tensor(g) for v, g in zip(variables, grads, strict=True)}
-    # Keras's one bias exports as b_ih; its gradient is also the gradient of b_hh.
-    gradients = share_bias_gradients(to_canonical(model, read=lambda v: grads[id(v)]))
+    # An LSTM's one Keras bias exports as b_ih; its gradient is also the gradient of b_hh.
+    gradients = to_canonical(model, read=lambda v: grads[id(v)])
+    gradients = share_bias_gradients(gradients, model.config)
     return float(loss), gradients
 
 

@@ -1,10 +1,15 @@
 """Keras weights <-> the canonical layout: the mirror of ``torch_impl/weights.py``.
 
-Keras's layout differs from the canonical one in two ways, both handled by
-``shared.layout``: its kernels are transposed ((in, 4H) rather than (4H, in)),
-and it keeps one bias where the canonical layout (like PyTorch) keeps two.
-Exporting puts the Keras bias in b_ih and zeros in b_hh; importing adds
-b_ih + b_hh.  The gate order, i, f, c(=g), o, is already the canonical one.
+Keras's layout differs from the canonical (PyTorch-shaped) one in its kernels,
+which are transposed ((in, G*H) rather than (G*H, in)), and per cell:
+
+- LSTM: the gate order i, f, c(=g), o is already the canonical one, but Keras
+  keeps one bias where the canonical layout keeps two.  Exporting puts the Keras
+  bias in b_ih and zeros in b_hh; importing adds b_ih + b_hh.
+- GRU: Keras stacks z, r, h where the canonical layout stacks r, z, n, so the
+  first two blocks swap; its bias (2, 3H) holds b_ih and b_hh as rows, both kept.
+
+``shared.layout`` does both conversions; this file only finds the arrays.
 
 Shapes: H hidden of the layer, in its input width, V vocabulary.
 """
@@ -18,30 +23,36 @@ import numpy as np
 from shared.layout import (
     check_weights,
     join_gates,
+    keras_gru_to_torch,
     keras_lstm_to_torch,
-    layer_prefix,
+    recurrent_layers,
     split_gates,
+    torch_gru_to_keras,
     torch_lstm_to_keras,
 )
 
+# Each cell's converters between Keras's arrays and the stacked PyTorch layout.
+TO_TORCH = {"lstm": keras_lstm_to_torch, "gru": keras_gru_to_torch}
+FROM_TORCH = {"lstm": torch_lstm_to_keras, "gru": torch_gru_to_keras}
 
-def _lstm_parts(model) -> Iterator[tuple[str, object]]:
-    """Each (canonical prefix, LSTM cell), in canonical order."""
+
+def _rnn_parts(model) -> Iterator[tuple[str, object]]:
+    """Each (canonical prefix, Keras cell), in canonical order."""
     cfg = model.config
-    for k in range(cfg.num_layers):
-        layer = model.encoder_lstm[k]
-        if cfg.bidirectional:
-            # Bidirectional keeps two copies of the LSTM, one per direction.
-            yield layer_prefix("encoder", k, "forward"), layer.forward_layer.cell
-            yield layer_prefix("encoder", k, "backward"), layer.backward_layer.cell
+    for layer in recurrent_layers(cfg):
+        if layer.side == "decoder":
+            rnn = model.decoder_rnn[layer.index]
+        elif cfg.bidirectional:
+            # Bidirectional keeps two copies of the layer, one per direction.
+            both = model.encoder_rnn[layer.index]
+            rnn = both.forward_layer if layer.direction == "forward" else both.backward_layer
         else:
-            yield layer_prefix("encoder", k, "forward"), layer.cell
-    for k in range(cfg.num_layers):
-        yield layer_prefix("decoder", k), model.decoder_lstm[k].cell
+            rnn = model.encoder_rnn[layer.index]
+        yield layer.prefix, rnn.cell
 
 
-def _lstm_params(cell) -> list:
-    """(kernel (in, 4H), recurrent_kernel (H, 4H), bias (4H,)) of one cell."""
+def _rnn_params(cell) -> list:
+    """(kernel (in, G*H), recurrent_kernel (H, G*H), bias (4H,) or (2, 3H)) of one cell."""
     return [cell.kernel, cell.recurrent_kernel, cell.bias]
 
 
@@ -55,10 +66,11 @@ def to_canonical(model, read=lambda v: v) -> dict[str, np.ndarray]:
     ``read`` picks what to take from each variable: the variable itself for
     weights, its gradient for gradients (which share the weights' layout).
     """
+    cell = model.config.cell
     values = {"encoder.embedding": _numpy(read(model.encoder_embedding.embeddings))}  # (V_src, E)
-    for prefix, cell in _lstm_parts(model):
-        torch_layout = keras_lstm_to_torch(*(_numpy(read(v)) for v in _lstm_params(cell)))
-        values.update(split_gates(prefix, *torch_layout))
+    for prefix, rnn_cell in _rnn_parts(model):
+        torch_layout = TO_TORCH[cell](*(_numpy(read(v)) for v in _rnn_params(rnn_cell)))
+        values.update(split_gates(prefix, *torch_layout, cell=cell))
     values["decoder.embedding"] = _numpy(read(model.decoder_embedding.embeddings))    # (V_tgt, E)
     # Dense stores its kernel as (in, out) = (H_dec, V_tgt): transposed from canonical.
     values["decoder.output.W"] = _numpy(read(model.decoder_output.kernel)).T    # (V_tgt, H_dec)
@@ -69,7 +81,8 @@ def to_canonical(model, read=lambda v: v) -> dict[str, np.ndarray]:
 def export_weights(model) -> dict[str, np.ndarray]:
     """The model's weights in the canonical layout (float32 NumPy, named gate by gate).
 
-    Keras's one bias is exported as b_ih, with zeros in b_hh: the sum is what counts.
+    An LSTM's one Keras bias is exported as b_ih, with zeros in b_hh: the sum is what
+    counts.  A GRU's two biases export as they are.
     """
     return to_canonical(model)
 
@@ -84,10 +97,11 @@ def import_weights(model, weights: dict[str, np.ndarray]) -> None:
         ValueError: naming the missing, unexpected, wrong-shape or non-finite tensor.
     """
     weights = check_weights(weights, model.config)
+    cell = model.config.cell
     model.encoder_embedding.embeddings.assign(weights["encoder.embedding"])
-    for prefix, cell in _lstm_parts(model):
-        keras_layout = torch_lstm_to_keras(*join_gates(weights, prefix))
-        for variable, array in zip(_lstm_params(cell), keras_layout, strict=True):
+    for prefix, rnn_cell in _rnn_parts(model):
+        keras_layout = FROM_TORCH[cell](*join_gates(weights, prefix, cell))
+        for variable, array in zip(_rnn_params(rnn_cell), keras_layout, strict=True):
             variable.assign(array)
     model.decoder_embedding.embeddings.assign(weights["decoder.embedding"])
     model.decoder_output.kernel.assign(weights["decoder.output.W"].T)

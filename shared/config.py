@@ -1,4 +1,4 @@
-"""The model's shape, written once for both backends.
+"""The model's shape and cell, written once for both backends.
 
 A ``Seq2SeqConfig`` says how big every layer is; nothing in it is framework
 specific.  Both ``keras_impl.build_model`` and ``torch_impl.build_model`` take
@@ -11,22 +11,28 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+# The recurrent cells, each with the parts of its state in our order (h first).
+STATE_NAMES = {"lstm": ("h", "c"), "gru": ("h",)}
+CELLS = tuple(STATE_NAMES)
+
 
 @dataclass(frozen=True)
 class Seq2SeqConfig:
-    """Sizes of the encoder-decoder LSTM.
+    """Sizes and cell of the encoder-decoder.
 
     Args:
         src_vocab_size: V_src, number of source token ids (PAD, BOS, EOS, UNK included).
         tgt_vocab_size: V_tgt, number of target token ids (PAD, BOS, EOS, UNK included).
         embedding_dim: E, width of both embedding tables.
-        hidden_size: H, the encoder LSTM's hidden width per direction.
-        num_layers: L, stacked LSTM layers in the encoder and in the decoder.
+        hidden_size: H, the encoder's hidden width per direction.
+        num_layers: L, stacked recurrent layers in the encoder and in the decoder.
         bidirectional: the encoder reads the source both ways (D = 2); the decoder
             is always one-directional and then has hidden width H_dec = 2H, so
             that the concatenated [forward, backward] hand-off fits it.
-        dropout: probability of dropping an activation between stacked LSTM layers
+        dropout: probability of dropping an activation between stacked recurrent layers
             (torch ``nn.LSTM(dropout=...)`` semantics), only while training.
+        cell: "lstm" (state (h, c), four gates i, f, g, o) or "gru" (state (h,), three
+            gates r, z, n).  Checkpoints written before this field existed are LSTMs.
     """
 
     src_vocab_size: int
@@ -36,6 +42,7 @@ class Seq2SeqConfig:
     num_layers: int = 1
     bidirectional: bool = False
     dropout: float = 0.0
+    cell: str = "lstm"
 
     def __post_init__(self) -> None:
         # PAD, BOS, EOS and UNK take ids 0..3, so a vocabulary needs at least 4.
@@ -61,11 +68,25 @@ class Seq2SeqConfig:
             raise ValueError(f"Seq2SeqConfig.dropout must be a float; got {self.dropout!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"Seq2SeqConfig.dropout must be in [0, 1); got {self.dropout}")
+        if self.cell not in CELLS:
+            raise ValueError(
+                f"Seq2SeqConfig.cell must be one of {', '.join(map(repr, CELLS))}; "
+                f"got {self.cell!r}"
+            )
 
     @property
     def num_directions(self) -> int:
         """D: 2 for a bidirectional encoder, else 1."""
         return 2 if self.bidirectional else 1
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """The parts of one layer's state, in our order: ("h", "c") for an LSTM, ("h",) for a GRU.
+
+        An LSTM carries a hidden state h and a cell state c, and the hand-off needs
+        both; a GRU's hidden state h is its whole memory.
+        """
+        return STATE_NAMES[self.cell]
 
     @property
     def decoder_hidden_size(self) -> int:

@@ -1,280 +1,130 @@
-"""Each framework's LSTM arrays, and converters between them (one layer, one direction).
+"""The gate tables: how each framework stacks the gates of an LSTM and of a GRU.
 
-Every framework stores an LSTM layer as a few big arrays holding all four gates
-stacked together, but each picks its own stacking order, its own orientation
-(``x @ kernel`` or ``W @ x``) and its own number of biases.  To move weights
-between frameworks we name every gate's piece once, in one canonical layout,
-and convert each framework to and from it.
+Every framework stores a recurrent layer as a few big arrays holding all its
+gates stacked together, but each picks its own stacking order, its own
+orientation (``x @ kernel`` or ``W @ x``) and its own number of biases.  To move
+weights between frameworks we name every gate's piece once, in one canonical
+layout (``shared.layout``), and convert each framework to and from it: the LSTM
+converters are in ``shared.lstm_gates``, the GRU converters in
+``shared.gru_gates``.  This module holds what both use: the tables of gate
+orders, side by side, and the one function that reorders gate blocks.
 
-The gates (canonical letters; σ is the logistic sigmoid):
+The two cells, in canonical letters (σ is the logistic sigmoid, * elementwise):
 
-    i = σ(W_ii x + b_ii + W_hi h + b_hi)      input gate
-    f = σ(W_if x + b_if + W_hf h + b_hf)      forget gate
-    g = tanh(W_ig x + b_ig + W_hg h + b_hg)   candidate cell (Keras "c", TF1 "j")
-    o = σ(W_io x + b_io + W_ho h + b_ho)      output gate
+    LSTM, gates i, f, g, o; state (h, c)      GRU, gates r, z, n; state (h,)
+    i = σ(W_ii x + b_ii + W_hi h + b_hi)      r = σ(W_ir x + b_ir + W_hr h + b_hr)
+    f = σ(W_if x + b_if + W_hf h + b_hf)      z = σ(W_iz x + b_iz + W_hz h + b_hz)
+    g = tanh(W_ig x + b_ig + W_hg h + b_hg)   n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+    o = σ(W_io x + b_io + W_ho h + b_ho)      h' = (1 - z) * n + z * h
     c' = f * c + i * g
     h' = o * tanh(c')
 
-How each framework stores one layer, one direction (in: input width, H: hidden):
+Each framework's letters for them:
 
-    framework             arrays                                   gates    biases
-    Keras 3 layers.LSTM   kernel (in, 4H): x @ kernel              i f c o  bias (4H,)
-                          recurrent_kernel (H, 4H): h @ rk
-    PyTorch nn.LSTM       weight_ih_l{k} (4H, in): W @ x           i f g o  bias_ih_l{k} (4H,)
-                          weight_hh_l{k} (4H, H)                            + bias_hh_l{k} (4H,)
-                          (backward direction: suffix _reverse)
-    TF1 LSTMCell,         kernel (in + H, 4H): [x, h] @ kernel     i j f o  bias (4H,), plus
-      BasicLSTMCell       (first in rows multiply x, last H h)              forget_bias added to
-                                                                            f at run time only
-    ONNX LSTM             W (D, 4H, in), R (D, 4H, H): W @ x       i o f c  B (D, 8H) = [Wb, Rb]
+    LSTM   canonical i f g o = PyTorch i f g o = Keras i f c o;  TF1 stacks i j f o
+           (j is g); ONNX stacks i o f c.
+    GRU    canonical r z n = PyTorch r z n (reset, update, new);  Keras stacks z r h
+           (update, reset, candidate), and so do ONNX and TF1 (TF1 keeps r, u in one
+           kernel and the candidate in another).
 
-So Keras and PyTorch differ only by a transpose and PyTorch's second bias
-(the two are simply added).  TF1 fuses the input and recurrent kernels into one,
-orders the gates i, j, f, o, and adds ``forget_bias`` (default 1.0) to the
-forget gate when it runs: the stored bias does not include it.  ONNX orders the
-gates i, o, f, c and keeps two biases end to end in one vector.  TF1's peepholes,
-projections and cell clipping and ONNX's peepholes P are not covered here.
+So a GRU port that transposes the kernels but forgets to swap the first two
+blocks (r and z) computes something else without any error: the shapes agree
+(keras-team/keras#15915).  ``GATE_ORDER`` and ``GRU_GATE_ORDER`` below write
+each stacking order in canonical letters.
 
-GRU, for the curious (not implemented): Keras stacks z, r, h (update, reset,
-candidate) and PyTorch stacks r, z, n (reset, update, new), so the first two
-blocks swap.
-
-These are the functions a user porting their own model calls; ``shared.layout``
-names the converted arrays gate by gate.
-
-Shape legend: H hidden, D directions.
+Shape legend: H hidden.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-# Each framework's gate stacking order, in canonical letters.
+# The canonical gate letters of each cell, in the canonical (PyTorch) stacking order.
+CELL_GATES = {"lstm": "ifgo", "gru": "rzn"}
+
+# Each framework's LSTM gate stacking order, in canonical letters.
 GATE_ORDER = {"keras": "ifgo", "torch": "ifgo", "tf1": "igfo", "onnx": "iofg"}
+# Each framework's GRU gate stacking order, in canonical letters.  TF1's is that of
+# its two kernels side by side: gates/kernel (r, u=z), then candidate/kernel (n).
+GRU_GATE_ORDER = {"keras": "zrn", "torch": "rzn", "tf1": "rzn", "onnx": "zrn"}
 
-_GATES = "ifgo"
+_ORDERS = {"lstm": GATE_ORDER, "gru": GRU_GATE_ORDER}
 
 
-def _gate_letters(order: str, argument: str) -> str:
-    """The 4 canonical letters of ``order``: a GATE_ORDER key or a permutation of "ifgo"."""
-    if isinstance(order, str) and order in GATE_ORDER:
-        return GATE_ORDER[order]
-    if isinstance(order, str) and len(order) == 4 and sorted(order) == sorted(_GATES):
+def _gate_letters(order: str, argument: str, cell: str) -> str:
+    """The canonical letters of ``order``: a table key of ``cell`` or a permutation of its gates."""
+    table, gates = _ORDERS[cell], CELL_GATES[cell]
+    if isinstance(order, str) and order in table:
+        return table[order]
+    if isinstance(order, str) and len(order) == len(gates) and sorted(order) == sorted(gates):
         return order
     raise ValueError(
-        f"{argument} must be one of {', '.join(GATE_ORDER)} or a permutation of 'ifgo'; "
-        f"got {order!r}"
+        f"{argument} must be one of {', '.join(table)} or a permutation of {gates!r} "
+        f"(cell={cell!r}); got {order!r}"
     )
 
 
-def reorder_gates(array: np.ndarray, src: str, dst: str, axis: int) -> np.ndarray:
-    """Reorder the 4 equal gate blocks of ``array`` along ``axis`` from ``src`` to ``dst``.
+def reorder_gates(
+    array: np.ndarray, src: str, dst: str, axis: int, cell: str = "lstm"
+) -> np.ndarray:
+    """Reorder the equal gate blocks of ``array`` along ``axis`` from ``src`` to ``dst``.
 
-    Example: ``reorder_gates(onnx_W, "onnx", "torch", axis=0)`` turns ONNX's
-    (4H, in) i, o, f, c stack into PyTorch's i, f, g, o stack.
+    Examples: ``reorder_gates(onnx_W, "onnx", "torch", axis=0)`` turns ONNX's
+    (4H, in) i, o, f, c stack into PyTorch's i, f, g, o stack;
+    ``reorder_gates(kernel, "keras", "torch", axis=1, cell="gru")`` swaps the
+    z and r blocks of a Keras GRU kernel (in, 3H).
 
     Args:
-        array: any array whose length along ``axis`` is 4H (four gate blocks of H).
-        src: the order the blocks are in: a ``GATE_ORDER`` key or 4 letters such as "igfo".
+        array: any array whose length along ``axis`` is G*H (G gate blocks of H;
+            G = 4 for an LSTM, 3 for a GRU).
+        src: the order the blocks are in: a key of ``GATE_ORDER`` (LSTM) or
+            ``GRU_GATE_ORDER`` (GRU), or canonical letters such as "igfo" or "zrn".
         dst: the order wanted, in the same form.
         axis: the axis that stacks the gates.
+        cell: "lstm" or "gru", which table the keys refer to.
 
     Returns:
         A new array of the same shape with the blocks in ``dst`` order.
     """
-    src_letters = _gate_letters(src, "src")
-    dst_letters = _gate_letters(dst, "dst")
+    if cell not in CELL_GATES:
+        raise ValueError(f"cell must be one of {', '.join(CELL_GATES)}; got {cell!r}")
+    src_letters = _gate_letters(src, "src", cell)
+    dst_letters = _gate_letters(dst, "dst", cell)
+    gates = len(src_letters)
     array = np.asarray(array)
     if not -array.ndim <= axis < array.ndim:
         raise ValueError(f"axis {axis} is out of range for an array of shape {array.shape}")
     length = array.shape[axis]
-    if length == 0 or length % 4:
+    if length == 0 or length % gates:
         raise ValueError(
             f"array has length {length} along axis {axis} (shape {array.shape}); "
-            "expected 4 equal gate blocks, a positive multiple of 4"
+            f"expected {gates} equal gate blocks, a positive multiple of {gates}"
         )
-    blocks = np.split(array, 4, axis=axis)
+    blocks = np.split(array, gates, axis=axis)
     return np.concatenate([blocks[src_letters.index(gate)] for gate in dst_letters], axis=axis)
 
 
-def _hidden_size(name: str, array: np.ndarray, axis: int, rule: str) -> int:
-    """H, read from a 2-D ``array`` whose ``axis`` stacks the 4 gates; ValueError if it can't."""
-    if array.ndim != 2 or array.shape[axis] == 0 or array.shape[axis] % 4:
+def hidden_size_of(name: str, array: np.ndarray, axis: int, rule: str, gates: int = 4) -> int:
+    """H, read from a 2-D ``array`` whose ``axis`` stacks ``gates`` blocks; ValueError if it can't.
+
+    Args:
+        name: the argument's name, for the message.
+        array: the array, e.g. a kernel (in, 4H).
+        axis: the axis that stacks the gates.
+        rule: the expected shape in words, e.g. "(in, 4H)".
+        gates: G, the number of gate blocks (4 for an LSTM, 3 for a GRU).
+    """
+    if array.ndim != 2 or array.shape[axis] == 0 or array.shape[axis] % gates:
         raise ValueError(
-            f"{name} must have shape {rule} with 4H a positive multiple of 4; got {array.shape}"
+            f"{name} must have shape {rule} with {gates}H a positive multiple of {gates}; "
+            f"got {array.shape}"
         )
-    return array.shape[axis] // 4
+    return array.shape[axis] // gates
 
 
-def _check_shape(name: str, array: np.ndarray, expected: tuple, rule: str, why: str) -> None:
+def check_shape(name: str, array: np.ndarray, expected: tuple, rule: str, why: str) -> None:
+    """ValueError naming ``name``, the rule and the reason unless ``array.shape == expected``."""
     if array.shape != expected:
         raise ValueError(
             f"{name} must have shape {rule} = {expected} with {why}; got {array.shape}"
         )
-
-
-def keras_lstm_to_torch(
-    kernel: np.ndarray, recurrent_kernel: np.ndarray, bias: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Keras ``LSTM`` arrays to PyTorch ``nn.LSTM`` arrays (one layer, one direction).
-
-    Args:
-        kernel: (in, 4H), gates i, f, c, o.
-        recurrent_kernel: (H, 4H).
-        bias: (4H,).
-
-    Returns:
-        (weight_ih (4H, in), weight_hh (4H, H), bias_ih (4H,), bias_hh (4H,)): Keras's one
-        bias goes to bias_ih and bias_hh is zeros, since PyTorch only uses their sum.
-    """
-    kernel, recurrent_kernel, bias = map(np.asarray, (kernel, recurrent_kernel, bias))
-    hidden = _hidden_size("kernel", kernel, 1, "(in, 4H)")
-    why = f"H = kernel.shape[1] // 4 = {hidden}"
-    _check_shape("recurrent_kernel", recurrent_kernel, (hidden, 4 * hidden), "(H, 4H)", why)
-    _check_shape("bias", bias, (4 * hidden,), "(4H,)", why)
-    # Both stack the gates i, f, g, o: only the orientation differs (x @ kernel vs W @ x).
-    weight_ih = np.ascontiguousarray(kernel.T)  # (4H, in)
-    weight_hh = np.ascontiguousarray(recurrent_kernel.T)  # (4H, H)
-    return weight_ih, weight_hh, bias.copy(), np.zeros_like(bias)
-
-
-def torch_lstm_to_keras(
-    weight_ih: np.ndarray, weight_hh: np.ndarray, bias_ih: np.ndarray, bias_hh: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """PyTorch ``nn.LSTM`` arrays to Keras ``LSTM`` arrays (one layer, one direction).
-
-    Args:
-        weight_ih: (4H, in), gates i, f, g, o.
-        weight_hh: (4H, H).
-        bias_ih: (4H,).
-        bias_hh: (4H,).
-
-    Returns:
-        (kernel (in, 4H), recurrent_kernel (H, 4H), bias (4H,)) with bias = bias_ih + bias_hh.
-    """
-    weight_ih, weight_hh, bias_ih, bias_hh = map(
-        np.asarray, (weight_ih, weight_hh, bias_ih, bias_hh)
-    )
-    hidden = _hidden_size("weight_ih", weight_ih, 0, "(4H, in)")
-    why = f"H = weight_ih.shape[0] // 4 = {hidden}"
-    _check_shape("weight_hh", weight_hh, (4 * hidden, hidden), "(4H, H)", why)
-    _check_shape("bias_ih", bias_ih, (4 * hidden,), "(4H,)", why)
-    _check_shape("bias_hh", bias_hh, (4 * hidden,), "(4H,)", why)
-    kernel = np.ascontiguousarray(weight_ih.T)  # (in, 4H)
-    recurrent_kernel = np.ascontiguousarray(weight_hh.T)  # (H, 4H)
-    return kernel, recurrent_kernel, bias_ih + bias_hh
-
-
-def tf1_lstm_to_keras(
-    kernel: np.ndarray, bias: np.ndarray, forget_bias: float = 1.0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """TF1 ``LSTMCell`` / ``BasicLSTMCell`` arrays to Keras ``LSTM`` arrays.
-
-    TF1 computes  i, j, f, o = split([x, h] @ kernel + bias)  and then uses
-    σ(f + forget_bias), so the forget bias Keras needs is the stored one plus
-    ``forget_bias``.
-
-    Args:
-        kernel: the fused (in + H, 4H) kernel, gates i, j, f, o; its first ``in`` rows
-            multiply x and its last H rows multiply h.
-        bias: (4H,), without ``forget_bias``.
-        forget_bias: the cell's ``forget_bias`` argument (TF1's default is 1.0).
-
-    Returns:
-        (kernel (in, 4H), recurrent_kernel (H, 4H), bias (4H,)), gates i, f, c, o.
-    """
-    kernel, bias = np.asarray(kernel), np.asarray(bias)
-    hidden = _hidden_size("kernel", kernel, 1, "(in + H, 4H)")
-    if kernel.shape[0] <= hidden:
-        raise ValueError(
-            f"kernel must have shape (in + H, 4H) with in >= 1 and H = kernel.shape[1] // 4 "
-            f"= {hidden}, so more than {hidden} rows; got {kernel.shape}"
-        )
-    _check_shape("bias", bias, (4 * hidden,), "(4H,)", f"H = kernel.shape[1] // 4 = {hidden}")
-    inputs = kernel.shape[0] - hidden
-    fused = reorder_gates(kernel, "tf1", "keras", axis=1)  # (in + H, 4H)
-    bias = reorder_gates(bias, "tf1", "keras", axis=0)  # (4H,)
-    bias[hidden : 2 * hidden] += forget_bias  # Keras's block 1 is f
-    return np.ascontiguousarray(fused[:inputs]), np.ascontiguousarray(fused[inputs:]), bias
-
-
-def keras_lstm_to_tf1(
-    kernel: np.ndarray, recurrent_kernel: np.ndarray, bias: np.ndarray, forget_bias: float = 1.0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Keras ``LSTM`` arrays to TF1 ``LSTMCell`` / ``BasicLSTMCell`` arrays.
-
-    The inverse of ``tf1_lstm_to_keras``: the cell will add ``forget_bias`` back
-    when it runs, so it is subtracted from the stored forget bias here.
-
-    Args:
-        kernel: (in, 4H), gates i, f, c, o.
-        recurrent_kernel: (H, 4H).
-        bias: (4H,).
-        forget_bias: the ``forget_bias`` the TF1 cell will be built with.
-
-    Returns:
-        (kernel (in + H, 4H), bias (4H,)), gates i, j, f, o.
-    """
-    kernel, recurrent_kernel, bias = map(np.asarray, (kernel, recurrent_kernel, bias))
-    hidden = _hidden_size("kernel", kernel, 1, "(in, 4H)")
-    why = f"H = kernel.shape[1] // 4 = {hidden}"
-    _check_shape("recurrent_kernel", recurrent_kernel, (hidden, 4 * hidden), "(H, 4H)", why)
-    _check_shape("bias", bias, (4 * hidden,), "(4H,)", why)
-    bias = bias.copy()
-    bias[hidden : 2 * hidden] -= forget_bias  # Keras's block 1 is f
-    fused = np.concatenate([kernel, recurrent_kernel], axis=0)  # (in + H, 4H)
-    return reorder_gates(fused, "keras", "tf1", axis=1), reorder_gates(bias, "keras", "tf1", axis=0)
-
-
-def onnx_lstm_to_keras(
-    W: np.ndarray, R: np.ndarray, B: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """ONNX ``LSTM`` arrays (one direction) to Keras ``LSTM`` arrays.
-
-    ONNX stores W, R and B with a leading num_directions axis, (D, 4H, in) and
-    so on; the caller slices one direction (``W[0]``) before calling this.
-
-    Args:
-        W: (4H, in), gates i, o, f, c.
-        R: (4H, H).
-        B: (8H,) = [Wb, Rb], input and recurrent biases end to end.
-
-    Returns:
-        (kernel (in, 4H), recurrent_kernel (H, 4H), bias (4H,) = Wb + Rb), gates i, f, c, o.
-    """
-    W, R, B = map(np.asarray, (W, R, B))
-    hidden = _hidden_size("W", W, 0, "(4H, in)")
-    why = f"H = W.shape[0] // 4 = {hidden}"
-    _check_shape("R", R, (4 * hidden, hidden), "(4H, H)", why)
-    _check_shape("B", B, (8 * hidden,), "(8H,)", why)
-    kernel = reorder_gates(W, "onnx", "keras", axis=0).T  # (in, 4H)
-    recurrent_kernel = reorder_gates(R, "onnx", "keras", axis=0).T  # (H, 4H)
-    bias = reorder_gates(B[: 4 * hidden] + B[4 * hidden :], "onnx", "keras", axis=0)  # (4H,)
-    return np.ascontiguousarray(kernel), np.ascontiguousarray(recurrent_kernel), bias
-
-
-def keras_lstm_to_onnx(
-    kernel: np.ndarray, recurrent_kernel: np.ndarray, bias: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Keras ``LSTM`` arrays to ONNX ``LSTM`` arrays (one direction).
-
-    Add ONNX's leading num_directions axis yourself (``W[None]``) when writing a model.
-
-    Args:
-        kernel: (in, 4H), gates i, f, c, o.
-        recurrent_kernel: (H, 4H).
-        bias: (4H,).
-
-    Returns:
-        (W (4H, in), R (4H, H), B (8H,)), gates i, o, f, c; Keras's one bias becomes Wb
-        and Rb is zeros.
-    """
-    kernel, recurrent_kernel, bias = map(np.asarray, (kernel, recurrent_kernel, bias))
-    hidden = _hidden_size("kernel", kernel, 1, "(in, 4H)")
-    why = f"H = kernel.shape[1] // 4 = {hidden}"
-    _check_shape("recurrent_kernel", recurrent_kernel, (hidden, 4 * hidden), "(H, 4H)", why)
-    _check_shape("bias", bias, (4 * hidden,), "(4H,)", why)
-    W = reorder_gates(kernel.T, "keras", "onnx", axis=0)  # (4H, in)
-    R = reorder_gates(recurrent_kernel.T, "keras", "onnx", axis=0)  # (4H, H)
-    B = np.concatenate([reorder_gates(bias, "keras", "onnx", axis=0), np.zeros_like(bias)])
-    return W, R, B  # B: (8H,)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from shared.config import STATE_NAMES
 from shared.tokenizer import PAD
 
 
@@ -99,34 +100,45 @@ def check_state(
     batch_size: int,
     hidden_size: int,
     name: str = "state",
-) -> tuple[np.ndarray, np.ndarray]:
-    """Checks a decoder state (h, c) given from outside, e.g. a hand-off to decode from.
+    cell: str = "lstm",
+) -> tuple[np.ndarray, ...]:
+    """Checks a decoder state given from outside, e.g. a hand-off to decode from.
 
     Args:
-        state: a pair ``(h, c)``, hidden state first, then cell state, each
-            (L, B, H): one row per decoder layer.
+        state: a tuple of arrays, each (L, B, H): one row per decoder layer.  An
+            LSTM's is the pair ``(h, c)``, hidden state first, then cell state; a
+            GRU's is the 1-tuple ``(h,)``, since h is all a GRU carries.
         num_layers: L.
         batch_size: B, the batch the state belongs to.
         hidden_size: H, the decoder's width H_dec.
         name: the argument's name in messages.
+        cell: "lstm" or "gru".
 
     Returns:
-        ``(h, c)`` as C-contiguous float32 arrays, each (L, B, H).
+        ``(h, c)`` or ``(h,)`` as C-contiguous float32 arrays, each (L, B, H).
 
     Raises:
-        ValueError: not a pair, not real numbers, a wrong shape, or a NaN/inf.
+        ValueError: not a tuple of the cell's length, not real numbers, a wrong
+            shape, or a NaN/inf.
     """
     expected_shape = (num_layers, batch_size, hidden_size)
-    if not isinstance(state, (tuple, list)) or len(state) != 2:
+    parts = STATE_NAMES[cell]
+    if not isinstance(state, (tuple, list)) or len(state) != len(parts):
         got = type(state).__name__
         if isinstance(state, (tuple, list)):
             got += f" of length {len(state)}"
+        if cell == "lstm":
+            what = "a pair (h, c): the hidden state h first, then the cell state c, each"
+        else:
+            what = "a 1-tuple (h,): a GRU's whole state is its hidden state h, with no c,"
+            if isinstance(state, np.ndarray):
+                got += "; wrap it as (h,)"
         raise ValueError(
-            f"{name} must be a pair (h, c): the hidden state h first, then the cell state c, "
-            f"each of shape {expected_shape} = (num_layers, batch, hidden); got {got}"
+            f"{name} must be {what} of shape {expected_shape} = (num_layers, batch, hidden); "
+            f"got {got}"
         )
     checked = []
-    for part, value in zip("hc", state, strict=True):
+    for part, value in zip(parts, state, strict=True):
         try:
             array = np.asarray(value)
         except (TypeError, ValueError) as err:
@@ -151,7 +163,7 @@ def check_state(
                 "(layer, row, unit); a state must be finite"
             )
         checked.append(array)
-    return checked[0], checked[1]
+    return tuple(checked)
 
 
 def check_max_len(max_len: object) -> int:

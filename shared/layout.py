@@ -1,23 +1,25 @@
 """The canonical weight layout: every gate's piece of the model, named once.
 
 Weights cross between Keras and PyTorch only through this layout.  Each backend
-converts its own arrays to one layer's stacked i, f, g, o arrays (the framework
-converters live in ``shared.gates`` and are re-exported here), and
-``split_gates`` / ``join_gates`` name them.
+converts its own arrays to one layer's stacked PyTorch-layout arrays (the
+framework converters live in ``shared.lstm_gates`` and ``shared.gru_gates`` and
+are re-exported here), and ``split_gates`` / ``join_gates`` name them.
 
 The canonical layout is a flat dict of float32 arrays, one entry per gate piece:
 
     encoder.embedding                                               (V_src, E)
-    {encoder|decoder}.layers.{k}.{forward|backward}.{i|f|g|o}.W_ih  (H, in_k)
-    {encoder|decoder}.layers.{k}.{forward|backward}.{i|f|g|o}.W_hh  (H, H)
-    {encoder|decoder}.layers.{k}.{forward|backward}.{i|f|g|o}.b_ih  (H,)
-    {encoder|decoder}.layers.{k}.{forward|backward}.{i|f|g|o}.b_hh  (H,)
+    {encoder|decoder}.layers.{k}.{forward|backward}.{gate}.W_ih     (H, in_k)
+    {encoder|decoder}.layers.{k}.{forward|backward}.{gate}.W_hh     (H, H)
+    {encoder|decoder}.layers.{k}.{forward|backward}.{gate}.b_ih     (H,)
+    {encoder|decoder}.layers.{k}.{forward|backward}.{gate}.b_hh     (H,)
     decoder.embedding                                               (V_tgt, E)
     decoder.output.W                                                (V_tgt, H_dec)
     decoder.output.b                                                (V_tgt,)
 
-The encoder's H is ``hidden_size`` with in_0 = E and in_k = D*H; the decoder is
-one-directional (``forward`` only) with H_dec = D*H, in_0 = E and in_k = H_dec.
+where {gate} is i, f, g, o for an LSTM and r, z, n for a GRU (``config.cell``),
+with PyTorch's meaning (the equations are in ``shared.gates``).  The encoder's H
+is ``hidden_size`` with in_0 = E and in_k = D*H; the decoder is one-directional
+(``forward`` only) with H_dec = D*H, in_0 = E and in_k = H_dec.
 
 Shape legend: B batch, E embedding, H hidden, L layers, D directions, V vocabulary.
 """
@@ -25,49 +27,71 @@ Shape legend: B batch, E embedding, H hidden, L layers, D directions, V vocabula
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 
 from shared.config import Seq2SeqConfig
-from shared.gates import (  # re-exported: the converters a porting user calls
-    _GATES,
+from shared.gates import (
+    CELL_GATES,
     GATE_ORDER,
-    _check_shape,
-    _hidden_size,
+    GRU_GATE_ORDER,
+    check_shape,
+    hidden_size_of,
+    reorder_gates,
+)
+from shared.gru_gates import (  # re-exported: the converters a porting user calls
+    keras_gru_to_onnx,
+    keras_gru_to_tf1,
+    keras_gru_to_torch,
+    onnx_gru_to_keras,
+    tf1_gru_to_keras,
+    torch_gru_to_keras,
+)
+from shared.lstm_gates import (  # re-exported: the converters a porting user calls
     keras_lstm_to_onnx,
     keras_lstm_to_tf1,
     keras_lstm_to_torch,
     onnx_lstm_to_keras,
-    reorder_gates,
     tf1_lstm_to_keras,
     torch_lstm_to_keras,
 )
 
 __all__ = [
+    "CELL_GATES",
     "GATE_ORDER",
+    "GRU_GATE_ORDER",
+    "RecurrentLayer",
     "canonical_shapes",
     "check_weights",
     "count_parameters",
     "join_gates",
+    "keras_gru_to_onnx",
+    "keras_gru_to_tf1",
+    "keras_gru_to_torch",
     "keras_lstm_to_onnx",
     "keras_lstm_to_tf1",
     "keras_lstm_to_torch",
     "layer_prefix",
+    "onnx_gru_to_keras",
     "onnx_lstm_to_keras",
     "random_weights",
+    "recurrent_layers",
     "reorder_gates",
     "split_gates",
+    "tf1_gru_to_keras",
     "tf1_lstm_to_keras",
+    "torch_gru_to_keras",
     "torch_lstm_to_keras",
 ]
 
-_PIECES = ("W_ih", "W_hh", "b_ih", "b_hh")
-_SIDES = ("encoder", "decoder")
-_DIRECTIONS = ("forward", "backward")
+PIECES = ("W_ih", "W_hh", "b_ih", "b_hh")
+SIDES = ("encoder", "decoder")
+DIRECTIONS = ("forward", "backward")
 
 
 def layer_prefix(side: str, layer: int, direction: str = "forward") -> str:
-    """The canonical name prefix of one LSTM layer, e.g. "encoder.layers.0.forward".
+    """The canonical name prefix of one recurrent layer, e.g. "encoder.layers.0.forward".
 
     Args:
         side: "encoder" or "decoder".
@@ -75,15 +99,21 @@ def layer_prefix(side: str, layer: int, direction: str = "forward") -> str:
         direction: "forward" or "backward" ("backward" exists only in a bidirectional
             encoder; the decoder is one-directional).
     """
-    if side not in _SIDES:
+    if side not in SIDES:
         raise ValueError(f"side must be 'encoder' or 'decoder'; got {side!r}")
     if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or layer < 0:
         raise ValueError(f"layer must be a non-negative integer; got {layer!r}")
-    if direction not in _DIRECTIONS:
+    if direction not in DIRECTIONS:
         raise ValueError(f"direction must be 'forward' or 'backward'; got {direction!r}")
     if side == "decoder" and direction == "backward":
         raise ValueError("the decoder is one-directional: it has no 'backward' layers")
     return f"{side}.layers.{int(layer)}.{direction}"
+
+
+def _gates_of(cell: str) -> str:
+    if cell not in CELL_GATES:
+        raise ValueError(f"cell must be one of {', '.join(CELL_GATES)}; got {cell!r}")
+    return CELL_GATES[cell]
 
 
 def split_gates(
@@ -92,80 +122,121 @@ def split_gates(
     weight_hh: np.ndarray,
     bias_ih: np.ndarray,
     bias_hh: np.ndarray,
+    cell: str = "lstm",
 ) -> dict[str, np.ndarray]:
-    """One layer's stacked PyTorch-layout arrays to its 16 canonical entries.
+    """One layer's stacked PyTorch-layout arrays to its canonical entries, gate by gate.
 
     Args:
         prefix: the layer's name prefix, from ``layer_prefix``.
-        weight_ih: (4H, in), gates stacked i, f, g, o.
-        weight_hh: (4H, H).
-        bias_ih: (4H,).
-        bias_hh: (4H,).
+        weight_ih: (G*H, in), gates stacked as PyTorch does: i, f, g, o for an LSTM
+            (G = 4), r, z, n for a GRU (G = 3).
+        weight_hh: (G*H, H).
+        bias_ih: (G*H,).
+        bias_hh: (G*H,).
+        cell: "lstm" or "gru".
 
     Returns:
-        {f"{prefix}.{gate}.{piece}": array} for gate in i, f, g, o and piece in
-        W_ih (H, in), W_hh (H, H), b_ih (H,), b_hh (H,), in that order; float32 copies.
+        {f"{prefix}.{gate}.{piece}": array} for each gate and piece in W_ih (H, in),
+        W_hh (H, H), b_ih (H,), b_hh (H,), in that order; float32 copies.
     """
+    gates = _gates_of(cell)
+    G = len(gates)
     stacked = {
-        "W_ih": np.asarray(weight_ih),  # (4H, in)
-        "W_hh": np.asarray(weight_hh),  # (4H, H)
-        "b_ih": np.asarray(bias_ih),  # (4H,)
-        "b_hh": np.asarray(bias_hh),  # (4H,)
+        "W_ih": np.asarray(weight_ih),  # (G*H, in)
+        "W_hh": np.asarray(weight_hh),  # (G*H, H)
+        "b_ih": np.asarray(bias_ih),  # (G*H,)
+        "b_hh": np.asarray(bias_hh),  # (G*H,)
     }
-    hidden = _hidden_size("weight_ih", stacked["W_ih"], 0, "(4H, in)")
-    why = f"H = weight_ih.shape[0] // 4 = {hidden}"
-    _check_shape("weight_hh", stacked["W_hh"], (4 * hidden, hidden), "(4H, H)", why)
-    _check_shape("bias_ih", stacked["b_ih"], (4 * hidden,), "(4H,)", why)
-    _check_shape("bias_hh", stacked["b_hh"], (4 * hidden,), "(4H,)", why)
+    hidden = hidden_size_of("weight_ih", stacked["W_ih"], 0, f"({G}H, in)", gates=G)
+    why = f"H = weight_ih.shape[0] // {G} = {hidden} ({cell})"
+    check_shape("weight_hh", stacked["W_hh"], (G * hidden, hidden), f"({G}H, H)", why)
+    check_shape("bias_ih", stacked["b_ih"], (G * hidden,), f"({G}H,)", why)
+    check_shape("bias_hh", stacked["b_hh"], (G * hidden,), f"({G}H,)", why)
     weights = {}
-    for index, gate in enumerate(_GATES):
+    for index, gate in enumerate(gates):
         rows = slice(index * hidden, (index + 1) * hidden)  # this gate's block of H rows
-        for piece in _PIECES:
+        for piece in PIECES:
             weights[f"{prefix}.{gate}.{piece}"] = np.array(stacked[piece][rows], np.float32)
     return weights
 
 
 def join_gates(
-    weights: Mapping[str, np.ndarray], prefix: str
+    weights: Mapping[str, np.ndarray], prefix: str, cell: str = "lstm"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One layer's 16 canonical entries to stacked PyTorch-layout arrays (the inverse of split).
+    """One layer's canonical entries to stacked PyTorch-layout arrays (the inverse of split).
 
     Args:
-        weights: a canonical dict holding at least the layer's 16 entries.
+        weights: a canonical dict holding at least the layer's entries.
         prefix: the layer's name prefix, from ``layer_prefix``.
+        cell: "lstm" or "gru".
 
     Returns:
-        (weight_ih (4H, in), weight_hh (4H, H), bias_ih (4H,), bias_hh (4H,)), float32,
-        gates stacked i, f, g, o.
+        (weight_ih (G*H, in), weight_hh (G*H, H), bias_ih (G*H,), bias_hh (G*H,)), float32,
+        gates stacked i, f, g, o (LSTM) or r, z, n (GRU).
     """
+    gates = _gates_of(cell)
     stacked = []
-    for piece in _PIECES:
+    for piece in PIECES:
         blocks = []
-        for gate in _GATES:
+        for gate in gates:
             name = f"{prefix}.{gate}.{piece}"
             if name not in weights:
-                raise ValueError(f"weights has no entry {name!r}")
+                raise ValueError(f"weights has no entry {name!r} (a {cell} layer)")
             blocks.append(np.asarray(weights[name], np.float32))
             if blocks[-1].shape != blocks[0].shape:
                 raise ValueError(
                     f"{name} has shape {blocks[-1].shape}; expected {blocks[0].shape} "
-                    f"like {prefix}.i.{piece}"
+                    f"like {prefix}.{gates[0]}.{piece}"
                 )
         stacked.append(np.concatenate(blocks, axis=0))
     weight_ih, weight_hh, bias_ih, bias_hh = stacked
     return weight_ih, weight_hh, bias_ih, bias_hh
 
 
-def _lstm_layers(config: Seq2SeqConfig, side: str) -> list[tuple[str, int, int]]:
-    """(prefix, H, in) of every LSTM layer of one side, in canonical order."""
+class RecurrentLayer(NamedTuple):
+    """One recurrent layer of the model, one direction, as the canonical layout sees it.
+
+    Attributes:
+        prefix: its canonical name prefix, e.g. "encoder.layers.1.backward".
+        side: "encoder" or "decoder".
+        index: k, the layer's index from 0 at the bottom.
+        direction: "forward" or "backward".
+        hidden: H of this layer (H_dec = D*H in the decoder).
+        inputs: in_k, the width of what it reads (E for k = 0, D*H above).
+    """
+
+    prefix: str
+    side: str
+    index: int
+    direction: str
+    hidden: int
+    inputs: int
+
+
+def recurrent_layers(config: Seq2SeqConfig, side: str | None = None) -> list[RecurrentLayer]:
+    """Every recurrent layer of ``config``'s model in canonical order, the one order all use.
+
+    The order: encoder layers k = 0, 1, ... (forward, then backward in a
+    bidirectional encoder), then decoder layers k = 0, 1, ... .
+
+    Args:
+        config: the model's sizes.
+        side: "encoder" or "decoder" for one side only; None for both.
+    """
+    if side is not None and side not in SIDES:
+        raise ValueError(f"side must be 'encoder', 'decoder' or None; got {side!r}")
     width = config.decoder_hidden_size  # D*H: what a layer above the first reads
-    hidden = config.hidden_size if side == "encoder" else width
-    directions = _DIRECTIONS[: config.num_directions] if side == "encoder" else ("forward",)
     layers = []
-    for k in range(config.num_layers):
-        inputs = config.embedding_dim if k == 0 else width  # layer k reads layer k-1's outputs
-        for direction in directions:
-            layers.append((layer_prefix(side, k, direction), hidden, inputs))
+    for this_side in SIDES if side is None else (side,):
+        hidden = config.hidden_size if this_side == "encoder" else width
+        # Only the encoder may read both ways; the decoder writes forwards.
+        both = config.num_directions if this_side == "encoder" else 1
+        directions = DIRECTIONS[:both]
+        for k in range(config.num_layers):
+            inputs = config.embedding_dim if k == 0 else width  # layer k reads layer k-1's outputs
+            for direction in directions:
+                prefix = layer_prefix(this_side, k, direction)
+                layers.append(RecurrentLayer(prefix, this_side, k, direction, hidden, inputs))
     return layers
 
 
@@ -173,8 +244,8 @@ def canonical_shapes(config: Seq2SeqConfig) -> dict[str, tuple[int, ...]]:
     """Every canonical name of ``config``'s model with its shape, in canonical order.
 
     The order: encoder.embedding; encoder layers k = 0.. (forward, then backward),
-    each gate i, f, g, o with W_ih, W_hh, b_ih, b_hh; decoder.embedding; decoder
-    layers likewise (forward only); decoder.output.W; decoder.output.b.
+    each gate (i, f, g, o or r, z, n) with W_ih, W_hh, b_ih, b_hh; decoder.embedding;
+    decoder layers likewise (forward only); decoder.output.W; decoder.output.b.
 
     Args:
         config: the model's sizes.
@@ -186,11 +257,12 @@ def canonical_shapes(config: Seq2SeqConfig) -> dict[str, tuple[int, ...]]:
     vocab_sizes = {"encoder": config.src_vocab_size, "decoder": config.tgt_vocab_size}
     for side, vocab_size in vocab_sizes.items():
         shapes[f"{side}.embedding"] = (vocab_size, config.embedding_dim)
-        for prefix, hidden, inputs in _lstm_layers(config, side):
-            piece_shapes = ((hidden, inputs), (hidden, hidden), (hidden,), (hidden,))
-            for gate in _GATES:
-                for piece, shape in zip(_PIECES, piece_shapes, strict=True):
-                    shapes[f"{prefix}.{gate}.{piece}"] = shape
+        for layer in recurrent_layers(config, side):
+            H, inputs = layer.hidden, layer.inputs
+            piece_shapes = ((H, inputs), (H, H), (H,), (H,))
+            for gate in CELL_GATES[config.cell]:
+                for piece, shape in zip(PIECES, piece_shapes, strict=True):
+                    shapes[f"{layer.prefix}.{gate}.{piece}"] = shape
     shapes["decoder.output.W"] = (config.tgt_vocab_size, config.decoder_hidden_size)
     shapes["decoder.output.b"] = (config.tgt_vocab_size,)
     return shapes
@@ -257,11 +329,12 @@ def random_weights(config: Seq2SeqConfig, seed: int = 0, scale: float = 0.3) -> 
     outputs and a parity test sees it (constant initialisers would hide it).
     Embeddings are N(0, 1), as ``torch.nn.Embedding`` initialises them; the rest is
     uniform in [-scale, scale].  The PAD row is random too: masking makes it irrelevant.
+    The gates follow ``config.cell``.
 
     Args:
         config: the model's sizes.
         seed: seed of ``numpy.random.default_rng``.
-        scale: half-width of the uniform range of LSTM and output weights and biases.
+        scale: half-width of the uniform range of recurrent and output weights and biases.
 
     Returns:
         {name: float32 array} in canonical order.
@@ -278,5 +351,10 @@ def random_weights(config: Seq2SeqConfig, seed: int = 0, scale: float = 0.3) -> 
 
 
 def count_parameters(weights: Mapping[str, np.ndarray]) -> int:
-    """The number of scalars in a canonical dict."""
+    """The number of scalars in a canonical dict, of either cell.
+
+    The canonical layout keeps two biases per gate, so an LSTM counts 4H more per
+    layer than Keras's ``count_params`` (one bias); a GRU counts the same as a Keras
+    ``GRU(reset_after=True)`` and as ``nn.GRU``.
+    """
     return sum(int(np.size(value)) for value in weights.values())

@@ -99,14 +99,18 @@ def epoch_means(losses: list[float], schedule: list[list[Batch]]) -> list[float]
     return means
 
 
-def share_bias_gradients(gradients: dict) -> dict:
-    """Give every b_hh the gradient of its b_ih, in place, and return the dict.
+def share_bias_gradients(gradients: dict, config: Seq2SeqConfig) -> dict:
+    """For an LSTM, give every b_hh the gradient of its b_ih, in place; return the dict.
 
-    The loss depends on the two biases only through their sum b_ih + b_hh, so
-    their gradients are equal.  Both backends train a single bias per gate
-    (Keras has only one; torch_impl freezes bias_hh) and report its gradient
-    under both canonical names.
+    An LSTM's loss depends on the two biases only through their sum b_ih + b_hh,
+    so their gradients are equal.  Both backends train a single LSTM bias per gate
+    (Keras has only one; torch_impl freezes bias_hh) and report its gradient under
+    both canonical names.  A GRU is left as it is: its b_hn acts inside
+    r * (W_hn h + b_hn), apart from b_in, so the two biases have gradients of their
+    own, and both frameworks train both.
     """
+    if config.cell != "lstm":
+        return gradients
     for key in gradients:
         if key.endswith(".b_hh"):
             gradients[key] = gradients[key[: -len("b_hh")] + "b_ih"].copy()

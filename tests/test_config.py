@@ -60,6 +60,7 @@ def test_smallest_valid_sizes():
     [
         Seq2SeqConfig(**VALID),
         Seq2SeqConfig(**VALID, num_layers=2, bidirectional=True, dropout=0.5),
+        Seq2SeqConfig(**VALID, cell="gru"),
     ],
 )
 def test_to_dict_from_dict_round_trip(config):
@@ -69,6 +70,7 @@ def test_to_dict_from_dict_round_trip(config):
         "num_layers": config.num_layers,
         "bidirectional": config.bidirectional,
         "dropout": config.dropout,
+        "cell": config.cell,
     }
     assert Seq2SeqConfig.from_dict(data) == config
     assert Seq2SeqConfig.from_dict(json.loads(json.dumps(data))) == config
@@ -78,9 +80,25 @@ def test_from_dict_fills_defaults():
     assert Seq2SeqConfig.from_dict(dict(VALID)) == Seq2SeqConfig(**VALID)
 
 
+def test_a_config_written_before_the_cell_field_is_an_lstm():
+    old = {**VALID, "num_layers": 1, "bidirectional": False, "dropout": 0.0}  # no "cell"
+    assert Seq2SeqConfig.from_dict(old).cell == "lstm"
+
+
+@pytest.mark.parametrize(("cell", "parts"), [("lstm", ("h", "c")), ("gru", ("h",))])
+def test_the_cell_decides_the_state(cell, parts):
+    assert Seq2SeqConfig(**VALID, cell=cell).state_names == parts
+
+
+@pytest.mark.parametrize("cell", ["LSTM", "rnn", "", None, 4])
+def test_an_unknown_cell_is_refused(cell):
+    with pytest.raises(ValueError, match=r"Seq2SeqConfig.cell must be one of 'lstm', 'gru'"):
+        Seq2SeqConfig(**VALID, cell=cell)
+
+
 def test_from_dict_rejects_unknown_missing_and_non_dicts():
-    with pytest.raises(ValueError, match=r"unknown Seq2SeqConfig field\(s\): cell, heads"):
-        Seq2SeqConfig.from_dict({**VALID, "heads": 2, "cell": "gru"})
+    with pytest.raises(ValueError, match=r"unknown Seq2SeqConfig field\(s\): heads, rnn"):
+        Seq2SeqConfig.from_dict({**VALID, "heads": 2, "rnn": "gru"})
     without_hidden = {k: v for k, v in VALID.items() if k != "hidden_size"}
     with pytest.raises(ValueError, match=r"missing Seq2SeqConfig field\(s\): hidden_size"):
         Seq2SeqConfig.from_dict(without_hidden)

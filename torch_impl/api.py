@@ -1,9 +1,11 @@
 """The backend API on PyTorch: NumPy in, NumPy out.  Mirror of ``keras_impl/api.py``.
 
-The same eight functions, with the same arguments and the same refusals, exist
+The same functions, with the same arguments and the same refusals, exist
 in ``keras_impl``; a program written against one runs on the other.  Inputs are
 checked by ``shared.inputs`` before any framework sees them, so both backends
 refuse bad input with the same message.
+
+A state is a tuple: (h, c) for an LSTM, (h,) for a GRU, each (L, B, H_dec).
 
 Shapes: B batch, S source length, T target length, L layers, H_dec decoder
 hidden, V_tgt target vocabulary.
@@ -60,29 +62,30 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.cpu().numpy()
 
 
-def encode(model: Seq2Seq, src) -> tuple[np.ndarray, np.ndarray]:
-    """The hand-off (h, c), float32 NumPy, each (L, B, H_dec); an all-PAD row gives zeros."""
+def encode(model: Seq2Seq, src) -> tuple[np.ndarray, ...]:
+    """The hand-off, (h, c) or (h,), float32 NumPy, each (L, B, H_dec); all-PAD rows give zeros."""
     src = check_source(src, model.config.src_vocab_size)                       # (B, S)
     with _inference(model):
-        h, c = model.encode(_tensor(model, src))                               # each (L, B, H_dec)
-    return _numpy(h), _numpy(c)
+        state = model.encode(_tensor(model, src))                              # each (L, B, H_dec)
+    return tuple(_numpy(part) for part in state)
 
 
-def decode(model: Seq2Seq, tgt_in, state) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """Decoder logits (B, T, V_tgt) and final (h, c) from ``state``; T = 1 is one step.
+def decode(model: Seq2Seq, tgt_in, state) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """Decoder logits (B, T, V_tgt) and final state from ``state``; T = 1 is one step.
 
     Logits at PAD positions of ``tgt_in`` are unspecified (see ``Seq2Seq.decode``).
     """
     cfg = model.config
     tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")  # (B, T)
-    h, c = check_state(state, cfg.num_layers, tgt_in.shape[0], cfg.decoder_hidden_size)
+    state = check_state(state, cfg.num_layers, tgt_in.shape[0], cfg.decoder_hidden_size,
+                        cell=cfg.cell)                                         # each (L, B, H_dec)
     if tgt_in.shape[1] == 0:  # no step to take: no logits, and the state stays as given
-        return np.zeros((tgt_in.shape[0], 0, cfg.tgt_vocab_size), np.float32), (h.copy(), c.copy())
+        logits = np.zeros((tgt_in.shape[0], 0, cfg.tgt_vocab_size), np.float32)
+        return logits, tuple(part.copy() for part in state)
     with _inference(model):
-        logits, h, c = model.decode(
-            _tensor(model, tgt_in), _tensor(model, h), _tensor(model, c)
-        )                                                                      # (B, T, V_tgt)
-    return _numpy(logits), (_numpy(h), _numpy(c))
+        state = tuple(_tensor(model, part) for part in state)
+        logits, state = model.decode(_tensor(model, tgt_in), state)            # (B, T, V_tgt)
+    return _numpy(logits), tuple(_numpy(part) for part in state)
 
 
 def forward(model: Seq2Seq, src, tgt_in) -> np.ndarray:
@@ -97,18 +100,17 @@ def forward(model: Seq2Seq, src, tgt_in) -> np.ndarray:
 
 
 def _step_fn(model: Seq2Seq):
-    """One generation step on tensors: feed one token per row, carry (h, c)."""
+    """One generation step on tensors: feed one token per row, carry the state."""
 
     def step(tokens: np.ndarray, state):
-        h, c = state                                                           # each (L, N, H_dec)
-        logits, h, c = model.decode(_tensor(model, tokens[:, None]), h, c)     # (N, 1, V_tgt)
-        return _numpy(logits[:, 0]), (h, c)
+        logits, state = model.decode(_tensor(model, tokens[:, None]), state)   # (N, 1, V_tgt)
+        return _numpy(logits[:, 0]), state                                     # each (L, N, H_dec)
 
     return step
 
 
 def _select(state, index: np.ndarray):
-    """Pick hypotheses along the batch axis (1) of h and c: beam search reorders them."""
+    """Pick hypotheses along the batch axis (1) of each state part: beam search reorders them."""
     index = torch.from_numpy(index).to(state[0].device)
     return tuple(s.index_select(1, index) for s in state)
 

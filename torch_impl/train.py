@@ -56,22 +56,23 @@ def loss_and_gradients(model: Seq2Seq, src, tgt_in, tgt_out) -> tuple[float, dic
     src, tgt_in, tgt_out = _tensors(model, src, tgt_in, tgt_out)
     was_training = model.training
     # Training mode (cuDNN computes RNN gradients only there), but dropout off.
-    lstms = (model.encoder_lstm, model.decoder_lstm)
-    dropouts = [lstm.dropout for lstm in lstms]
+    rnns = (model.encoder_rnn, model.decoder_rnn)
+    dropouts = [rnn.dropout for rnn in rnns]
     model.train()
-    for lstm in lstms:
-        lstm.dropout = 0.0
+    for rnn in rnns:
+        rnn.dropout = 0.0
     model.zero_grad(set_to_none=False)
     try:
         loss = masked_cross_entropy(model(src, tgt_in), tgt_out)
         loss.backward()
     finally:
-        for lstm, p in zip(lstms, dropouts, strict=True):
-            lstm.dropout = p
-    # bias_hh is frozen (see Seq2Seq): its gradient equals bias_ih's, as in Keras.
-    gradients = share_bias_gradients(
-        to_canonical(model, read=lambda p: p.grad if p.requires_grad else torch.zeros_like(p))
+        for rnn, p in zip(rnns, dropouts, strict=True):
+            rnn.dropout = p
+    # An LSTM's bias_hh is frozen (see Seq2Seq): its gradient equals bias_ih's, as in Keras.
+    gradients = to_canonical(
+        model, read=lambda p: p.grad if p.requires_grad else torch.zeros_like(p)
     )
+    gradients = share_bias_gradients(gradients, model.config)
     model.zero_grad(set_to_none=True)
     model.train(was_training)
     return loss.item(), gradients

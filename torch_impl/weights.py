@@ -1,10 +1,10 @@
 """PyTorch weights <-> the canonical layout: the mirror of ``keras_impl/weights.py``.
 
-PyTorch's own layout is already the canonical one stacked: ``weight_ih_l{k}``
-(4H, in) holds W_i, W_f, W_g, W_o one under the other, and both biases are
-kept.  So the only work is naming: ``shared.layout.split_gates`` cuts the
-stacks into named gates, ``join_gates`` stacks them back.  Nothing is
-transposed.
+PyTorch's own layout is already the canonical one stacked, for both cells:
+``weight_ih_l{k}`` (G*H, in) holds the gates one under the other (i, f, g, o
+for an LSTM, r, z, n for a GRU), and both biases are kept.  So the only work is
+naming: ``shared.layout.split_gates`` cuts the stacks into named gates,
+``join_gates`` stacks them back.  Nothing is transposed or reordered.
 
 Shapes: H hidden of the layer, in its input width, V vocabulary.
 """
@@ -16,26 +16,22 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from shared.layout import check_weights, join_gates, layer_prefix, split_gates
+from shared.layout import check_weights, join_gates, recurrent_layers, split_gates
 
 
-def _lstm_parts(model) -> Iterator[tuple[str, torch.nn.LSTM, str]]:
-    """Each (canonical prefix, nn.LSTM, parameter suffix), in canonical order."""
-    cfg = model.config
-    directions = ("forward", "backward") if cfg.bidirectional else ("forward",)
-    for k in range(cfg.num_layers):
-        for direction in directions:
-            # nn.LSTM names the backward direction of layer k "l{k}_reverse".
-            suffix = f"l{k}" + ("_reverse" if direction == "backward" else "")
-            yield layer_prefix("encoder", k, direction), model.encoder_lstm, suffix
-    for k in range(cfg.num_layers):
-        yield layer_prefix("decoder", k), model.decoder_lstm, f"l{k}"
+def _rnn_parts(model) -> Iterator[tuple[str, torch.nn.Module, str]]:
+    """Each (canonical prefix, nn.LSTM or nn.GRU, parameter suffix), in canonical order."""
+    for layer in recurrent_layers(model.config):
+        rnn = model.encoder_rnn if layer.side == "encoder" else model.decoder_rnn
+        # The module names the backward direction of layer k "l{k}_reverse".
+        suffix = f"l{layer.index}" + ("_reverse" if layer.direction == "backward" else "")
+        yield layer.prefix, rnn, suffix
 
 
-def _lstm_params(lstm: torch.nn.LSTM, suffix: str) -> list[torch.nn.Parameter]:
-    """(weight_ih (4H, in), weight_hh (4H, H), bias_ih (4H,), bias_hh (4H,)) of one layer."""
+def _rnn_params(rnn: torch.nn.Module, suffix: str) -> list[torch.nn.Parameter]:
+    """(weight_ih (G*H, in), weight_hh (G*H, H), bias_ih (G*H,), bias_hh (G*H,)) of one layer."""
     names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-    return [getattr(lstm, f"{name}_{suffix}") for name in names]
+    return [getattr(rnn, f"{name}_{suffix}") for name in names]
 
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
@@ -48,9 +44,11 @@ def to_canonical(model, read=lambda p: p) -> dict[str, np.ndarray]:
     ``read`` picks what to take from each parameter: the parameter itself for
     weights, ``p.grad`` for gradients (which share the weights' layout).
     """
+    cell = model.config.cell
     values = {"encoder.embedding": _numpy(read(model.encoder_embedding.weight))}    # (V_src, E)
-    for prefix, lstm, suffix in _lstm_parts(model):
-        values.update(split_gates(prefix, *(_numpy(read(p)) for p in _lstm_params(lstm, suffix))))
+    for prefix, rnn, suffix in _rnn_parts(model):
+        arrays = (_numpy(read(p)) for p in _rnn_params(rnn, suffix))
+        values.update(split_gates(prefix, *arrays, cell=cell))
     values["decoder.embedding"] = _numpy(read(model.decoder_embedding.weight))      # (V_tgt, E)
     # nn.Linear stores W as (out, in) = (V_tgt, H_dec): the canonical orientation.
     values["decoder.output.W"] = _numpy(read(model.decoder_output.weight))          # (V_tgt, H_dec)
@@ -73,11 +71,12 @@ def import_weights(model, weights: dict[str, np.ndarray]) -> None:
         ValueError: naming the missing, unexpected, wrong-shape or non-finite tensor.
     """
     weights = check_weights(weights, model.config)
+    cell = model.config.cell
     with torch.no_grad():
         model.encoder_embedding.weight.copy_(torch.from_numpy(weights["encoder.embedding"]))
-        for prefix, lstm, suffix in _lstm_parts(model):
-            arrays = join_gates(weights, prefix)
-            for param, array in zip(_lstm_params(lstm, suffix), arrays, strict=True):
+        for prefix, rnn, suffix in _rnn_parts(model):
+            arrays = join_gates(weights, prefix, cell)
+            for param, array in zip(_rnn_params(rnn, suffix), arrays, strict=True):
                 param.copy_(torch.from_numpy(array))
         model.decoder_embedding.weight.copy_(torch.from_numpy(weights["decoder.embedding"]))
         model.decoder_output.weight.copy_(torch.from_numpy(weights["decoder.output.W"]))
