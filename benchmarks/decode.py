@@ -88,11 +88,11 @@ def kerasio_decoder(model):
     H = model.config.hidden_size
     # Inference models, as in the tutorial: encoder -> states; decoder(token, states) -> next.
     encoder_inputs = keras.Input((None,), dtype="int64")
-    _, h, c = model.encoder_lstm[0](model.encoder_embedding(encoder_inputs))
+    _, h, c = model.encoder_rnn[0](model.encoder_embedding(encoder_inputs))
     encoder_model = keras.Model(encoder_inputs, [h, c])
     decoder_inputs = keras.Input((None,), dtype="int64")
     state_inputs = [keras.Input((H,)), keras.Input((H,))]
-    y, h, c = model.decoder_lstm[0](model.decoder_embedding(decoder_inputs),
+    y, h, c = model.decoder_rnn[0](model.decoder_embedding(decoder_inputs),
                                     initial_state=state_inputs)
     decoder_model = keras.Model([decoder_inputs, *state_inputs], [model.decoder_output(y), h, c])
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from shared import __version__
 from shared.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from shared.config import Seq2SeqConfig
+from shared.config import CELLS, Seq2SeqConfig
 from shared.data import batches, build_tokenizers, encode_questions, read_pairs
 from shared.runtime import threads
 from shared.tasks import TASKS, load_task
@@ -80,6 +80,7 @@ def cmd_train(args) -> int:
         num_layers=args.num_layers,
         bidirectional=args.bidirectional,
         dropout=args.dropout,
+        cell=args.cell,
     )
     backend = load_backend(args.backend)
     model = backend.build_model(config, seed=args.seed)
@@ -139,7 +140,8 @@ def cmd_compare(args) -> int:
 def cmd_demo(args) -> int:
     from shared.demo import run_demo
 
-    return run_demo(out=Path(args.out), quick=args.quick, task=args.task, seed=args.seed)
+    return run_demo(out=Path(args.out), quick=args.quick, task=args.task, seed=args.seed,
+                    cell=args.cell)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--num-layers", type=int, default=1)
     train.add_argument("--bidirectional", action="store_true")
     train.add_argument("--dropout", type=float, default=0.0)
+    train.add_argument("--cell", choices=CELLS, default="lstm",
+                       help="the recurrent cell: lstm hands off (h, c), gru hands off h")
     train.add_argument("--lr", type=float, default=1e-2)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", required=True, help="directory for model.safetensors, history.json")
@@ -190,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quick", action="store_true", help="a smaller run (under a minute)")
     demo.add_argument("--task", choices=sorted(TASKS), default=None)
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--cell", choices=CELLS, default="lstm", help="the recurrent cell")
     demo.add_argument("--out", default="out/demo")
     demo.set_defaults(func=cmd_demo)
     return parser

@@ -47,7 +47,9 @@ def _say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def run_demo(out: Path, quick: bool = False, task: str | None = None, seed: int = 0) -> int:
+def run_demo(
+    out: Path, quick: bool = False, task: str | None = None, seed: int = 0, cell: str = "lstm"
+) -> int:
     """Run the demo; return 0 when the swapped checkpoint agrees within tolerance, else 1."""
     from shared.cli import load_backend
 
@@ -57,7 +59,7 @@ def run_demo(out: Path, quick: bool = False, task: str | None = None, seed: int 
     keras_impl, torch_impl = load_backend("keras"), load_backend("torch")
     # Measured best here (docs/performance.md): every core per op, two TensorFlow ops at once.
     with threads(intra_op=os.cpu_count() or 1, inter_op=2):
-        return _demo(keras_impl, torch_impl, out, settings, task, seed, started)
+        return _demo(keras_impl, torch_impl, out, {**settings, "cell": cell}, task, seed, started)
 
 
 def _demo(keras_impl, torch_impl, out: Path, settings: dict, task: str, seed: int,
@@ -73,8 +75,10 @@ def _demo(keras_impl, torch_impl, out: Path, settings: dict, task: str, seed: in
         src_vocab_size=len(src_tok), tgt_vocab_size=len(tgt_tok),
         embedding_dim=settings["embedding_dim"], hidden_size=settings["hidden_size"],
         num_layers=settings.get("num_layers", 1),
-        bidirectional=settings.get("bidirectional", False),
+        bidirectional=settings.get("bidirectional", False), cell=settings["cell"],
     )
+    _say(f"cell {config.cell}: the encoder hands the decoder "
+         + ("(h, c), hidden and cell state" if config.cell == "lstm" else "h alone, a GRU's state"))
     _say(f"task {task!r}: {len(train_pairs)} training pairs, e.g. {train_pairs[0]}")
     _say(f"config: {config}")
     _show_batch(train_pairs[0], src_tok, tgt_tok)
@@ -119,6 +123,7 @@ def _demo(keras_impl, torch_impl, out: Path, settings: dict, task: str, seed: in
 
     report_json = {
         "task": task,
+        "cell": config.cell,
         "config": config.to_dict(),
         "max_abs_diff": report.max_abs_diff,
         "greedy_agreement": report.greedy_agreement,
@@ -130,7 +135,7 @@ def _demo(keras_impl, torch_impl, out: Path, settings: dict, task: str, seed: in
         "total_seconds": time.perf_counter() - started,
     }
     (out / "report.json").write_text(json.dumps(report_json, indent=2))
-    plotted = _plot(out / "loss.png", histories, task)
+    plotted = _plot(out / "loss.png", histories, task, config.cell)
     _say(f"\nwrote {out / 'report.json'}" + (f", {out / 'loss.png'}" if plotted else ""))
     _say(f"done in {report_json['total_seconds']:.0f} s")
     return 0 if report.ok else 1
@@ -145,7 +150,7 @@ def _show_batch(pair: tuple[str, str], src_tok, tgt_tok) -> None:
     _say(f"  tgt_out {batch.tgt_out[0].tolist()}   answer + EOS, what it learns to predict")
 
 
-def _plot(path: Path, histories: dict, task: str) -> bool:
+def _plot(path: Path, histories: dict, task: str, cell: str) -> bool:
     """Both loss curves on one chart; False when matplotlib is not installed."""
     try:
         import matplotlib
@@ -161,7 +166,7 @@ def _plot(path: Path, histories: dict, task: str) -> bool:
     ax.set_xlabel("training step")
     ax.set_ylabel("masked cross-entropy")
     ax.set_yscale("log")
-    ax.set_title(f"One initialisation, same batches: Keras and PyTorch ({task})")
+    ax.set_title(f"One initialisation, same batches: Keras and PyTorch ({task}, {cell})")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)

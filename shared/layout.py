@@ -274,6 +274,18 @@ def _some(names: list[str], limit: int = 5) -> str:
     return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
 
 
+def _other_cell_hint(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig) -> str:
+    """A hint when ``weights`` has exactly the names of the same model with the other cell."""
+    for cell in CELL_GATES:
+        if cell != config.cell:
+            other = Seq2SeqConfig(**{**config.to_dict(), "cell": cell})
+            if set(weights) == set(canonical_shapes(other)):
+                return (f"; these are the names of the same model with cell={cell!r} "
+                        f"(gates {', '.join(CELL_GATES[cell])}), but config.cell is "
+                        f"{config.cell!r}")
+    return ""
+
+
 def check_weights(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig) -> dict:
     """Validate a canonical dict against ``config``, all of it before anything is used.
 
@@ -304,6 +316,7 @@ def check_weights(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig) -> d
     if problems:
         raise ValueError(
             "weights do not have this config's canonical names; " + "; ".join(problems)
+            + _other_cell_hint(weights, config)
         )
     checked = {}
     for name, shape in shapes.items():

@@ -1,9 +1,10 @@
 """The parity table: run one checkpoint in both backends and compare, layer by layer.
 
 Used by the ``compare`` command and by the demo.  Both models hold the same
-canonical weights; every quantity the seed question is about -- the hand-off h
-and c of each layer, the decoder's logits, the generated tokens -- is computed
-by each and compared with the tolerances of ``shared.compare``.
+canonical weights; every quantity the seed question is about -- the hand-off of
+each layer (h and c for an LSTM, h for a GRU), the decoder's logits, the
+generated tokens -- is computed by each and compared with the tolerances of
+``shared.compare``.
 
 Shapes: B batch, S source length, T target length, L layers, H_dec decoder hidden.
 """
@@ -23,7 +24,7 @@ class ParityReport:
     """What ``parity_report`` found.
 
     Attributes:
-        comparisons: one Comparison per hand-off tensor per layer, then the logits.
+        comparisons: one Comparison per hand-off part (h, c) per layer, then the logits.
         greedy_agreement: fraction of rows whose greedy tokens are identical.
         greedy: each backend's greedy tokens, int64 (B, max_len).
     """
@@ -38,7 +39,7 @@ class ParityReport:
 
     @property
     def max_abs_diff(self) -> dict[str, float]:
-        """The largest difference over the hand-off (h and c, all layers) and over the logits."""
+        """The largest difference over the hand-off (every part, all layers) and the logits."""
         handoff = [c.max_abs_diff for c in self.comparisons if c.name.startswith("hand-off")]
         logits = [c.max_abs_diff for c in self.comparisons if c.name == "logits"]
         return {"handoff": float(max(handoff)), "logits": float(max(logits))}
@@ -80,19 +81,21 @@ def parity_report(first, second, src: np.ndarray, max_len: int = 20) -> ParityRe
         max_len: generation length for the greedy comparison.
     """
     (mod_a, model_a), (mod_b, model_b) = first, second
-    h_a, c_a = mod_a.encode(model_a, src)                                   # each (L, B, H_dec)
-    h_b, c_b = mod_b.encode(model_b, src)                                   # each (L, B, H_dec)
+    state_a = mod_a.encode(model_a, src)                                    # each (L, B, H_dec)
+    state_b = mod_b.encode(model_b, src)                                    # each (L, B, H_dec)
+    names = model_a.config.state_names                                      # ("h", "c") or ("h",)
     comparisons = []
-    for k in range(h_a.shape[0]):
-        comparisons.append(compare(f"hand-off h layer {k}", h_a[k], h_b[k], STATE_ATOL))
-        comparisons.append(compare(f"hand-off c layer {k}", c_a[k], c_b[k], STATE_ATOL))
+    for k in range(state_a[0].shape[0]):
+        for name, part_a, part_b in zip(names, state_a, state_b, strict=True):
+            comparisons.append(compare(f"hand-off {name} layer {k}", part_a[k], part_b[k],
+                                       STATE_ATOL))
     greedy = {
         mod_a.NAME: mod_a.greedy_decode(model_a, src, max_len),
         mod_b.NAME: mod_b.greedy_decode(model_b, src, max_len),
     }
     # Teacher-force both decoders on the first backend's answers, from the same hand-off.
     tgt_in = teacher_inputs(greedy[mod_a.NAME])                             # (B, T + 1)
-    logits_a, _ = mod_a.decode(model_a, tgt_in, (h_a, c_a))                 # (B, T + 1, V)
-    logits_b, _ = mod_b.decode(model_b, tgt_in, (h_a, c_a))                 # (B, T + 1, V)
+    logits_a, _ = mod_a.decode(model_a, tgt_in, state_a)                    # (B, T + 1, V)
+    logits_b, _ = mod_b.decode(model_b, tgt_in, state_a)                    # (B, T + 1, V)
     comparisons.append(compare("logits", logits_a, logits_b, LOGITS_ATOL, mask=tgt_in != PAD))
     return ParityReport(comparisons, agreement(*greedy.values()), greedy)

@@ -1,9 +1,10 @@
 """Test data shared by the parity tests: a grid of configurations and ragged batches.
 
 The grid covers every level of each factor (layers 1 to 3, bidirectional or
-not, E equal to H or not) in six models, each pair of levels at least once.
-E == H matters: there a kernel swapped with the recurrent kernel passes every
-shape check, so only the numbers can catch it.
+not, E equal to H or not) in six models, each pair of levels at least once, for
+each cell (LSTM and GRU): twelve models.  E == H matters: there a kernel swapped
+with the recurrent kernel passes every shape check, so only the numbers can
+catch it.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from shared import BOS, PAD, Seq2SeqConfig
 
 V_SRC, V_TGT = 13, 11
 
+CELLS = ["lstm", "gru"]
+
 # (num_layers, bidirectional, embedding_dim, hidden_size)
-GRID = [
+SHAPES = [
     (1, False, 6, 6),
     (1, True, 5, 7),
     (2, False, 4, 6),
@@ -26,9 +29,11 @@ GRID = [
     (3, False, 8, 8),
     (3, True, 7, 5),
 ]
+# (cell, num_layers, bidirectional, embedding_dim, hidden_size)
+GRID = [(cell, *shape) for cell in CELLS for shape in SHAPES]
 
 
-def grid_config(num_layers, bidirectional, embedding_dim, hidden_size) -> Seq2SeqConfig:
+def grid_config(cell, num_layers, bidirectional, embedding_dim, hidden_size) -> Seq2SeqConfig:
     return Seq2SeqConfig(
         src_vocab_size=V_SRC,
         tgt_vocab_size=V_TGT,
@@ -36,12 +41,13 @@ def grid_config(num_layers, bidirectional, embedding_dim, hidden_size) -> Seq2Se
         hidden_size=hidden_size,
         num_layers=num_layers,
         bidirectional=bidirectional,
+        cell=cell,
     )
 
 
 def grid_id(params) -> str:
-    L, bi, E, H = params
-    return f"L{L}-{'bi' if bi else 'uni'}-E{E}-H{H}"
+    cell, L, bi, E, H = params
+    return f"{cell}-L{L}-{'bi' if bi else 'uni'}-E{E}-H{H}"
 
 
 def ragged_ids(rng, lengths, vocab_size, first=None) -> np.ndarray:
@@ -86,6 +92,23 @@ def model_with(name: str, config: Seq2SeqConfig, weights: dict):
     model = module.build_model(config, seed=0)
     module.import_weights(model, weights)
     return module, model
+
+
+def keras_export(weights: dict, config: Seq2SeqConfig) -> dict:
+    """What ``keras_impl.export_weights`` gives for a model that imported ``weights``.
+
+    A Keras LSTM keeps one bias per gate, the sum: it exports b_ih + b_hh as b_ih and
+    zeros as b_hh.  A Keras GRU (reset_after=True) keeps both biases as they are.
+    """
+    if config.cell != "lstm":
+        return dict(weights)
+    exported = dict(weights)
+    for key, value in weights.items():
+        if key.endswith(".b_ih"):
+            exported[key] = value + weights[key[: -len("b_ih")] + "b_hh"]
+        elif key.endswith(".b_hh"):
+            exported[key] = np.zeros_like(value)
+    return exported
 
 
 def random_torch(rng, inputs, hidden):

@@ -196,6 +196,37 @@ def test_bad_decoder_states_are_refused_alike(models, bad):
     assert detail in message, message
 
 
+GRU_CONFIG = Seq2SeqConfig(**{**CONFIG.to_dict(), "cell": "gru"})
+BAD_GRU_STATES = {
+    "an-lstm-state": (STATE, "must be a 1-tuple (h,): a GRU's whole state is its hidden state h"),
+    "a-bare-array": (STATE[0], "got ndarray; wrap it as (h,)"),
+    "wrong-hidden": ((np.zeros((L, 2, H_DEC + 1)),), f"state h has shape (2, 2, {H_DEC + 1})"),
+}
+
+
+@pytest.fixture(scope="module")
+def gru_models():
+    weights = random_weights(GRU_CONFIG, seed=2)
+    return {name: model_with(name, GRU_CONFIG, weights) for name in BACKENDS}
+
+
+@pytest.mark.parametrize("bad", list(BAD_GRU_STATES))
+def test_bad_gru_states_are_refused_alike(gru_models, bad):
+    state, detail = BAD_GRU_STATES[bad]
+    message = _same_refusal(gru_models,
+                            lambda module, model: module.decode(model, TGT_IN, state), "state")
+    assert detail in message, message
+
+
+def test_lstm_weights_given_to_a_gru_are_refused_alike(gru_models):
+    message = _same_refusal(
+        gru_models, lambda module, model: module.import_weights(model, random_weights(CONFIG)),
+        "weights do not have this config's canonical names")
+    assert ".r.W_ih" in message and ".f.W_ih" in message, message
+    assert message.endswith("these are the names of the same model with cell='lstm' "
+                            "(gates i, f, g, o), but config.cell is 'gru'"), message
+
+
 # ---- weights: refused whole, and a refusal leaves the model as it was ----
 
 def _edited(name, value):

@@ -90,3 +90,33 @@ def test_help_and_version(capsys):
     assert done.value.code == 0
     usage = capsys.readouterr().out
     assert all(command in usage for command in ("train", "answer", "compare", "demo"))
+
+
+def test_a_gru_trains_answers_and_compares(tmp_path, capsys):
+    """--cell gru: the checkpoint says so, both backends answer alike, the table has no c."""
+    out = tmp_path / "gru"
+    assert main(["train", "--backend", "torch", "--task", "addition", *TINY, "--cell", "gru",
+                 "--out", str(out)]) == 0
+    path = str(out / "model.safetensors")
+    assert load_checkpoint(path).config.cell == "gru"
+    capsys.readouterr()
+    answers = {}
+    for backend in ("keras", "torch"):
+        assert main(["answer", path, "--backend", backend, "--beam", "2", "12+7", "30+4"]) == 0
+        answers[backend] = capsys.readouterr().out.splitlines()
+    assert answers["keras"] == answers["torch"] and len(answers["torch"]) == 2
+    assert main(["compare", path, "--task", "addition", "--n", "8"]) == 0
+    table = capsys.readouterr().out
+    assert "hand-off h layer 0" in table and "hand-off c" not in table
+
+
+def test_demo_with_a_gru_says_which_cell(tmp_path, monkeypatch, capsys):
+    import shared.demo
+
+    tiny = {"n": 128, "epochs": 1, "hidden_size": 8, "embedding_dim": 8}
+    monkeypatch.setitem(shared.demo.SETTINGS, "quick", tiny)
+    assert main(["demo", "--quick", "--task", "reverse", "--cell", "gru",
+                 "--out", str(tmp_path)]) == 0
+    assert "cell gru: the encoder hands the decoder h alone" in capsys.readouterr().out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["cell"] == "gru" and report["parity_ok"]

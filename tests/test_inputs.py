@@ -206,6 +206,22 @@ def test_state_not_a_pair_refused(state, got):
         check_state(state, 2, 3, 8)
 
 
+def test_a_gru_state_is_a_1_tuple(rng):
+    h, _ = _state(rng)
+    (got,) = check_state((h,), 2, 3, 8, cell="gru")
+    np.testing.assert_array_equal(got, h.astype(np.float32))
+    message = (
+        "state must be a 1-tuple (h,): a GRU's whole state is its hidden state h, with no c, "
+        "of shape (2, 3, 8) = (num_layers, batch, hidden); got"
+    )
+    with pytest.raises(ValueError, match=re.escape(message + " tuple of length 2")):
+        check_state(_state(rng), 2, 3, 8, cell="gru")  # an LSTM's (h, c)
+    with pytest.raises(ValueError, match=re.escape(message + " ndarray; wrap it as (h,)")):
+        check_state(h, 2, 3, 8, cell="gru")
+    with pytest.raises(ValueError, match=re.escape("state must be a pair (h, c)")):
+        check_state((h,), 2, 3, 8, cell="lstm")  # a GRU's state given to an LSTM
+
+
 def test_state_wrong_shape_names_the_part(rng):
     h, c = _state(rng)
     with pytest.raises(

@@ -3,15 +3,18 @@
 A parity suite that passes proves little unless it would fail on a wrong port.
 Each test here loads the correct weights into a real backend model and checks
 that the comparison passes (so the test is not vacuous), then applies ONE bug
-that people make when moving LSTM weights between frameworks and checks that
-the same comparison -- the hand-off (h, c) within STATE_ATOL and the logits
-within LOGITS_ATOL at real positions, against the NumPy reference -- now fails.
+that people make when moving LSTM or GRU weights between frameworks and checks
+that the same comparison -- the hand-off and the decoder's final state within
+STATE_ATOL and the logits within LOGITS_ATOL at real positions, against the
+NumPy reference -- now fails.
 
 The bugs are applied where they happen: to the stacked PyTorch-layout or Keras-
 layout arrays of ``shared.layout`` (a wrong transpose, gate order or bias rule),
-to the canonical dict (swapped layers or directions), or to the hand-off itself
-((c, h) for (h, c), h without c).  Shapes are chosen so that every bug fits the
-shape checks (E == H, E == D*H): only the numbers can catch it.
+to the canonical dict (swapped layers or directions), to the hand-off itself
+((c, h) for (h, c), h without c), or to the model code (the decoder's explicit
+``mask=`` dropped in Keras, packing dropped in PyTorch).  Shapes are chosen so
+that every bug fits the shape checks (E == H, E == D*H): only the numbers can
+catch it.
 
 Shape legend: B batch, S source length, T target length, E embedding, H hidden,
 L layers, D directions, V vocabulary.
@@ -26,10 +29,14 @@ from shared import BOS, PAD, Seq2SeqConfig, reference
 from shared.compare import LOGITS_ATOL, STATE_ATOL, compare
 from shared.layout import (
     join_gates,
+    keras_gru_to_onnx,
     layer_prefix,
+    onnx_gru_to_keras,
     random_weights,
+    recurrent_layers,
     reorder_gates,
     split_gates,
+    torch_gru_to_keras,
     torch_lstm_to_keras,
 )
 from tests.support import BACKENDS, V_SRC, V_TGT, backend, ragged_ids
@@ -39,16 +46,10 @@ from tests.support import BACKENDS, V_SRC, V_TGT, backend, ragged_ids
 UNI = Seq2SeqConfig(V_SRC, V_TGT, embedding_dim=5, hidden_size=5, num_layers=2)
 # Two layers, two directions, E == D*H: the directions swap, and so do the layers.
 BI = Seq2SeqConfig(V_SRC, V_TGT, embedding_dim=8, hidden_size=4, num_layers=2, bidirectional=True)
-CONFIGS = {"uni": UNI, "bi": BI}
-
-
-def _prefixes(config: Seq2SeqConfig) -> list[str]:
-    """Every LSTM layer's canonical prefix, encoder and decoder."""
-    directions = ("forward", "backward")[: config.num_directions]
-    prefixes = [
-        layer_prefix("encoder", k, d) for k in range(config.num_layers) for d in directions
-    ]
-    return prefixes + [layer_prefix("decoder", k) for k in range(config.num_layers)]
+# The same two shapes for a GRU, whose r and z blocks have the same shape too.
+GRU_UNI = Seq2SeqConfig(**{**UNI.to_dict(), "cell": "gru"})
+GRU_BI = Seq2SeqConfig(**{**BI.to_dict(), "cell": "gru"})
+CONFIGS = {"uni": UNI, "bi": BI, "gru-uni": GRU_UNI, "gru-bi": GRU_BI}
 
 
 def _each_layer(convert):
@@ -56,9 +57,10 @@ def _each_layer(convert):
 
     def mutate(weights, config):
         mutated = dict(weights)
-        for prefix in _prefixes(config):
-            stacked = join_gates(weights, prefix)  # weight_ih, weight_hh, bias_ih, bias_hh
-            mutated.update(split_gates(prefix, *convert(*stacked)))
+        for layer in recurrent_layers(config):  # every layer, encoder and decoder
+            # weight_ih, weight_hh, bias_ih, bias_hh, gates stacked as PyTorch stacks them
+            stacked = join_gates(weights, layer.prefix, config.cell)
+            mutated.update(split_gates(layer.prefix, *convert(*stacked), cell=config.cell))
         return mutated
 
     return mutate
@@ -99,6 +101,48 @@ def _keras_bias_in_both(weight_ih, weight_hh, bias_ih, bias_hh):
     return kernel.T, recurrent_kernel.T, bias, bias.copy()
 
 
+def _gru_r_z_not_swapped(weight_ih, weight_hh, bias_ih, bias_hh):
+    # keras-team/keras#15915: a Keras GRU's kernels transposed into nn.GRU, but z r h
+    # left where r z n belong.
+    kernel, recurrent_kernel, bias = torch_gru_to_keras(weight_ih, weight_hh, bias_ih, bias_hh)
+    return kernel.T, recurrent_kernel.T, bias[0], bias[1]
+
+
+def _gru_reset_after_mismatch(weight_ih, weight_hh, bias_ih, bias_hh):
+    # A reset_after=True GRU read as linear_before_reset=0 (ONNX's default): the two
+    # biases summed into one, as for a reset_after=False GRU, then loaded as b_ih.
+    keras_arrays = torch_gru_to_keras(weight_ih, weight_hh, bias_ih, bias_hh)
+    kernel, recurrent_kernel, bias = onnx_gru_to_keras(*keras_gru_to_onnx(*keras_arrays), 0)
+    weight_ih, weight_hh, _, _ = (reorder_gates(a, "keras", "torch", axis=0, cell="gru")
+                                  for a in (kernel.T, recurrent_kernel.T, bias, bias))
+    summed = reorder_gates(bias, "keras", "torch", axis=0, cell="gru")
+    return weight_ih, weight_hh, summed, np.zeros_like(summed)
+
+
+def _gru_bias_rows_swapped(weight_ih, weight_hh, bias_ih, bias_hh):
+    # Keras's (2, 3H) bias read as [recurrent; input] instead of [input; recurrent].
+    return weight_ih, weight_hh, bias_hh, bias_ih
+
+
+def _gru_b_hn_folded_into_b_in(weight_ih, weight_hh, bias_ih, bias_hh):
+    # The LSTM habit "only the sum of the biases acts", applied to a GRU's n gate,
+    # where b_hn sits inside r * (W_hn h + b_hn) and cannot move.
+    H = weight_hh.shape[1]
+    bias_ih, bias_hh = bias_ih.copy(), bias_hh.copy()
+    bias_ih[2 * H :] += bias_hh[2 * H :]
+    bias_hh[2 * H :] = 0.0
+    return weight_ih, weight_hh, bias_ih, bias_hh
+
+
+def _gru_reshaped_not_transposed(weight_ih, weight_hh, bias_ih, bias_hh):
+    # Keras kernel (in, 3H) -> PyTorch weight (3H, in) by reshape: a missing transpose.
+    kernel, recurrent_kernel, bias = torch_gru_to_keras(weight_ih, weight_hh, bias_ih, bias_hh)
+    to_torch = lambda a: reorder_gates(a, "keras", "torch", axis=0, cell="gru")  # noqa: E731
+    return (to_torch(kernel.reshape(weight_ih.shape)),
+            to_torch(recurrent_kernel.reshape(weight_hh.shape)),
+            to_torch(bias[0]), to_torch(bias[1]))
+
+
 def _renamed(pairs):
     """A weight mutation that exchanges the entries of each (prefix_a, prefix_b) pair."""
 
@@ -130,6 +174,51 @@ def _decoder_layers_swapped(config):
     return [(layer_prefix("decoder", 0), layer_prefix("decoder", 1))]
 
 
+def _keras_decoder_without_explicit_mask(monkeypatch):
+    """The Keras 3 trap: rely on Embedding(mask_zero=True) in a layer given initial_state=.
+
+    Keras fills only a layer's first argument's mask from the tensor it came with
+    when the call has more tensor arguments, so the decoder then runs over PAD and
+    its final state is the state after the padding.
+    """
+    from keras_impl.model import Seq2Seq
+
+    def run_relying_on_the_implicit_mask(self, rnn, x, mask, initial_state=None, training=False):
+        outputs = rnn(x, initial_state=initial_state, training=training)  # no mask=
+        n = len(self.config.state_names)
+        state = list(outputs[1:])
+        if len(state) > n:
+            state = [keras_ops().concatenate([fw, bw], axis=-1)
+                     for fw, bw in zip(state[:n], state[n:], strict=True)]
+        return outputs[0], state
+
+    monkeypatch.setattr(Seq2Seq, "_run", run_relying_on_the_implicit_mask)
+
+
+def keras_ops():
+    import keras
+
+    return keras.ops
+
+
+def _torch_without_packing(monkeypatch):
+    """PyTorch's version of the same bug: padded batches run through nn.LSTM unpacked."""
+    import torch_impl.model
+
+    def run_unpacked(rnn, x, lengths, state=None):
+        if state is not None:
+            state = tuple(state) if len(state) == 2 else state[0]
+        out, final = rnn(x, state)
+        return out, tuple(final) if isinstance(final, tuple) else (final,)
+
+    monkeypatch.setattr(torch_impl.model, "run_packed", run_unpacked)
+
+
+# The model-code bugs, one per backend: each drops the thing that stops a row at its
+# last real token.
+MASK_DROPPED = {"keras_impl": _keras_decoder_without_explicit_mask,
+                "torch_impl": _torch_without_packing}
+
 # name -> (config key, weight mutation or None, hand-off mutation or None)
 MUTATIONS = {
     "kernel-recurrent-kernel-swapped": ("uni", _each_layer(_swapped_kernels), None),
@@ -146,6 +235,14 @@ MUTATIONS = {
     "decoder-layers-swapped": ("uni", _renamed(_decoder_layers_swapped), None),
     "handoff-as-c-h": ("bi", None, lambda h, c: (c, h)),
     "handoff-h-without-c": ("bi", None, lambda h, c: (h, np.zeros_like(c))),
+    "gru-r-z-not-swapped": ("gru-uni", _each_layer(_gru_r_z_not_swapped), None),
+    "gru-reset_after-mismatch": ("gru-uni", _each_layer(_gru_reset_after_mismatch), None),
+    "gru-bias-rows-swapped": ("gru-bi", _each_layer(_gru_bias_rows_swapped), None),
+    "gru-b_hn-folded-into-b_in": ("gru-uni", _each_layer(_gru_b_hn_folded_into_b_in), None),
+    "gru-kernel-reshaped-not-transposed": (
+        "gru-bi", _each_layer(_gru_reshaped_not_transposed), None),
+    "gru-kernel-recurrent-kernel-swapped": ("gru-uni", _each_layer(_swapped_kernels), None),
+    "gru-encoder-layers-swapped": ("gru-uni", _renamed(_encoder_layers_swapped), None),
 }
 
 
@@ -169,16 +266,26 @@ def models():
     return built
 
 
+def _truth(config, weights, src, tgt_in):
+    """The reference's hand-off, logits and decoder final state for the batch."""
+    handoff_ref = reference.encode(weights, config, src)  # each (L, B, H_dec)
+    logits_ref, final_ref = reference.decode(weights, config, tgt_in, handoff_ref)
+    return handoff_ref, logits_ref, final_ref
+
+
 def _comparisons(module, model, config, weights, handoff, src, tgt_in, truth):
     """Load ``weights``, run the backend, and compare with the reference's ``truth``."""
     module.import_weights(model, weights)
-    h, c = module.encode(model, src)  # each (L, B, H_dec)
-    logits, _ = module.decode(model, tgt_in, handoff(h, c))  # (B, T, V_tgt)
-    (h_ref, c_ref), logits_ref = truth
+    state = module.encode(model, src)  # each (L, B, H_dec)
+    logits, final = module.decode(model, tgt_in, handoff(*state))  # (B, T, V_tgt)
+    handoff_ref, logits_ref, final_ref = truth
+    names = config.state_names
     return [
-        compare("hand-off h", h, h_ref, STATE_ATOL),
-        compare("hand-off c", c, c_ref, STATE_ATOL),
+        *(compare(f"hand-off {n}", s, r, STATE_ATOL)
+          for n, s, r in zip(names, state, handoff_ref, strict=True)),
         compare("logits", logits, logits_ref, LOGITS_ATOL, mask=tgt_in != PAD),
+        *(compare(f"decoder final {n}", s, r, STATE_ATOL)
+          for n, s, r in zip(names, final, final_ref, strict=True)),
     ]
 
 
@@ -190,19 +297,50 @@ def test_parity_flags_the_porting_bug(models, batch, mutation, backend_name):
     module, model = models[key, backend_name]
     src, tgt_in = batch
     weights = random_weights(config, seed=5)
-    handoff_ref = reference.encode(weights, config, src)  # (h, c), each (L, B, H_dec)
-    truth = (handoff_ref, reference.decode(weights, config, tgt_in, handoff_ref)[0])
+    truth = _truth(config, weights, src, tgt_in)
 
-    correct = _comparisons(module, model, config, weights, lambda h, c: (h, c), src, tgt_in, truth)
+    correct = _comparisons(module, model, config, weights, lambda *s: s, src, tgt_in, truth)
     assert all(c.ok for c in correct), "the correct port must pass: " + "; ".join(map(str, correct))
 
     mutated = weights if mutate_weights is None else mutate_weights(weights, config)
     if mutate_weights is not None:
         changed = [name for name in weights if not np.array_equal(weights[name], mutated[name])]
         assert changed, f"{mutation} left every weight as it was"
-    handoff = mutate_handoff or (lambda h, c: (h, c))
+    handoff = mutate_handoff or (lambda *s: s)
     found = _comparisons(module, model, config, mutated, handoff, src, tgt_in, truth)
     assert not all(c.ok for c in found), (
         f"{backend_name}: the porting bug {mutation!r} passed the parity comparison unnoticed: "
         + "; ".join(map(str, found))
+    )
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+@pytest.mark.parametrize("key", ["uni", "gru-bi"])
+def test_dropping_the_mask_or_the_packing_leaves_the_decoder_state_after_the_padding(
+    models, batch, monkeypatch, key, backend_name
+):
+    """Keras: no explicit mask= beside initial_state=; PyTorch: no packing.
+
+    In Keras the encoder still gets its implicit mask (it has no initial_state) and
+    the logits at real positions stay right (the padding comes after them), so only
+    the decoder's final state shows the trap: the state after the padding, not after
+    the last real token, silently.  Unpacked PyTorch runs the encoder over PAD too.
+    """
+    config = CONFIGS[key]
+    module, _ = models[key, backend_name]
+    src, tgt_in = batch
+    weights = random_weights(config, seed=5)
+    truth = _truth(config, weights, src, tgt_in)
+    model = module.build_model(config, seed=0)
+    correct = _comparisons(module, model, config, weights, lambda *s: s, src, tgt_in, truth)
+    assert all(c.ok for c in correct), "; ".join(map(str, correct))
+
+    MASK_DROPPED[backend_name](monkeypatch)
+    model = module.build_model(config, seed=0)  # built and traced with the bug in place
+    found = {c.name: c for c in
+             _comparisons(module, model, config, weights, lambda *s: s, src, tgt_in, truth)}
+    if backend_name == "keras_impl":  # silent everywhere but in the decoder's final state
+        assert found["hand-off h"].ok and found["logits"].ok, list(map(str, found.values()))
+    assert not found["decoder final h"].ok, (
+        f"{backend_name}: the decoder ran over PAD and nobody noticed: {found['decoder final h']}"
     )

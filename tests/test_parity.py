@@ -5,8 +5,10 @@ are in test_layout.py and test_reference.py):
   hand-off (h, c) of every layer -> teacher-forced logits -> greedy tokens ->
   beam tokens -> weights through the canonical layout -> the hand-off crossing
   frameworks.
+The grid runs every rung for both cells: an LSTM hands off (h, c), a GRU (h,).
 Random, asymmetric weights; a batch of mixed lengths with an empty source row;
-float32; dropout off.  Every failure names the tensor and the largest difference.
+float32; dropout off.  Every failure names the cell, the tensor and the largest
+difference.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ from shared import PAD, reference
 from shared.compare import LOGITS_ATOL, STATE_ATOL, assert_close
 from shared.layout import random_weights
 from shared.search import beam_search
-from tests.support import BACKENDS, GRID, grid_config, grid_id, model_with, sample_batch
+from tests.support import (
+    BACKENDS,
+    GRID,
+    grid_config,
+    grid_id,
+    keras_export,
+    model_with,
+    sample_batch,
+)
 
 
 @pytest.fixture(scope="module", params=GRID, ids=grid_id)
@@ -39,15 +49,17 @@ def _real(tgt_in):
 def test_handoff_matches_reference_every_layer(case, name):
     config, weights, src, _, models = case
     module, model = models[name]
-    h, c = module.encode(model, src)                                        # each (L, B, H_dec)
-    h_ref, c_ref = reference.encode(weights, config, src)
-    assert h.shape == c.shape == (config.num_layers, len(src), config.decoder_hidden_size)
-    assert h.dtype == c.dtype == np.float32
-    for k in range(config.num_layers):
-        assert_close(f"{name} hand-off h layer {k}", h[k], h_ref[k], STATE_ATOL)
-        assert_close(f"{name} hand-off c layer {k}", c[k], c_ref[k], STATE_ATOL)
-    empty = (src == PAD).all(axis=1)
-    assert empty.any() and not h[:, empty].any() and not c[:, empty].any()
+    state = module.encode(model, src)                                       # each (L, B, H_dec)
+    expected = reference.encode(weights, config, src)
+    assert len(state) == len(config.state_names), f"{config.cell} hands off {config.state_names}"
+    for part, value, value_ref in zip(config.state_names, state, expected, strict=True):
+        assert value.shape == (config.num_layers, len(src), config.decoder_hidden_size)
+        assert value.dtype == np.float32
+        for k in range(config.num_layers):
+            assert_close(f"{name} {config.cell} hand-off {part} layer {k}", value[k],
+                         value_ref[k], STATE_ATOL)
+        empty = (src == PAD).all(axis=1)
+        assert empty.any() and not value[:, empty].any(), "an all-PAD row hands off zeros"
 
 
 @pytest.mark.parametrize("name", BACKENDS)
@@ -55,14 +67,15 @@ def test_teacher_forced_logits_and_final_state(case, name):
     config, weights, src, tgt_in, models = case
     module, model = models[name]
     state = reference.encode(weights, config, src)
-    logits, (h, c) = module.decode(model, tgt_in, tuple(s.astype(np.float32) for s in state))
-    logits_ref, (h_ref, c_ref) = reference.decode(weights, config, tgt_in, state)
+    logits, final = module.decode(model, tgt_in, tuple(s.astype(np.float32) for s in state))
+    logits_ref, final_ref = reference.decode(weights, config, tgt_in, state)
     assert logits.shape == (len(tgt_in), tgt_in.shape[1], config.tgt_vocab_size)
-    assert_close(f"{name} logits", logits, logits_ref, LOGITS_ATOL, mask=_real(tgt_in))
-    assert_close(f"{name} decoder final h", h, h_ref, STATE_ATOL)
-    assert_close(f"{name} decoder final c", c, c_ref, STATE_ATOL)
+    assert_close(f"{name} {config.cell} logits", logits, logits_ref, LOGITS_ATOL,
+                 mask=_real(tgt_in))
+    for part, value, value_ref in zip(config.state_names, final, final_ref, strict=True):
+        assert_close(f"{name} {config.cell} decoder final {part}", value, value_ref, STATE_ATOL)
     assert_close(
-        f"{name} forward logits", module.forward(model, src, tgt_in), logits_ref,
+        f"{name} {config.cell} forward logits", module.forward(model, src, tgt_in), logits_ref,
         LOGITS_ATOL, mask=_real(tgt_in),
     )
 
@@ -103,17 +116,14 @@ def test_beam_tokens_equal_reference_and_beam1_is_greedy(case, name):
 
 @pytest.mark.parametrize("name", BACKENDS)
 def test_export_of_import_gives_the_weights_back(case, name):
-    _, weights, _, _, models = case
+    config, weights, _, _, models = case
     module, model = models[name]
     exported = module.export_weights(model)
     assert list(exported) == list(weights), "canonical names and order"
-    for key, expected in weights.items():
-        if name == "keras_impl" and key.endswith(".b_ih"):
-            # Keras keeps one bias: it exports the sum in b_ih and zeros in b_hh.
-            expected = expected + weights[key[: -len("b_ih")] + "b_hh"]
-        elif name == "keras_impl" and key.endswith(".b_hh"):
-            expected = np.zeros_like(expected)
-        assert_close(f"{name} export {key}", exported[key], expected, 1e-7)
+    # A Keras LSTM keeps one bias, the sum; a Keras GRU keeps both, like PyTorch.
+    expected = keras_export(weights, config) if name == "keras_impl" else weights
+    for key, value in expected.items():
+        assert_close(f"{name} export {key}", exported[key], value, 1e-7)
 
 
 def test_keras_to_canonical_to_torch_and_back(case):
@@ -134,7 +144,7 @@ def test_keras_to_canonical_to_torch_and_back(case):
 
 @pytest.mark.parametrize(("encoder", "decoder"), [BACKENDS, BACKENDS[::-1]])
 def test_cross_handoff_gives_reference_logits(case, encoder, decoder):
-    """The seed question as a test: hand BOTH h and c from one framework to the other."""
+    """The seed question as a test: hand the whole state (h and c, or a GRU's h) across."""
     config, weights, src, tgt_in, models = case
     enc_module, enc_model = models[encoder]
     dec_module, dec_model = models[decoder]
@@ -142,4 +152,27 @@ def test_cross_handoff_gives_reference_logits(case, encoder, decoder):
     logits, _ = dec_module.decode(dec_model, tgt_in, handoff)
     expected = reference.forward(weights, config, src, tgt_in)
     assert_close(f"{encoder} encoder -> {decoder} decoder logits", logits, expected,
+                 LOGITS_ATOL, mask=_real(tgt_in))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize(("writer", "reader"), [BACKENDS, BACKENDS[::-1]])
+def test_a_checkpoint_saved_from_one_backend_runs_in_the_other(tmp_path, cell, writer, reader):
+    from shared import Tokenizer, load_checkpoint, save_checkpoint
+
+    config = grid_config(cell, 2, True, 6, 6)
+    weights = random_weights(config, seed=9)
+    src, tgt_in = sample_batch(seed=4)
+    module, model = model_with(writer, config, weights)
+    tokens = [chr(ord("a") + i) for i in range(config.src_vocab_size - 4)]
+    src_tok = Tokenizer(("<pad>", "<bos>", "<eos>", "<unk>", *tokens), "char")
+    tgt_tok = Tokenizer(src_tok.tokens[: config.tgt_vocab_size], "char")
+    path = tmp_path / "model.safetensors"
+    save_checkpoint(path, module.export_weights(model), config, src_tok, tgt_tok)
+    loaded = load_checkpoint(path)
+    assert loaded.config == config and loaded.config.cell == cell
+    other, other_model = model_with(reader, loaded.config, loaded.weights)
+    assert_close(f"{cell} {writer} checkpoint -> {reader} logits",
+                 other.forward(other_model, src, tgt_in), reference.forward(weights, config, src,
+                                                                            tgt_in),
                  LOGITS_ATOL, mask=_real(tgt_in))

@@ -1,10 +1,10 @@
 """Property tests: for ANY small configuration and ragged batch, both backends equal the reference.
 
-The parity grid (tests/support.py) fixes six models; here Hypothesis draws the
-model (1 to 3 layers, one or two directions, E equal to H, to D*H or neither,
-small vocabularies), the weights and a batch whose rows may be empty or one
-token long and may carry extra PAD columns.  For each draw, both backends must
-give the reference's hand-off (h, c) within STATE_ATOL, its teacher-forced
+The parity grid (tests/support.py) fixes twelve models; here Hypothesis draws the
+model (LSTM or GRU, 1 to 3 layers, one or two directions, E equal to H, to D*H
+or neither, small vocabularies), the weights and a batch whose rows may be empty
+or one token long and may carry extra PAD columns.  For each draw, both backends
+must give the reference's hand-off within STATE_ATOL, its teacher-forced
 logits within LOGITS_ATOL at real positions, its final decoder state, and its
 greedy tokens exactly.
 
@@ -39,6 +39,7 @@ def cases(draw) -> dict:
     batch = draw(st.integers(1, 4))
     lengths = st.lists(st.integers(0, 6), min_size=batch, max_size=batch)
     return {
+        "cell": draw(st.sampled_from(["lstm", "gru"])),
         "num_layers": draw(st.integers(1, 3)),
         "bidirectional": bidirectional,
         "hidden_size": hidden,
@@ -70,7 +71,7 @@ def _batch(case: dict) -> tuple[np.ndarray, np.ndarray]:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @example(  # the corners at once: 3 layers, two directions, E == H, empty and 1-token rows
-    {"num_layers": 3, "bidirectional": True, "hidden_size": 3, "embedding_dim": 3,
+    {"cell": "lstm", "num_layers": 3, "bidirectional": True, "hidden_size": 3, "embedding_dim": 3,
      "src_vocab_size": 7, "tgt_vocab_size": 6, "src_lengths": [0, 1, 6],
      "tgt_lengths": [1, 0, 5], "extra_columns": 1, "scale": 1.0, "seed": 4}
 )
@@ -78,24 +79,25 @@ def _batch(case: dict) -> tuple[np.ndarray, np.ndarray]:
 def test_both_backends_equal_the_reference(case):
     config = Seq2SeqConfig(
         case["src_vocab_size"], case["tgt_vocab_size"], case["embedding_dim"],
-        case["hidden_size"], case["num_layers"], case["bidirectional"],
+        case["hidden_size"], case["num_layers"], case["bidirectional"], cell=case["cell"],
     )
     weights = random_weights(config, seed=case["seed"], scale=case["scale"])
     src, tgt_in = _batch(case)
-    h_ref, c_ref = reference.encode(weights, config, src)  # each (L, B, H_dec), float64
-    handoff = (h_ref.astype(np.float32), c_ref.astype(np.float32))
-    logits_ref, (h_end, c_end) = reference.decode(weights, config, tgt_in, handoff)
+    handoff_ref = reference.encode(weights, config, src)  # each (L, B, H_dec), float64
+    handoff = tuple(part.astype(np.float32) for part in handoff_ref)
+    logits_ref, final_ref = reference.decode(weights, config, tgt_in, handoff)
     greedy_ref = reference.greedy_decode(weights, config, src, MAX_LEN)  # (B, MAX_LEN)
     real = tgt_in != PAD  # (B, T): logits at PAD positions are unspecified
     for name in BACKENDS:
         module, model = model_with(name, config, weights)
-        h, c = module.encode(model, src)  # each (L, B, H_dec)
-        assert_close(f"{name} hand-off h", h, h_ref, STATE_ATOL)
-        assert_close(f"{name} hand-off c", c, c_ref, STATE_ATOL)
-        logits, (h_dec, c_dec) = module.decode(model, tgt_in, handoff)  # (B, T, V_tgt)
-        assert_close(f"{name} logits", logits, logits_ref, LOGITS_ATOL, mask=real)
-        assert_close(f"{name} decoder final h", h_dec, h_end, STATE_ATOL)
-        assert_close(f"{name} decoder final c", c_dec, c_end, STATE_ATOL)
+        what = f"{name} {config.cell}"
+        state = module.encode(model, src)  # each (L, B, H_dec)
+        for part, value, expected in zip(config.state_names, state, handoff_ref, strict=True):
+            assert_close(f"{what} hand-off {part}", value, expected, STATE_ATOL)
+        logits, final = module.decode(model, tgt_in, handoff)  # (B, T, V_tgt)
+        assert_close(f"{what} logits", logits, logits_ref, LOGITS_ATOL, mask=real)
+        for part, value, expected in zip(config.state_names, final, final_ref, strict=True):
+            assert_close(f"{what} decoder final {part}", value, expected, STATE_ATOL)
         np.testing.assert_array_equal(
             module.greedy_decode(model, src, MAX_LEN), greedy_ref, err_msg=f"{name} greedy tokens"
         )

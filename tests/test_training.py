@@ -2,7 +2,9 @@
 
 From the same canonical weights on the same batches, both backends must give
 the same loss and canonical gradients, the same weights after 1 and 20 SGD
-steps, and -- with Adam's epsilon matched -- the same losses over 50 steps.
+steps, and -- with Adam's epsilon matched -- the same losses over 50 steps,
+for an LSTM and for a GRU.  The GRU matters here: its two biases both train in
+both frameworks (b_hn sits inside r * (...)), where the LSTM trains one.
 """
 
 from __future__ import annotations
@@ -14,18 +16,18 @@ from shared import Seq2SeqConfig, batches, load_task
 from shared.compare import STATE_ATOL, assert_close
 from shared.data import build_tokenizers
 from shared.layout import random_weights
-from tests.support import BACKENDS, backend, model_with
+from tests.support import BACKENDS, CELLS, backend, keras_export, model_with
 
 GRAD_RTOL = 1e-4  # relative to the tensor's largest gradient: float32 sums in two orders
 
 
-@pytest.fixture(scope="module")
-def setup():
+@pytest.fixture(scope="module", params=CELLS)
+def setup(request):
     pairs = load_task("addition", 96, seed=5)
     src_tok, tgt_tok = build_tokenizers(pairs)
     config = Seq2SeqConfig(
         src_vocab_size=len(src_tok), tgt_vocab_size=len(tgt_tok),
-        embedding_dim=8, hidden_size=6, num_layers=2, bidirectional=True,
+        embedding_dim=8, hidden_size=6, num_layers=2, bidirectional=True, cell=request.param,
     )
     batch_list = list(batches(pairs, src_tok, tgt_tok, batch_size=24, seed=1))
     weights = random_weights(config, seed=11)
@@ -43,9 +45,13 @@ def test_loss_and_gradients_agree(setup):
     assert list(grads_k) == list(weights)
     for key, grad in grads_t.items():
         scale = max(float(np.abs(grad).max()), 1e-6)
-        assert_close(f"gradient {key}", grads_k[key], grad, GRAD_RTOL * scale)
+        assert_close(f"{config.cell} gradient {key}", grads_k[key], grad, GRAD_RTOL * scale)
     # The gradients are not all zero: the comparison above has something to compare.
-    assert np.abs(grads_t["encoder.layers.0.backward.f.W_ih"]).max() > 1e-4
+    gate = "f" if config.cell == "lstm" else "z"
+    assert np.abs(grads_t[f"encoder.layers.0.backward.{gate}.W_ih"]).max() > 1e-4
+    if config.cell == "gru":  # b_hn acts inside r * (...): its gradient is its own
+        key = "decoder.layers.0.forward.n"
+        assert np.abs(grads_t[f"{key}.b_hh"] - grads_t[f"{key}.b_ih"]).max() > 1e-4
 
 
 def test_gradient_matches_finite_difference(setup):
@@ -53,7 +59,8 @@ def test_gradient_matches_finite_difference(setup):
     config, batch_list, weights = setup
     module, model = model_with("torch_impl", config, weights)
     _, grads = module.loss_and_gradients(model, *batch_list[0])
-    key, index, eps = "decoder.layers.1.forward.o.W_hh", (2, 3), 1e-2
+    gate = "o" if config.cell == "lstm" else "n"
+    key, index, eps = f"decoder.layers.1.forward.{gate}.W_hh", (2, 3), 1e-2
     losses = []
     for sign in (1, -1):
         moved = {k: v.astype(np.float64).copy() for k, v in weights.items()}
@@ -74,14 +81,10 @@ def test_sgd_steps_give_the_same_weights(setup, steps):
         cycle = [batch_list[i % len(batch_list)] for i in range(steps)]
         module.train(model, cycle, epochs=1, optimizer="sgd", lr=0.5, verbose=False)
         trained[name] = module.export_weights(model)
-    for key, value in trained["torch_impl"].items():
-        expected = value
-        if key.endswith(".b_ih"):  # Keras holds the sum of both biases in b_ih
-            expected = value + trained["torch_impl"][key[: -len("b_ih")] + "b_hh"]
-        elif key.endswith(".b_hh"):
-            expected = np.zeros_like(value)
-        assert_close(f"after {steps} SGD steps: {key}", trained["keras_impl"][key], expected,
-                     STATE_ATOL)
+    # A Keras LSTM holds the sum of both biases in b_ih; a GRU holds both.
+    for key, expected in keras_export(trained["torch_impl"], config).items():
+        assert_close(f"{config.cell} after {steps} SGD steps: {key}", trained["keras_impl"][key],
+                     expected, STATE_ATOL)
     moved = np.abs(trained["torch_impl"]["decoder.output.W"] - weights["decoder.output.W"]).max()
     assert moved > 1e-3, "training did not move the weights"
 
@@ -96,10 +99,11 @@ def test_adam_50_steps_losses_agree_and_fall(setup):
         losses[name] = np.array(history["loss"][:50])
     assert len(losses["torch_impl"]) == 50
     worst = np.abs(losses["keras_impl"] - losses["torch_impl"]).max()
-    assert worst < 1e-3, f"Adam losses differ by up to {worst:.2e} over 50 steps"
+    assert worst < 1e-3, f"{config.cell}: Adam losses differ by up to {worst:.2e} over 50 steps"
     assert losses["torch_impl"][-1] < 0.8 * losses["torch_impl"][0], "Adam did not learn"
 
 
+@pytest.mark.parametrize("setup", ["lstm"], indirect=True)
 @pytest.mark.parametrize("name", BACKENDS)
 def test_same_seed_gives_bit_identical_weights(setup, name):
     config, batch_list, _ = setup
@@ -115,6 +119,7 @@ def test_same_seed_gives_bit_identical_weights(setup, name):
         np.testing.assert_array_equal(runs[0][key], runs[1][key], err_msg=f"{name} {key}")
 
 
+@pytest.mark.parametrize("setup", ["lstm"], indirect=True)
 @pytest.mark.parametrize("name", BACKENDS)
 def test_loss_and_gradients_run_with_dropout_off(setup, name):
     """With dropout in the config, two calls still give one answer: dropout is off there."""
@@ -127,6 +132,7 @@ def test_loss_and_gradients_run_with_dropout_off(setup, name):
         np.testing.assert_array_equal(first[1][key], second[1][key], err_msg=f"{name} {key}")
 
 
+@pytest.mark.parametrize("setup", ["lstm"], indirect=True)
 @pytest.mark.parametrize("name", BACKENDS)
 def test_batches_can_change_every_epoch(setup, name):
     """A function of the epoch gives each epoch its own batches (a new shuffle)."""
