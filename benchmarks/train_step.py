@@ -12,7 +12,7 @@ interleaved rounds after warm-up:
                 ``model(src, tgt_in)`` (packed encoder and decoder),
                 ``masked_cross_entropy``, backward, Adam step, ``loss.item()``.
     keras_impl  the body of ``keras_impl.train``'s loop: input checks, one call of
-                the compiled step that ``train`` uses (``keras_impl.train._train_step``:
+                the compiled step that ``train`` uses (``keras_impl.per_backend.TrainStep``:
                 model, masked loss, dense gradients, Adam in one tf.function),
                 ``float(loss)``.
     torch_bare  what a PyTorch user writes: nn.Embedding + nn.LSTM, whose final
@@ -113,20 +113,28 @@ def torch_impl_step(batch):
 
 
 def keras_impl_step(batch, jit_compile: bool = False):
-    import tensorflow as tf
+    import keras
+    from keras import ops
 
     import keras_impl
-    from keras_impl.train import _arrays, _optimizer, _train_step
+    from keras_impl import per_backend
+    from keras_impl.train import _arrays, _loss_of, _optimizer
 
     model = keras_impl.build_model(config())
-    compiled = _train_step(model, _optimizer("adam", 1e-3, None))
-    if jit_compile:  # the very same Python step, compiled by XLA instead
-        compiled = tf.function(
-            compiled.python_function, input_signature=compiled.input_signature, jit_compile=True
+    ids = ((None, None), "int64")
+    compiled = per_backend.TrainStep(model, _optimizer("adam", 1e-3, None), _loss_of,
+                                     signature=[ids, ids, ids])
+    if jit_compile:  # the very same Python step, compiled by XLA instead (TensorFlow only)
+        import tensorflow as tf
+
+        assert keras.backend.backend() == "tensorflow", "--variants' XLA step is TensorFlow's"
+        traced = compiled._step
+        compiled._step = tf.function(
+            traced.python_function, input_signature=traced.input_signature, jit_compile=True
         )
 
     def step():
-        return float(compiled(*_arrays(model, *batch)))
+        return compiled(*(ops.convert_to_tensor(a) for a in _arrays(model, *batch)))
 
     return step
 

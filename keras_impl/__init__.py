@@ -1,26 +1,20 @@
-"""seq2seq-rosetta on Keras 3 (TensorFlow): the same API as ``torch_impl``.
+"""seq2seq-rosetta on Keras 3: the same API as ``torch_impl``, on any Keras backend.
 
     import keras_impl as backend        # or: import torch_impl as backend
     model = backend.build_model(config)
     h, c = backend.encode(model, src)   # the hand-off, each (L, B, H_dec)
 
-Importing this package loads Keras and TensorFlow and never PyTorch.
+Keras runs on the backend that ``KERAS_BACKEND`` names when Keras is first
+imported: ``tensorflow`` (the default), ``jax`` or ``torch``.  The model and the
+API are written in Keras alone; the few things that differ per backend
+(compiling, gradients, the train step, seeding) are in ``keras_impl.per_backend``.
+This package imports only Keras and its backend: never PyTorch on TensorFlow or
+JAX, never TensorFlow on PyTorch or JAX (Keras itself may: see docs/keras-backends.md).
 """
 
 import os
 
-# This package runs Keras on TensorFlow (it compiles with tf.function): say so
-# before Keras is first imported, unless the user already chose.
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras
-
-if keras.backend.backend() != "tensorflow":
-    raise ImportError(
-        "keras_impl needs Keras on the TensorFlow backend; "
-        f"KERAS_BACKEND is {keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow."
-    )
 
 from keras_impl.api import (
     beam_decode,
@@ -31,12 +25,14 @@ from keras_impl.api import (
     greedy_decode,
 )
 from keras_impl.model import Seq2Seq
+from keras_impl.per_backend import BACKEND
 from keras_impl.train import loss_and_gradients, train
 from keras_impl.weights import export_weights, import_weights
 
 NAME = "keras"
 
 __all__ = [
+    "BACKEND",
     "NAME",
     "Seq2Seq",
     "beam_decode",

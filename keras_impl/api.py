@@ -13,10 +13,10 @@ hidden, V_tgt target vocabulary.
 
 from __future__ import annotations
 
-import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from keras_impl import per_backend
 from keras_impl.model import Seq2Seq
 from shared import Seq2SeqConfig
 from shared.inputs import (
@@ -31,31 +31,30 @@ from shared.search import beam_search, greedy_search
 
 
 def build_model(config: Seq2SeqConfig, seed: int = 0) -> Seq2Seq:
-    """A new, built model with Keras's default initialisers, seeded (``set_random_seed``)."""
+    """A new, built model with Keras's default initialisers, seeded (see ``per_backend.seed``)."""
     if not isinstance(config, Seq2SeqConfig):
         raise TypeError(f"config must be a shared.Seq2SeqConfig; got {type(config).__name__}")
-    keras.utils.set_random_seed(seed)
+    per_backend.seed(seed)
     model = Seq2Seq(config)
-    # Keras creates weights on the first call: one dummy batch builds every layer.
-    model((np.ones((1, 1), np.int64), np.ones((1, 1), np.int64)))
+    model.build()                                      # every weight, from the sizes alone
     return model
 
 
 class _Compiled:
-    """The model's encode and decode traced once into TensorFlow graphs.
+    """The model's encode and decode, compiled once for the Keras backend in use.
 
-    Eager Keras would run the LSTM's time loop op by op in Python; a graph runs
-    it in one call.  The signatures leave B, S and T free so that no new batch
-    shape triggers a retrace.
+    Eager Keras would run the recurrent time loop op by op in Python; a
+    TensorFlow graph or a JAX program runs it in one call.  The signature leaves
+    B, S and T free, so that no new batch shape makes TensorFlow retrace.
     """
 
     def __init__(self, model: Seq2Seq):
         cfg = model.config
-        ids = tf.TensorSpec([None, None], tf.int64)                            # (B, S) or (B, T)
-        part = tf.TensorSpec([cfg.num_layers, None, cfg.decoder_hidden_size], tf.float32)
+        ids = ((None, None), "int64")                                          # (B, S) or (B, T)
+        part = ((cfg.num_layers, None, cfg.decoder_hidden_size), "float32")   # (L, B, H_dec)
         state = (part,) * len(cfg.state_names)                                 # (h, c) or (h,)
-        self.encode = tf.function(model.encode, input_signature=[ids])
-        self.decode = tf.function(model.decode, input_signature=[ids, state])
+        self.encode = per_backend.compile_fn(model.encode, model, [ids])
+        self.decode = per_backend.compile_fn(model.decode, model, [ids, state])
 
 
 def _compiled(model: Seq2Seq) -> _Compiled:
@@ -64,14 +63,20 @@ def _compiled(model: Seq2Seq) -> _Compiled:
     return model._compiled_fns
 
 
-# TensorFlow places tensors on its devices itself: no _tensor/_numpy moves as in torch_impl.
+def _tensor(x):
+    """A NumPy array as a tensor of the Keras backend (on its default device)."""
+    return ops.convert_to_tensor(x)
+
+
+def _numpy(x) -> np.ndarray:
+    return ops.convert_to_numpy(x)
 
 
 def encode(model: Seq2Seq, src) -> tuple[np.ndarray, ...]:
     """The hand-off, (h, c) or (h,), float32 NumPy, each (L, B, H_dec); all-PAD rows give zeros."""
     src = check_source(src, model.config.src_vocab_size)                       # (B, S)
-    state = _compiled(model).encode(src)                                       # each (L, B, H_dec)
-    return tuple(part.numpy() for part in state)
+    state = _compiled(model).encode(_tensor(src))                              # each (L, B, H_dec)
+    return tuple(_numpy(part) for part in state)
 
 
 def decode(model: Seq2Seq, tgt_in, state) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
@@ -86,8 +91,9 @@ def decode(model: Seq2Seq, tgt_in, state) -> tuple[np.ndarray, tuple[np.ndarray,
     if tgt_in.shape[1] == 0:  # no step to take: no logits, and the state stays as given
         logits = np.zeros((tgt_in.shape[0], 0, cfg.tgt_vocab_size), np.float32)
         return logits, tuple(part.copy() for part in state)
-    logits, state = _compiled(model).decode(tgt_in, state)                     # (B, T, V_tgt)
-    return logits.numpy(), tuple(part.numpy() for part in state)
+    state = tuple(_tensor(part) for part in state)
+    logits, state = _compiled(model).decode(_tensor(tgt_in), state)            # (B, T, V_tgt)
+    return _numpy(logits), tuple(_numpy(part) for part in state)
 
 
 def forward(model: Seq2Seq, src, tgt_in) -> np.ndarray:
@@ -106,22 +112,22 @@ def _step_fn(model: Seq2Seq):
     decode_graph = _compiled(model).decode
 
     def step(tokens: np.ndarray, state):
-        logits, state = decode_graph(tokens[:, None], state)                   # (N, 1, V_tgt)
-        return logits[:, 0].numpy(), state                                     # each (L, N, H_dec)
+        logits, state = decode_graph(_tensor(tokens[:, None]), state)          # (N, 1, V_tgt)
+        return _numpy(logits[:, 0]), state                                     # each (L, N, H_dec)
 
     return step
 
 
 def _select(state, index: np.ndarray):
     """Pick hypotheses along the batch axis (1) of each state part: beam search reorders them."""
-    return tuple(tf.gather(s, index, axis=1) for s in state)
+    return tuple(ops.take(s, _tensor(index), axis=1) for s in state)
 
 
 def greedy_decode(model: Seq2Seq, src, max_len: int) -> np.ndarray:
     """One-to-many generation: int64 (B, max_len), EOS kept, PAD after it."""
     max_len = check_max_len(max_len)
     src = check_source(src, model.config.src_vocab_size)                       # (B, S)
-    state = _compiled(model).encode(src)                                       # each (L, B, H_dec)
+    state = _compiled(model).encode(_tensor(src))                              # each (L, B, H_dec)
     return greedy_search(_step_fn(model), state, src.shape[0], max_len)
 
 
@@ -129,7 +135,7 @@ def beam_decode(model: Seq2Seq, src, beam_size: int, max_len: int) -> np.ndarray
     """Beam search (length-normalised): int64 (B, max_len); beam_size=1 equals greedy."""
     beam_size, max_len = check_beam_size(beam_size), check_max_len(max_len)
     src = check_source(src, model.config.src_vocab_size)                       # (B, S)
-    state = _compiled(model).encode(src)                                       # each (L, B, H_dec)
+    state = _compiled(model).encode(_tensor(src))                              # each (L, B, H_dec)
     return beam_search(
         _step_fn(model), state, src.shape[0], beam_size, max_len, select=_select
     )

@@ -90,6 +90,21 @@ class Seq2Seq(keras.Model):
         self.between_layers = layers.Dropout(config.dropout, name="between_layers")
         self.decoder_output = layers.Dense(config.tgt_vocab_size, name="decoder_output")
 
+    def build(self, input_shape=None):
+        """Create every weight from the config's sizes, in the order a first call would.
+
+        Keras creates weights when a layer is built (PyTorch when a module is
+        constructed); building from shapes spares a dummy forward pass.
+        """
+        E, H_dec = self.config.embedding_dim, self.config.decoder_hidden_size
+        self.encoder_embedding.build()
+        for k, rnn in enumerate(self.encoder_rnn):
+            rnn.build((None, None, E if k == 0 else H_dec))       # (B, S, E) or (B, S, D*H)
+        self.decoder_embedding.build()
+        for k, rnn in enumerate(self.decoder_rnn):
+            rnn.build((None, None, E if k == 0 else H_dec))       # (B, T, E) or (B, T, H_dec)
+        self.decoder_output.build((None, None, H_dec))            # (B, T, H_dec)
+
     def _encoder_layer(self, k: int, H: int) -> layers.Layer:
         cell = self.config.cell
         rnn = RNN_LAYERS[cell](H, f"encoder_{cell}_{k}")

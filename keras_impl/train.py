@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
+from keras_impl import per_backend
 from keras_impl.model import Seq2Seq
 from keras_impl.weights import to_canonical
 from shared import PAD, Batch
@@ -46,6 +46,11 @@ def _arrays(model: Seq2Seq, src, tgt_in, tgt_out) -> tuple[np.ndarray, ...]:
     return check_training_batch(model.config, src, tgt_in, tgt_out)          # (B, S), (B, T) x2
 
 
+def _loss_of(model: Seq2Seq, src, tgt_in, tgt_out, training=False):
+    """The batch loss on backend tensors: what every backend differentiates."""
+    return masked_cross_entropy(model((src, tgt_in), training=training), tgt_out)
+
+
 def loss_and_gradients(model: Seq2Seq, src, tgt_in, tgt_out) -> tuple[float, dict]:
     """The loss of one batch and its gradients, keyed by canonical names (dropout off).
 
@@ -57,17 +62,13 @@ def loss_and_gradients(model: Seq2Seq, src, tgt_in, tgt_out) -> tuple[float, dic
         (loss, gradients): a float and a dict of float32 arrays shaped like
         ``export_weights(model)``.
     """
-    src, tgt_in, tgt_out = _arrays(model, src, tgt_in, tgt_out)
-    with tf.GradientTape() as tape:
-        loss = masked_cross_entropy(model((src, tgt_in), training=False), tgt_out)
-    variables = model.trainable_variables
-    # Embedding gradients come back as IndexedSlices: make them dense arrays.
-    grads = tape.gradient(loss, variables)
-    grads = {id(v): tf.convert_to_tensor(g) for v, g in zip(variables, grads, strict=True)}
+    inputs = tuple(ops.convert_to_tensor(a) for a in _arrays(model, src, tgt_in, tgt_out))
+    loss, grads = per_backend.loss_and_grads(model, _loss_of, inputs)
+    grads = {id(v): g for v, g in zip(model.trainable_variables, grads, strict=True)}
     # An LSTM's one Keras bias exports as b_ih; its gradient is also the gradient of b_hh.
     gradients = to_canonical(model, read=lambda v: grads[id(v)])
     gradients = share_bias_gradients(gradients, model.config)
-    return float(loss), gradients
+    return loss, gradients
 
 
 def _optimizer(optimizer: str, lr: float, adam_epsilon: float | None):
@@ -78,24 +79,12 @@ def _optimizer(optimizer: str, lr: float, adam_epsilon: float | None):
     return keras.optimizers.Adam(learning_rate=lr, epsilon=epsilon)
 
 
-def _train_step(model: Seq2Seq, opt):
-    """One compiled step: forward, loss, backward, update (a TensorFlow graph)."""
-    ids = tf.TensorSpec([None, None], tf.int64)
-
-    @tf.function(input_signature=[ids, ids, ids])
-    def step(src, tgt_in, tgt_out):
-        with tf.GradientTape() as tape:
-            loss = masked_cross_entropy(model((src, tgt_in), training=True), tgt_out)
-        grads = tape.gradient(loss, model.trainable_variables)
-        # Embedding gradients arrive as IndexedSlices, one slice per token
-        # occurrence.  Keras's Adam squares each slice on its own, so a token seen
-        # twice in a batch gets g1^2 + g2^2 in v instead of (g1 + g2)^2 and a
-        # bigger step than PyTorch's dense update.  Dense gradients avoid that.
-        grads = [tf.convert_to_tensor(g) for g in grads]
-        opt.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-        return loss
-
-    return step
+def _reseed_dropout(model: Seq2Seq, seed: int) -> None:
+    """Restart the dropout's random stream from ``seed``, on every backend alike."""
+    generator = getattr(model.between_layers, "seed_generator", None)  # none when rate is 0
+    if generator is None:
+        return
+    generator.state.assign(ops.cast(ops.convert_to_tensor([seed, 0]), generator.state.dtype))
 
 
 def train(
@@ -117,7 +106,7 @@ def train(
         optimizer: "adam" or "sgd".
         lr: learning rate.
         adam_epsilon: Adam's epsilon; None keeps Keras's default 1e-7.
-        seed: seeds Keras/TensorFlow for dropout.
+        seed: seeds the dropout between stacked layers.
         verbose: show the Keras progress bar.
 
     Returns:
@@ -125,16 +114,19 @@ def train(
     """
     check_training_args(epochs, optimizer, lr, adam_epsilon)
     schedule = training_batches(batches, epochs)
-    keras.utils.set_random_seed(seed)
-    step = _train_step(model, _optimizer(optimizer, lr, adam_epsilon))
+    _reseed_dropout(model, seed)
+    ids = ((None, None), "int64")                                               # (B, S) or (B, T)
+    step = per_backend.TrainStep(model, _optimizer(optimizer, lr, adam_epsilon), _loss_of,
+                                 signature=[ids, ids, ids])
     losses: list[float] = []
     steps = sum(len(epoch_batches) for epoch_batches in schedule)
     bar = keras.utils.Progbar(steps, verbose=1 if verbose else 0, unit_name="step")
     for epoch_batches in schedule:
         for batch in epoch_batches:
-            loss = step(*_arrays(model, batch.src, batch.tgt_in, batch.tgt_out))
-            losses.append(float(loss))
+            arrays = _arrays(model, batch.src, batch.tgt_in, batch.tgt_out)      # (B, S), (B, T) x2
+            losses.append(step(*(ops.convert_to_tensor(a) for a in arrays)))
             bar.add(1, values=[("loss", losses[-1])])
+    step.finish()
     return {
         "backend": "keras",
         "optimizer": optimizer,

@@ -125,6 +125,8 @@ def cmd_compare(args) -> int:
         src = np.zeros((args.n, 12), dtype=np.int64)                        # (B, S)
         for row, n in enumerate(lengths):
             src[row, :n] = rng.integers(4, checkpoint.config.src_vocab_size, size=n)
+    if args.keras_backends is not None:
+        return _compare_engines(args, src)
     backends = [load_backend(name) for name in BACKENDS]
     with threads(intra_op=os.cpu_count() or 1, inter_op=2):  # see docs/performance.md
         models = [(backend, model_from_checkpoint(backend, checkpoint)) for backend in backends]
@@ -135,6 +137,59 @@ def cmd_compare(args) -> int:
         print(f"keras vs torch on {len(src)} questions, one checkpoint: {args.checkpoint}")
         print(report.table())
     return 0 if report.ok else 1
+
+
+def _keras_backends(text: str) -> list[str]:
+    """``tensorflow,jax,torch`` -> the list, each checked."""
+    from shared.engines import KERAS_BACKENDS
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in KERAS_BACKENDS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list of {', '.join(KERAS_BACKENDS)}; got {text!r}"
+        )
+    return list(dict.fromkeys(names))
+
+
+def _compare_engines(args, src) -> int:
+    """Every installed engine against the reference and against each other: one table."""
+    from shared import engines
+
+    checkpoint = load_checkpoint(args.checkpoint)
+    ref, tgt_in = engines.reference_outputs(checkpoint, src, args.max_len)
+    state_in = tuple(part.astype(np.float32) for part in ref.state)
+    outputs, skipped = [ref], []
+    for name in args.keras_backends:
+        missing = engines.missing_for(name)
+        if missing is not None:
+            skipped.append(f"keras/{name} ({missing} is not installed)")
+            continue
+        try:
+            outputs.append(engines.keras_outputs(name, args.checkpoint, src, tgt_in, state_in,
+                                                 args.max_len))
+        except RuntimeError as err:
+            raise UsageError(str(err)) from err
+    try:
+        torch_impl = importlib.import_module("torch_impl")
+    except ImportError:
+        skipped.append("torch (torch is not installed)")
+    else:
+        with threads(intra_op=os.cpu_count() or 1, inter_op=2):
+            model = model_from_checkpoint(torch_impl, checkpoint)
+            outputs.append(engines.run_engine(torch_impl, model, src, tgt_in, state_in,
+                                              args.max_len, "torch"))
+    rows = engines.engine_table(outputs, tgt_in)
+    if args.json:
+        print(json.dumps({"ok": all(r.ok for r in rows), "skipped": skipped,
+                          "pairs": [r.__dict__ for r in rows]}, indent=2))
+    else:
+        print(f"{len(outputs)} engines on {len(src)} questions, one checkpoint: "
+              f"{args.checkpoint}")
+        print(engines.format_engine_table(rows))
+        for line in skipped:
+            print(f"skipped: {line}")
+    return 0 if all(r.ok for r in rows) else 1
 
 
 def cmd_demo(args) -> int:
@@ -188,6 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--max-len", type=int, default=20)
     compare.add_argument("--seed", type=int, default=1)
     compare.add_argument("--json", action="store_true", help="print the figures as JSON")
+    compare.add_argument(
+        "--keras-backends", type=_keras_backends, metavar="LIST",
+        help="run Keras on each of these backends (e.g. tensorflow,jax,torch), each in its "
+             "own process, beside PyTorch and the NumPy reference: one table of every pair",
+    )
     compare.set_defaults(func=cmd_compare)
 
     demo = sub.add_parser("demo", help="train both backends, swap checkpoints, compare")

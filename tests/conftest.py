@@ -6,6 +6,8 @@ pool spins against the other, and results do not depend on how work is split.
 oneDNN is turned off in TensorFlow so that two runs give bit-identical numbers.
 """
 
+import contextlib
+import importlib
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -21,11 +23,15 @@ def _frameworks_ready() -> None:
     """Import both frameworks once and pin their thread pools before any op runs."""
     import shared
 
-    try:
-        import tensorflow  # noqa: F401
-        import torch  # noqa: F401
-    except ImportError:  # a one-framework install: the other's tests skip themselves
-        pass
+    # Keras's own backend framework (TensorFlow by default) and PyTorch; a
+    # test run for Keras on JAX or PyTorch (test_keras_backends.py) imports no TensorFlow.
+    frameworks = ["torch"]
+    if os.environ["KERAS_BACKEND"] == "tensorflow":
+        frameworks.append("tensorflow")
+    for name in frameworks:
+        # A one-framework install: the other's tests skip themselves.
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
     shared.configure_threads(intra_op=1, inter_op=1)
 
 
@@ -36,3 +42,17 @@ _frameworks_ready()
 def rng() -> np.random.Generator:
     """A fresh, seeded generator per test: random but repeatable data."""
     return np.random.default_rng(1234)
+
+
+def pytest_collection_finish(session):
+    """Start the Keras-on-JAX and Keras-on-PyTorch runs early when this session has their tests.
+
+    They run in their own processes beside this one (tests/keras_backend_runs.py);
+    started now, they use the second core while this process runs everything else.
+    """
+    if os.environ["KERAS_BACKEND"] != "tensorflow":
+        return  # a backend run itself
+    if any(item.nodeid.startswith("tests/test_keras_backends.py") for item in session.items):
+        from tests import keras_backend_runs
+
+        keras_backend_runs.start()

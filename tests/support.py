@@ -10,6 +10,7 @@ catch it.
 from __future__ import annotations
 
 import importlib
+import os
 
 import numpy as np
 import pytest
@@ -77,9 +78,15 @@ def sample_batch(seed: int = 0):
     return src, tgt_in
 
 
+# The framework each backend needs; keras_impl needs Keras and its backend's framework.
+KERAS_BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+NEEDS = {"keras_impl": ("keras", KERAS_BACKEND), "torch_impl": ("torch",)}
+
+
 def backend(name: str):
     """Import a backend, or skip the test where its framework is not installed."""
-    pytest.importorskip("tensorflow" if name == "keras_impl" else "torch")
+    for module in NEEDS[name]:
+        pytest.importorskip(module)
     return importlib.import_module(name)
 
 

@@ -120,3 +120,25 @@ def test_demo_with_a_gru_says_which_cell(tmp_path, monkeypatch, capsys):
     assert "cell gru: the encoder hands the decoder h alone" in capsys.readouterr().out
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["cell"] == "gru" and report["parity_ok"]
+
+
+def test_compare_keras_backends_prints_one_table_of_every_engine(trained, capsys):
+    """Keras on another backend runs in its own worker process; one table of every pair."""
+    pytest.importorskip("torch")
+    path = str(trained["keras"] / "model.safetensors")
+    code = main(["compare", path, "--n", "6", "--max-len", "6", "--keras-backends", "torch",
+                 "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["ok"], report
+    pairs = {(row["first"], row["second"]) for row in report["pairs"]}
+    assert pairs == {("reference", "keras/torch"), ("reference", "torch"),
+                     ("keras/torch", "torch")}
+    worst = max(row["handoff"] for row in report["pairs"])
+    assert 0 < worst <= 1e-5, "float32 engines against a float64 reference differ a little"
+
+
+def test_compare_keras_backends_refuses_an_unknown_backend(trained, capsys):
+    path = str(trained["keras"] / "model.safetensors")
+    assert main(["compare", path, "--keras-backends", "tensorflow,theano"]) == 2
+    error = capsys.readouterr().err
+    assert "--keras-backends" in error and "'tensorflow,theano'" in error and "jax" in error
