@@ -7,8 +7,9 @@ this module, so each gets the same three rules:
    it names must be a regular file.  A FIFO would block the reader forever, a
    device such as ``/dev/zero`` never ends, a socket cannot be read at all.  The
    file is opened with ``O_NONBLOCK`` (so opening a FIFO returns at once instead
-   of waiting for a writer), then ``fstat`` on the open descriptor says what it
-   is: the check and the read see the same file, with no race between them.
+   of waiting for a writer; reads of a regular file ignore the flag), then
+   ``fstat`` on the open descriptor says what it is: the check and the read see
+   the same file, with no race between them.
 2. **Size first.**  The size ``fstat`` reports is compared with what the caller
    will accept before any byte is read, and reads take exactly the bytes asked
    for, never "the rest of the file".
@@ -99,8 +100,6 @@ def open_regular(
         status = os.fstat(descriptor)
         if not stat.S_ISREG(status.st_mode):
             raise FileRefusedError(path, _not_regular(path, status.st_mode, kind))
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(descriptor, True)  # no effect on a regular file; said for clarity
         file = os.fdopen(descriptor, "rb", buffering=0)
     except BaseException:
         os.close(descriptor)
@@ -183,20 +182,22 @@ class _RuleBrokenError(Exception):
     """A strict-JSON rule broken; a separate class so json's own errors are not mistaken for it."""
 
 
-# A JSON string (escapes included), a run of opening brackets, or a run of closing ones.
-_STRUCTURE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[{]+|[\]}]+', re.DOTALL)
+# A JSON string, escapes included; then a run of opening brackets, or of closing ones.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_BRACKETS = re.compile(r"[\[{]+|[\]}]+")
 
 
 def _check_depth(text: str) -> None:
     """Refuses nesting deeper than MAX_DEPTH, counted before the recursive parser sees it.
 
-    Brackets inside strings do not count, so strings are matched whole and skipped.
+    Brackets inside strings do not count, so the strings are taken out first, unless
+    the text holds too few brackets to be deep anywhere (a tokenizer: one list).
     """
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
     depth = 0
-    for match in _STRUCTURE.finditer(text):
+    for match in _BRACKETS.finditer(_STRING.sub("", text)):
         run = match.group()
-        if run[0] == '"':
-            continue
         if run[0] in "[{":
             depth += len(run)
             if depth > MAX_DEPTH:
