@@ -86,6 +86,7 @@ import struct
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 import safetensors
@@ -329,7 +330,7 @@ def _new_file_mode() -> int:
     return 0o666 & ~umask
 
 
-def _read(where: str, file, size: int) -> tuple[dict, bytes]:
+def _read(where: str, file: BinaryIO, size: int) -> tuple[dict, bytes]:
     """The parsed header and the file's bytes, read only once their sizes are known to hold."""
     if size == 0:
         raise _error(where, "is empty (0 bytes)")
