@@ -39,6 +39,18 @@ File layout (the safetensors format):
 safetensors metadata maps strings to strings, so the config and the tokenizers are
 JSON texts inside the JSON header.
 
+Reading trusts nothing and reads nothing it has not sized first (``shared.files``):
+the path must name a regular file (a symlink to one is fine; a FIFO, a device or a
+directory is refused before a byte is read); a file is taken for safetensors by its
+structure, a header length N and a '{' at byte 8 with the N header bytes inside the
+file, before its first bytes are compared with pickle's, zip's or HDF5's signatures
+(the first byte is N's low byte, and N = 128 + 256k begins with pickle's 0x80); the
+file's size must equal 8 + N + the bytes the header describes, checked before the
+tensors are read, so a file with junk after its data is refused without reading the
+junk; and every JSON text (the header, the config, the tokenizers) is parsed
+strictly: at most ``MAX_DEPTH`` levels deep, numbers of at most ``MAX_DIGITS``
+characters, no NaN, no repeated keys.
+
 The checksum ("sha256") is the SHA-256 hex digest of, for each tensor name in
 sorted order (Python's ``sorted``: by code point), the UTF-8 line
 
@@ -74,13 +86,15 @@ import struct
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 import safetensors
 import safetensors.numpy
 
 from shared.config import Seq2SeqConfig
-from shared.layout import check_weights
+from shared.files import FileRefusedError, loads, open_regular, read_exactly, shown
+from shared.layout import canonical_shapes, check_weights
 from shared.tokenizer import Tokenizer
 
 # What a checkpoint calls itself.  Bump the version when the layout changes; older
@@ -90,11 +104,22 @@ VERSION = 1
 
 _METADATA_KEYS = ("format", "version", "config", "src_tokenizer", "tgt_tokenizer", "sha256")
 
+# The safetensors library's own limit on the header; ours holds the tokenizers, so a
+# word vocabulary of a million tokens still fits.
+MAX_HEADER_BYTES = 100_000_000
+# A stored config may ask for this many layers at most, so that a hostile header cannot
+# make the loader list billions of canonical names; the tensors follow from it.
+MAX_LAYERS = 64
+MAX_TENSORS = len(canonical_shapes(Seq2SeqConfig(4, 4, 1, 1, MAX_LAYERS, bidirectional=True)))
+
 # The first bytes of files that must be unpickled to be read.
 _PICKLE_MAGIC = {
     b"\x80": "the pickle protocol byte 0x80, as pickle.dump writes",
     b"PK\x03\x04": "a zip archive, as torch.save writes",
 }
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+# What safetensors says of each tensor; nothing else may be said.
+_ENTRY_KEYS = {"dtype", "shape", "data_offsets"}
 
 
 class CheckpointError(ValueError):
@@ -152,6 +177,10 @@ def save_checkpoint(
     mismatch = _vocabulary_mismatch(config, src_tokenizer, tgt_tokenizer)
     if mismatch:
         raise ValueError(mismatch)
+    if config.num_layers > MAX_LAYERS:
+        raise ValueError(
+            f"config.num_layers is {config.num_layers}; a checkpoint holds at most {MAX_LAYERS}"
+        )
     metadata = {
         "format": FORMAT,
         "version": str(VERSION),
@@ -160,17 +189,27 @@ def save_checkpoint(
         "tgt_tokenizer": json.dumps(tgt_tokenizer.to_dict()),
     }
     metadata["sha256"] = _digest(tensors, metadata)
-    _write_atomically(os.fspath(path), safetensors.numpy.save(tensors, metadata=metadata))
+    data = safetensors.numpy.save(tensors, metadata=metadata)
+    (header_bytes,) = struct.unpack("<Q", data[:8])
+    if header_bytes > MAX_HEADER_BYTES:
+        raise ValueError(
+            f"the checkpoint header would be {header_bytes} bytes, more than the"
+            f" {MAX_HEADER_BYTES} a loader reads; the tokenizers are too large"
+        )
+    _write_atomically(os.fspath(path), data)
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Reads a file written by ``save_checkpoint``, trusting nothing in it.
 
-    The checks, in order: the file exists and is not empty; it is not a pickle or a
-    zip (PyTorch ``.pt``); its header is complete JSON; the format is ours and the
-    version one this code reads; every tensor is float32 and the data is all there;
-    the checksum matches; the config and tokenizers parse; the tensors have the
-    config's canonical names and shapes; each tokenizer has one token per embedding row.
+    The checks, in order: the path names a regular file, not empty; its first bytes
+    have the safetensors structure (else: is it a pickle, a zip such as PyTorch's
+    ``.pt``, an HDF5 file, or truncated?); its header is strict JSON; the format is
+    ours and the version one this code reads; at most ``MAX_TENSORS`` tensors, every
+    one float32, and the file holds exactly the bytes the header describes; the
+    config (at most ``MAX_LAYERS`` layers) and tokenizers parse; the checksum
+    matches; every weight is finite; the tensors have the config's canonical names
+    and shapes; each tokenizer has one token per embedding row.
 
     Args:
         path: the checkpoint file.
@@ -179,25 +218,30 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         A ``Checkpoint`` with ``weights``, ``config``, ``src_tokenizer`` and ``tgt_tokenizer``.
 
     Raises:
-        CheckpointError: (a ValueError) any check fails; the message names the file.
+        CheckpointError: (a ValueError) any check fails; the message names the file once.
     """
-    where = os.fspath(path)
-    raw = _read(where)
-    header, data_start = _header(where, raw)
-    metadata = _metadata(where, header)
-    tensors = _tensors(where, raw, header, data_start)
+    where = shown(path)
     try:
-        config = Seq2SeqConfig.from_dict(_json(where, metadata, "config"))
-    except ValueError as error:
-        raise _error(where, f"metadata 'config' is not a valid Seq2SeqConfig: {error}") from None
-    tokenizers = []
-    for key in ("src_tokenizer", "tgt_tokenizer"):
-        try:
-            tokenizers.append(Tokenizer.from_dict(_json(where, metadata, key)))
-        except ValueError as error:
-            raise _error(where, f"metadata {key!r} is not a valid tokenizer: {error}") from None
+        with open_regular(path, kind="checkpoint file") as (file, size):
+            header, raw = _read(where, file, size)
+    except FileRefusedError as refused:
+        raise _error(where, refused.reason) from None
+    metadata = _metadata(where, header)
+    tensors = _tensors(where, raw)
+    config = _config(where, metadata)
+    tokenizers = [_tokenizer(where, metadata, key) for key in ("src_tokenizer", "tgt_tokenizer")]
     if _digest(tensors, metadata) != metadata["sha256"]:
         raise _error(where, "checksum mismatch: the tensor data or metadata is corrupted")
+    # Checked before the shapes: a diverged model saved by a buggy writer is not "a
+    # mismatch with the config", and its message should say what is wrong with it.
+    for name in sorted(tensors):
+        bad = int(tensors[name].size - np.count_nonzero(np.isfinite(tensors[name])))
+        if bad:
+            raise _error(
+                where,
+                f"the weights are not finite: tensor {name!r} holds {bad} NaN/inf of"
+                f" {tensors[name].size} values (did training diverge?)",
+            )
     try:
         weights = check_weights(tensors, config)
     except ValueError as error:
@@ -286,50 +330,62 @@ def _new_file_mode() -> int:
     return 0o666 & ~umask
 
 
-def _read(path: str) -> bytes:
+def _read(where: str, file: BinaryIO, size: int) -> tuple[dict, bytes]:
+    """The parsed header and the file's bytes, read only once their sizes are known to hold."""
+    if size == 0:
+        raise _error(where, "is empty (0 bytes)")
+    head = read_exactly(file, min(size, 9), where)
+    length = struct.unpack("<Q", head[:8])[0] if size >= 8 else 0
+    if not (head[8:9] == b"{" and 2 <= length <= MAX_HEADER_BYTES and 8 + length <= size):
+        raise _error(where, _unrecognised(head, size, length))
+    text = head[8:] + read_exactly(file, length - 1, where)
     try:
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise _error(path, "no such file") from None
-    except IsADirectoryError:
-        raise _error(path, "is a directory, not a checkpoint file") from None
+        header = loads(text, where, MAX_HEADER_BYTES)
+    except FileRefusedError as refused:
+        raise _error(where, f"header {refused.reason}") from None
+    described = _described_bytes(where, header)
+    # safetensors checks the offsets too, but only once the whole file is in memory, and
+    # says only "file not fully covered".
+    present = size - 8 - length
+    if present < described:
+        raise _error(
+            where,
+            f"is truncated: the header describes {described} bytes of tensor data but only"
+            f" {present} follow",
+        )
+    if present > described:
+        raise _error(where, f"has {present - described} unexpected bytes after the tensor data")
+    return header, head[:8] + text + read_exactly(file, described, where)
 
 
-def _header(path: str, raw: bytes) -> tuple[dict, int]:
-    """The parsed JSON header and where the data section starts."""
-    if not raw:
-        raise _error(path, "is empty (0 bytes)")
+def _unrecognised(head: bytes, size: int, length: int) -> str:
+    """Why a file without the safetensors structure is refused: what it looks like instead."""
+    if size < 9:
+        return f"is truncated: {size} bytes, too few to hold a header"
     for magic, what in _PICKLE_MAGIC.items():
-        if raw.startswith(magic):
-            raise _error(
-                path,
+        if head.startswith(magic):
+            return (
                 "this looks like a pickle/PyTorch .pt file; seq2seq-rosetta never unpickles,"
-                f" re-save it with save_checkpoint (it starts with {what})",
+                f" re-save it with save_checkpoint (it starts with {what})"
             )
-    if len(raw) < 9:
-        raise _error(path, f"is truncated: {len(raw)} bytes, too few to hold a header")
-    if raw[8:9] != b"{":
-        raise _error(
-            path,
-            f"is not a safetensors checkpoint: its JSON header should open with '{{' at byte 8"
-            f" but has {raw[8:9]!r} (garbage, or another file format)",
+    if head.startswith(_HDF5_MAGIC):
+        return (
+            "is an HDF5 file (a Keras .h5?), not a seq2seq-rosetta checkpoint; load it with"
+            " its framework and re-save it with save_checkpoint"
         )
-    (size,) = struct.unpack("<Q", raw[:8])
-    if 8 + size > len(raw):
-        raise _error(
-            path,
-            f"is truncated: its header is {size} bytes long but only {len(raw) - 8} bytes follow",
+    if head[8:9] != b"{":
+        return (
+            "is not a safetensors checkpoint: its JSON header should open with '{' at byte 8"
+            f" but has {head[8:9]!r} (garbage, or another file format)"
         )
-    try:
-        header = json.loads(raw[8 : 8 + size].decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise _error(path, f"header is not UTF-8 text (corrupt?): {error.reason}") from None
-    except json.JSONDecodeError as error:
-        raise _error(path, f"header is not valid JSON (corrupt?): {error}") from None
-    if not isinstance(header, dict):
-        raise _error(path, f"header is a JSON {type(header).__name__}, not an object")
-    return header, 8 + size
+    if length > MAX_HEADER_BYTES:
+        return (
+            f"its header claims {length} bytes; a header of more than {MAX_HEADER_BYTES}"
+            " bytes is not read"
+        )
+    if length < 2:
+        return f"its header claims {length} bytes, too few for a JSON object"
+    return f"is truncated: its header is {length} bytes long but only {size - 8} bytes follow"
 
 
 def _metadata(path: str, header: dict) -> dict[str, str]:
@@ -369,41 +425,73 @@ def _metadata(path: str, header: dict) -> dict[str, str]:
     return metadata
 
 
-def _tensors(path: str, raw: bytes, header: dict, data_start: int) -> dict[str, np.ndarray]:
-    """Every tensor of the file, once the header's description of them is known to hold."""
+def _described_bytes(where: str, header: dict) -> int:
+    """The length of the data section the header describes, once its entries are sound."""
+    if len(header) - 1 > MAX_TENSORS:
+        raise _error(
+            where, f"header describes {len(header) - 1} tensors; a checkpoint holds at most"
+            f" {MAX_TENSORS}"
+        )
     ends = []
     for name, entry in header.items():
         if name == "__metadata__":
             continue
         if not isinstance(entry, dict):
-            raise _error(path, f"header entry {name!r} is not a tensor description")
+            raise _error(where, f"header entry {name!r} is not a tensor description")
+        if set(entry) != _ENTRY_KEYS:
+            # safetensors ignores unknown keys, and the checksum does not cover them.
+            raise _error(
+                where,
+                f"header entry {name!r} has keys {sorted(entry)}; expected"
+                f" {sorted(_ENTRY_KEYS)}",
+            )
         if entry.get("dtype") != "F32":
             raise _error(
-                path,
+                where,
                 f"tensor {name!r} has dtype {entry.get('dtype')!r}; checkpoints hold float32"
                 " ('F32') only",
             )
         offsets = entry.get("data_offsets")
         if isinstance(offsets, list) and len(offsets) == 2 and isinstance(offsets[1], int):
             ends.append(offsets[1])
-    # safetensors checks the offsets too, but says only "file not fully covered".
-    described, present = max(ends, default=0), len(raw) - data_start
-    if present < described:
-        raise _error(
-            path,
-            f"is truncated: the header describes {described} bytes of tensor data but only"
-            f" {present} follow",
-        )
-    if present > described:
-        raise _error(path, f"has {present - described} unexpected bytes after the tensor data")
+    return max(ends, default=0)
+
+
+def _tensors(where: str, raw: bytes) -> dict[str, np.ndarray]:
+    """Every tensor of the file, read by the safetensors library from the checked bytes."""
     try:
         return safetensors.numpy.load(raw)
     except safetensors.SafetensorError as error:
-        raise _error(path, f"is not a valid safetensors file: {error}") from None
+        raise _error(where, f"is not a valid safetensors file: {error}") from None
 
 
-def _json(path: str, metadata: dict[str, str], key: str) -> object:
+def _config(where: str, metadata: dict[str, str]) -> Seq2SeqConfig:
+    # Parsed outside the try: a CheckpointError is a ValueError, and catching the JSON
+    # refusal here would name the file twice.
+    data = _json(where, metadata, "config")
     try:
-        return json.loads(metadata[key])
-    except json.JSONDecodeError as error:
-        raise _error(path, f"metadata {key!r} is not valid JSON (corrupt?): {error}") from None
+        config = Seq2SeqConfig.from_dict(data)
+    except ValueError as error:
+        raise _error(where, f"metadata 'config' is not a valid Seq2SeqConfig: {error}") from None
+    if config.num_layers > MAX_LAYERS:
+        raise _error(
+            where,
+            f"metadata 'config' asks for {config.num_layers} layers; a checkpoint holds at"
+            f" most {MAX_LAYERS}",
+        )
+    return config
+
+
+def _tokenizer(where: str, metadata: dict[str, str], key: str) -> Tokenizer:
+    data = _json(where, metadata, key)
+    try:
+        return Tokenizer.from_dict(data)
+    except ValueError as error:
+        raise _error(where, f"metadata {key!r} is not a valid tokenizer: {error}") from None
+
+
+def _json(where: str, metadata: dict[str, str], key: str) -> object:
+    try:
+        return loads(metadata[key], where, MAX_HEADER_BYTES)
+    except FileRefusedError as refused:
+        raise _error(where, f"metadata {key!r} {refused.reason}") from None

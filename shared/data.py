@@ -27,7 +27,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from shared.files import FileRefusedError, read_regular, shown
 from shared.tokenizer import BOS, EOS, PAD, Tokenizer
+
+# The largest pair file ``read_pairs`` reads: it is read whole, and its pairs held in memory.
+MAX_PAIRS_BYTES = 2**30
 
 
 class Batch(NamedTuple):
@@ -47,9 +51,16 @@ class Batch(NamedTuple):
 def read_pairs(path: str | os.PathLike) -> list[tuple[str, str]]:
     """Reads a tab-separated file of question/answer pairs.
 
-    The Tatoeba / manythings.org format: one pair per line,
-    ``question<TAB>answer``; further columns (such as the attribution) are
-    ignored.  UTF-8, with or without a byte-order mark; blank lines are skipped.
+    Two layouts, one pair per line:
+
+        question<TAB>answer[<TAB>...]     manythings.org / Tatoeba pair files; further
+                                          columns (the attribution) are ignored
+        id<TAB>question<TAB>id<TAB>answer  Tatoeba's sentence-pair export, known by its
+                                          numeric ids on the first pair's line
+
+    UTF-8, with or without a byte-order mark; lines end in LF, CRLF or a lone CR
+    (old Mac files); blank lines are skipped.  The path must name a regular file of
+    at most ``MAX_PAIRS_BYTES`` (``shared.files``).
 
     Args:
         path: the file.
@@ -58,19 +69,24 @@ def read_pairs(path: str | os.PathLike) -> list[tuple[str, str]]:
         The (question, answer) pairs in file order.
 
     Raises:
-        ValueError: a line with no tab, a line that is not UTF-8, or no pairs at
-            all; the message names the file and the 1-based line number.
+        ValueError: the file is missing or not a regular file; a line with no tab, an
+            empty question or answer, a line that is not UTF-8, a line that breaks the
+            export layout of the first one, or no pairs at all; the message names the
+            file and the 1-based line number.
     """
-    name = os.fspath(path)
-    with open(path, "rb") as f:
-        raw = f.read()
+    name = shown(path)
+    try:
+        raw = read_regular(path, "pair file", MAX_PAIRS_BYTES)
+    except FileRefusedError as refused:
+        raise ValueError(f"{name}: {refused.reason}") from None
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
-    pairs = []
-    # Decoding line by line lets an error say which line is broken.
-    for number, line_bytes in enumerate(raw.split(b"\n"), start=1):
+    pairs, export, first = [], None, 0
+    # bytes.splitlines ends a line at LF, CRLF or CR (and nothing else, unlike str's);
+    # decoding line by line lets an error say which line is broken.
+    for number, line_bytes in enumerate(raw.splitlines(), start=1):
         try:
-            line = line_bytes.decode("utf-8").rstrip("\r")
+            line = line_bytes.decode("utf-8")
         except UnicodeDecodeError as error:
             raise ValueError(f"{name}, line {number}: not UTF-8 ({error.reason})") from None
         if not line.strip():
@@ -81,10 +97,28 @@ def read_pairs(path: str | os.PathLike) -> list[tuple[str, str]]:
                 f"{name}, line {number}: expected question<TAB>answer, found no tab in"
                 f" {line[:40]!r}"
             )
-        pairs.append((columns[0], columns[1]))
+        if export is None:  # the first pair decides the layout of the whole file
+            export, first = _is_export_line(columns), number
+        if export and not _is_export_line(columns):
+            raise ValueError(
+                f"{name}, line {number}: expected id<TAB>question<TAB>id<TAB>answer like"
+                f" line {first} of this Tatoeba export, found {line[:40]!r}"
+            )
+        question, answer = (columns[1], columns[3]) if export else (columns[0], columns[1])
+        for part, text in (("question", question), ("answer", answer)):
+            if not text.strip():
+                raise ValueError(
+                    f"{name}, line {number}: the {part} is empty; every pair needs both"
+                )
+        pairs.append((question, answer))
     if not pairs:
         raise ValueError(f"{name} holds no question/answer pairs")
     return pairs
+
+
+def _is_export_line(columns: list[str]) -> bool:
+    """Tatoeba's sentence-pair export: sentence id, text, translation id, text."""
+    return len(columns) == 4 and all(c.isascii() and c.isdigit() for c in columns[::2])
 
 
 def build_tokenizers(

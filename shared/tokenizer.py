@@ -43,6 +43,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from shared.files import FileRefusedError, loads, read_regular, shown
+
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, UNK_TOKEN = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIAL_TOKENS = (PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, UNK_TOKEN)
@@ -52,6 +54,8 @@ LEVELS = ("char", "word")
 # dict changes; older code then refuses newer files instead of misreading them.
 FORMAT = "seq2seq-rosetta/tokenizer"
 VERSION = 1
+# The largest tokenizer file ``load`` reads: room for a few million words.
+MAX_FILE_BYTES = 64 * 2**20
 
 
 class Tokenizer:
@@ -223,22 +227,23 @@ class Tokenizer:
     def load(cls, path: str | os.PathLike) -> Tokenizer:
         """Reads a file written by ``save``.
 
+        The path must name a regular file (a symlink to one is fine) of at most
+        ``MAX_FILE_BYTES``; its JSON is parsed strictly (``shared.files.loads``).
+
         Raises:
-            ValueError: the file is not JSON (corrupt or truncated), not a
-                tokenizer, or written by a newer version; the message names
-                the file.
+            ValueError: the file is missing, not a regular file, too large, not strict
+                JSON (corrupt or truncated), not a tokenizer, or written by a newer
+                version; the one-line message names the file.
         """
-        where = f"tokenizer file {os.fspath(path)}"
-        with open(path, "rb") as f:
-            raw = f.read()
+        where = f"tokenizer file {shown(path)}"
         try:
-            data = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError as error:
-            raise ValueError(f"{where} is not UTF-8 text ({error.reason})") from None
-        except json.JSONDecodeError as error:
-            raise ValueError(
-                f"{where} is not valid JSON (corrupt or truncated?): {error}"
-            ) from None
+            raw = read_regular(path, "tokenizer file", MAX_FILE_BYTES)
+        except FileRefusedError as refused:
+            raise ValueError(f"{where}: {refused.reason}") from None
+        try:
+            data = loads(raw, path, MAX_FILE_BYTES)
+        except FileRefusedError as refused:
+            raise ValueError(f"{where} {refused.reason}") from None
         return _from_dict(data, where=where)
 
 

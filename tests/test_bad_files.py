@@ -28,6 +28,7 @@ from shared import (
 from shared.cli import main
 from shared.data import build_tokenizers
 from shared.layout import random_weights
+from tests.checkpoint_files import join, reseal, split
 
 # ---- files: tokenizers, pair files, checkpoints ----
 
@@ -54,6 +55,9 @@ def files(tmp_path_factory):
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("model/data.pkl", pickle.dumps({"weight": [1.0, 2.0]}))
     src_tok.save(folder / "tokenizer.json")
+    data = split(raw)[1]
+    nan = _written(folder / "nan.safetensors", raw[: len(raw) - 4] + b"\x00\x00\xc0\x7f")
+    reseal(nan)                                             # a NaN in the last weight, resealed
     return {
         "good": good,
         "flipped": _written(folder / "flipped.safetensors", bytes(flipped)),
@@ -64,6 +68,11 @@ def files(tmp_path_factory):
                            raw.replace(version, b'"version":"2"')),
         "empty": _written(folder / "empty.safetensors", b""),
         "missing": folder / "missing.safetensors",
+        "deep-header": _written(folder / "deep.safetensors",
+                                join(b'{"a": ' + b"[" * 100_000, data)),
+        "long-number": _written(folder / "digits.safetensors",
+                                join(b'{"a": ' + b"7" * 5000 + b"}", data)),
+        "nan": nan,
         "tokenizer": folder / "tokenizer.json",
         "bad-tsv": _written(folder / "bad.tsv", b"abc\tcba\nno tab on this line\n"),
         "folder": folder,
@@ -78,6 +87,9 @@ CHECKPOINT_REFUSALS = {
     "future": "checkpoint format version 2 is newer than this seq2seq-rosetta reads (1); upgrade",
     "empty": "is empty (0 bytes)",
     "missing": "no such file",
+    "deep-header": "header nests JSON deeper than 64 levels",
+    "long-number": "header holds a number written with 5000 characters; at most 300 are read",
+    "nan": "the weights are not finite: tensor '",
 }
 
 
@@ -91,6 +103,7 @@ def _checkpoint_refusal(path) -> str:
 def test_load_checkpoint_refuses_a_bad_file_and_names_it(files, bad):
     message = _checkpoint_refusal(files[bad])
     assert message.startswith(f"checkpoint {files[bad]}: "), message
+    assert message.count(str(files[bad])) == 1, message
     assert CHECKPOINT_REFUSALS[bad] in message, message
 
 
@@ -199,7 +212,7 @@ CLI_ERRORS = {
                        "--out", "{folder}/out"],
                       "bad.tsv, line 2: expected question<TAB>answer, found no tab"),
     "missing-tsv": (["train", "--backend", "torch", "--data", "{folder}/nope.tsv", "--epochs",
-                     "1", "--out", "{folder}/out"], "No such file or directory"),
+                     "1", "--out", "{folder}/out"], "nope.tsv: no such file"),
     "checkpoint-is-a-folder": (["answer", "{folder}", "--backend", "torch", "q"],
                                "is a directory, not a checkpoint file"),
 }

@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import pickle
-import struct
 import tempfile
 import zipfile
 
@@ -20,38 +19,25 @@ from shared import checkpoint
 from shared.checkpoint import (
     Checkpoint,
     CheckpointError,
-    _digest,
     load_checkpoint,
     save_checkpoint,
 )
-from shared.config import Seq2SeqConfig
 from shared.layout import canonical_shapes, random_weights
 from shared.tokenizer import Tokenizer
+from tests.checkpoint_files import (
+    edit_metadata,
+    join,
+    make_parts,
+    read_header,
+    reseal,
+    rewrite_header,
+    split,
+)
 
 FIXED_PHRASE = (
     "this looks like a pickle/PyTorch .pt file; seq2seq-rosetta never unpickles,"
     " re-save it with save_checkpoint"
 )
-
-
-def make_parts(num_layers=2, bidirectional=True, seed=3):
-    """(weights, config, src_tokenizer, tgt_tokenizer) with V_src = 8 != V_tgt = 10.
-
-    The target vocabulary holds non-ASCII words, to prove the JSON in the header
-    keeps them; dropout 0.1 proves a float field survives.
-    """
-    src = Tokenizer.build(["abc", "cab", "bad"])
-    tgt = Tokenizer.build(["the cat", "café au lait", "naïve café"], level="word")
-    config = Seq2SeqConfig(
-        src_vocab_size=len(src),
-        tgt_vocab_size=len(tgt),
-        embedding_dim=3,
-        hidden_size=2,
-        num_layers=num_layers,
-        bidirectional=bidirectional,
-        dropout=0.1,
-    )
-    return random_weights(config, seed=seed), config, src, tgt
 
 
 @pytest.fixture
@@ -66,43 +52,14 @@ def saved(tmp_path, parts):
     return path
 
 
-def read_header(path):
-    """(header dict, offset of the data section), parsed by hand as the docstring describes."""
-    raw = path.read_bytes()
-    (size,) = struct.unpack("<Q", raw[:8])
-    return json.loads(raw[8 : 8 + size]), 8 + size
-
-
-def rewrite_header(path, edit):
-    """Applies ``edit(header)`` and writes the file back with a new, space-padded header."""
-    header, start = read_header(path)
-    data = path.read_bytes()[start:]
-    edit(header)
-    text = json.dumps(header).encode("utf-8")
-    text += b" " * (-len(text) % 8)
-    path.write_bytes(struct.pack("<Q", len(text)) + text + data)
-
-
-def edit_metadata(path, **changes):
-    """Sets metadata keys (None deletes one) and rewrites the file."""
-
-    def edit(header):
-        for key, value in changes.items():
-            if value is None:
-                del header["__metadata__"][key]
-            else:
-                header["__metadata__"][key] = value
-
-    rewrite_header(path, edit)
-
-
 def refusal(path):
-    """load_checkpoint's one-line message for ``path``, which must name the file."""
+    """load_checkpoint's one-line message for ``path``, which must name the file exactly once."""
     with pytest.raises(CheckpointError) as caught:
         load_checkpoint(path)
     message = str(caught.value)
     assert isinstance(caught.value, ValueError)
-    assert str(path) in message and "\n" not in message, message
+    assert message.startswith(f"checkpoint {path}: ") and "\n" not in message, message
+    assert message.count(str(path)) == 1, f"the file is named more than once: {message}"
     return message
 
 
@@ -198,18 +155,6 @@ def flip_data_byte(path):
     path.write_bytes(bytes(raw))
 
 
-def reseal(path):
-    """Recomputes the checksum, as a writer with a bug (not a flipped bit) would have."""
-    header, start = read_header(path)
-    raw = path.read_bytes()
-    tensors = {
-        name: np.frombuffer(raw[start + e["data_offsets"][0] : start + e["data_offsets"][1]],
-                            dtype="<f4").reshape(e["shape"])
-        for name, e in header.items() if name != "__metadata__"
-    }
-    edit_metadata(path, sha256=_digest(tensors, header["__metadata__"]))
-
-
 def bump_hidden_size(path):
     config = json.loads(read_header(path)[0]["__metadata__"]["config"])
     edit_metadata(path, config=json.dumps({**config, "hidden_size": 3}))
@@ -244,8 +189,7 @@ def set_dtype(path, name, dtype):
 
 
 def replace_header(path, text):
-    data = path.read_bytes()[read_header(path)[1] :]
-    path.write_bytes(struct.pack("<Q", len(text)) + text + data)
+    path.write_bytes(join(text, split(path.read_bytes())[1]))
 
 
 CORRUPTIONS = {

@@ -26,16 +26,68 @@ def test_read_pairs_tatoeba_format(tmp_path):
         "\n"
         "Hi.\tSalut !\r\n"
         "   \n"
-        "Él\tlui\textra\tmore\n"
-        "\tempty question\n".encode()
+        "Él\tlui\textra\tmore\n".encode()
+    )
+    assert read_pairs(path) == [("Go.", "Va !"), ("Hi.", "Salut !"), ("Él", "lui")]
+    assert shared.read_pairs is read_pairs
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r"], ids=["LF", "CRLF", "CR"])
+def test_read_pairs_reads_every_line_ending(tmp_path, ending):
+    path = tmp_path / "pairs.tsv"
+    path.write_bytes(ending.join([b"hello\tbonjour", b"bye\tau revoir", b""]))
+    assert read_pairs(path) == [("hello", "bonjour"), ("bye", "au revoir")]
+
+
+def test_read_pairs_counts_cr_only_lines_in_its_messages(tmp_path):
+    path = tmp_path / "mac.tsv"
+    path.write_bytes(b"a\tb\rc\td\rno tab\r")
+    with pytest.raises(ValueError, match=r"mac.tsv, line 3: expected question<TAB>answer"):
+        read_pairs(path)
+
+
+@pytest.mark.parametrize(
+    ("line", "part"),
+    [(b"\tempty question", "question"), (b"q\t", "answer"), (b"q\t  \tCC-BY", "answer")],
+    ids=["no question", "no answer", "spaces for an answer"],
+)
+def test_read_pairs_refuses_an_empty_question_or_answer_with_its_line(tmp_path, line, part):
+    path = tmp_path / "holes.tsv"
+    path.write_bytes(b"a\tb\n\n" + line + b"\n")
+    with pytest.raises(ValueError) as refused:
+        read_pairs(path)
+    assert str(refused.value) == f"{path}, line 3: the {part} is empty; every pair needs both"
+
+
+def test_read_pairs_reads_the_tatoeba_sentence_export(tmp_path):
+    """Tatoeba's "sentence pairs" download: id, sentence, id, translation."""
+    path = tmp_path / "sentence_pairs.tsv"
+    path.write_bytes(
+        "1276\tLet's try something.\t4673\tEssayons quelque chose.\n"
+        "1277\tI have to go to sleep.\t2862\tJe dois aller dormir, désolé.\n".encode()
     )
     assert read_pairs(path) == [
-        ("Go.", "Va !"),
-        ("Hi.", "Salut !"),
-        ("Él", "lui"),
-        ("", "empty question"),
+        ("Let's try something.", "Essayons quelque chose."),
+        ("I have to go to sleep.", "Je dois aller dormir, désolé."),
     ]
-    assert shared.read_pairs is read_pairs
+
+
+def test_read_pairs_refuses_a_line_that_leaves_the_export_layout(tmp_path):
+    path = tmp_path / "mixed.tsv"
+    path.write_bytes(b"\n1276\tLet's try.\t4673\tEssayons.\nGo.\tVa !\tCC-BY 2.0\n")
+    with pytest.raises(ValueError) as refused:
+        read_pairs(path)
+    assert str(refused.value) == (
+        f"{path}, line 3: expected id<TAB>question<TAB>id<TAB>answer like line 2 of this"
+        " Tatoeba export, found 'Go.\\tVa !\\tCC-BY 2.0'"
+    )
+
+
+def test_read_pairs_keeps_a_pair_file_whose_question_is_a_number(tmp_path):
+    """Only the 4-column, two-id layout is an export; "12<TAB>twelve<TAB>attribution" is a pair."""
+    path = tmp_path / "numbers.tsv"
+    path.write_bytes(b"12\ttwelve\tCC-BY 2.0 (France)\n7\tseven\tCC-BY 2.0 (France)\n")
+    assert read_pairs(path) == [("12", "twelve"), ("7", "seven")]
 
 
 def test_read_pairs_skips_a_byte_order_mark(tmp_path):

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import shared
 import shared.tokenizer
 from shared import BOS, EOS, PAD, UNK, Tokenizer
-from shared.tokenizer import FORMAT, SPECIAL_TOKENS, VERSION
+from shared.tokenizer import FORMAT, MAX_FILE_BYTES, SPECIAL_TOKENS, VERSION
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -242,6 +242,36 @@ def test_load_rejects_a_truncated_or_corrupt_file(tmp_path):
         Tokenizer.load(binary)
     with pytest.raises(ValueError, match=r"truncated.json is not valid JSON"):
         Tokenizer.load(tmp_path / "truncated.json")
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("[" * 100_000, "nests JSON deeper than 64 levels"),
+        ('{"format": "seq2seq-rosetta/tokenizer", "version": ' + "7" * 5000 + "}",
+         "holds a number written with 5000 characters; at most 300 are read"),
+        ('{"format": "x", "format": "seq2seq-rosetta/tokenizer"}',
+         "repeats the key 'format' in one JSON object"),
+    ],
+    ids=["100000 brackets", "5000 digits", "repeated key"],
+)
+def test_load_refuses_hostile_json_in_one_line(tmp_path, content, reason):
+    path = _write(tmp_path / "hostile.json", content)
+    with pytest.raises(ValueError) as caught:
+        Tokenizer.load(path)
+    assert str(caught.value) == f"tokenizer file {path} {reason}"
+
+
+def test_load_refuses_a_file_over_the_cap_before_reading_it(tmp_path):
+    path = tmp_path / "huge.json"
+    path.write_bytes(b"")
+    os.truncate(path, MAX_FILE_BYTES + 1)  # sparse: no disk
+    with pytest.raises(ValueError) as caught:
+        Tokenizer.load(path)
+    assert str(caught.value) == (
+        f"tokenizer file {path}: is {MAX_FILE_BYTES + 1} bytes; a tokenizer file of more than"
+        f" {MAX_FILE_BYTES} bytes is not read"
+    )
 
 
 def test_shared_reexports_the_tokenizer():

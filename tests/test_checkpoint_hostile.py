@@ -1,0 +1,277 @@
+"""Checkpoints that are valid but unusual, and files built to hurt the loader.
+
+A valid file must load whatever its header length is (its first byte is that
+length's low byte, and 0x80 is also pickle's first byte); a hostile file must be
+refused with one line naming it, before the loader reads or allocates what the
+file asks for: junk after the data, a huge header, JSON nested 100000 deep,
+numbers of 5000 digits, billions of layers, NaN weights behind a valid checksum.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from shared.checkpoint import (
+    MAX_HEADER_BYTES,
+    MAX_LAYERS,
+    MAX_TENSORS,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
+from shared.config import Seq2SeqConfig
+from shared.files import MAX_DEPTH
+from shared.layout import canonical_shapes, random_weights
+from tests.checkpoint_files import (
+    edit_config,
+    edit_metadata,
+    join,
+    make_parts,
+    read_header,
+    reseal,
+    rewrite_header,
+    split,
+)
+
+
+def refusal(path) -> str:
+    """The loader's message, after checking it is one line that names the file once."""
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(path)
+    message = str(caught.value)
+    assert message.startswith(f"checkpoint {path}: ") and "\n" not in message, message
+    assert message.count(str(path)) == 1, message
+    return message
+
+
+def assert_loads_the_same(path, weights):
+    loaded = load_checkpoint(path)
+    for name, value in weights.items():
+        assert loaded.weights[name].tobytes() == value.tobytes(), f"{name} changed in {path}"
+
+
+@pytest.fixture
+def small(tmp_path):
+    """(path, weights) of a saved one-layer checkpoint."""
+    weights, *rest = make_parts(num_layers=1, bidirectional=False)
+    path = tmp_path / "model.safetensors"
+    save_checkpoint(path, weights, *rest)
+    return path, weights
+
+
+# ---- recognised by its structure, whatever its first byte ----
+
+
+def test_every_header_length_save_can_write_loads_back(tmp_path):
+    """The first byte is N % 256; safetensors pads N to a multiple of 8, so 32 values occur.
+
+    A longer target word makes the header longer: 8 more letters, the next multiple.
+    """
+    low_bytes = set()
+    for extra in range(0, 256, 8):
+        weights, *rest = make_parts(num_layers=1, bidirectional=False, extra_word="w" * (1 + extra))
+        path = tmp_path / f"model-{extra}.safetensors"
+        save_checkpoint(path, weights, *rest)
+        low_bytes.add(path.read_bytes()[0])
+        assert_loads_the_same(path, weights)
+    assert low_bytes == set(range(0, 256, 8)), sorted(set(range(0, 256, 8)) - low_bytes)
+
+
+def test_every_other_low_byte_loads_after_re_padding(small, tmp_path):
+    """Spaces after the header's JSON (which safetensors allows) move N to every low byte."""
+    path, weights = small
+    header, data = split(path.read_bytes())
+    text = header.rstrip(b" ")
+    for low_byte in range(256):
+        padded = text + b" " * ((low_byte - len(text)) % 256)
+        repadded = tmp_path / f"repadded-{low_byte}.safetensors"
+        repadded.write_bytes(join(padded, data))
+        assert repadded.read_bytes()[0] == low_byte
+        assert_loads_the_same(repadded, weights)
+
+
+def test_a_header_length_of_0x80_is_not_taken_for_a_pickle(small):
+    path, weights = small
+    header, data = split(path.read_bytes())
+    text = header.rstrip(b" ")
+    path.write_bytes(join(text + b" " * ((0x80 - len(text)) % 256), data))
+    assert path.read_bytes()[:1] == b"\x80"
+    assert_loads_the_same(path, weights)
+
+
+def test_an_hdf5_file_is_named_as_such(tmp_path):
+    path = tmp_path / "model.h5"
+    path.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))
+    assert "is an HDF5 file (a Keras .h5?)" in refusal(path)
+
+
+# ---- sizes checked before anything is read ----
+
+
+def test_junk_after_the_data_is_refused_without_reading_it(small):
+    """1 GiB of junk, as a sparse file: it costs no disk, and reading it would cost 1 GiB."""
+    path, _ = small
+    size = path.stat().st_size
+    os.truncate(path, size + 2**30)
+    tracemalloc.start()
+    try:
+        message = refusal(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert f"has {2**30} unexpected bytes after the tensor data" in message, message
+    assert peak < 2**20, f"the loader allocated {peak} bytes for a {size}-byte checkpoint"
+
+
+def test_a_header_longer_than_the_cap_is_refused_without_reading_it(tmp_path):
+    path = tmp_path / "huge.safetensors"
+    with open(path, "wb") as file:
+        file.write(struct.pack("<Q", MAX_HEADER_BYTES + 8) + b"{")
+    os.truncate(path, MAX_HEADER_BYTES + 64)  # sparse: the header "fits" the file
+    tracemalloc.start()
+    try:
+        message = refusal(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert f"its header claims {MAX_HEADER_BYTES + 8} bytes" in message, message
+    assert peak < 2**20, f"the loader allocated {peak} bytes"
+
+
+def test_a_header_length_past_the_end_is_truncation(tmp_path):
+    path = tmp_path / "short.safetensors"
+    path.write_bytes(struct.pack("<Q", 1000) + b'{"__metadata__": {}}')
+    assert "is truncated: its header is 1000 bytes long but only 20 bytes follow" in refusal(path)
+
+
+# ---- strict JSON in the header and in the metadata ----
+
+DEEP = "[" * 100_000
+DIGITS = "7" * 5000
+
+
+def _raw_header(path, text: str):
+    """Replaces the header with ``text`` (padded), keeping the data section."""
+    data = split(path.read_bytes())[1]
+    header = text.encode()
+    path.write_bytes(join(header + b" " * (-len(header) % 8), data))
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        ('{"a": ' + DEEP, f"header nests JSON deeper than {MAX_DEPTH} levels"),
+        ('{"a": ' + "[" * MAX_DEPTH + "]" * MAX_DEPTH + "}", "header nests JSON deeper"),
+        ('{"a": ' + DIGITS + "}", "header holds a number written with 5000 characters"),
+        ('{"a": NaN}', "header holds NaN, which is not JSON"),
+        ('{"a": 1e999}', "header holds the number 1e999, too large for a float"),
+        ('{"a": 1, "a": 2}', "header repeats the key 'a' in one JSON object"),
+    ],
+    ids=["100000 brackets", "one level too deep", "5000 digits", "NaN", "1e999", "repeated key"],
+)
+def test_a_hostile_header_is_refused_in_one_line(small, header, reason):
+    path, _ = small
+    _raw_header(path, header)
+    message = refusal(path)
+    assert reason in message, message
+
+
+def test_data_offsets_of_5000_digits_are_refused(small):
+    path, _ = small
+    header, _ = read_header(path)
+    name = next(key for key in header if key != "__metadata__")
+    text = json.dumps(header).replace(
+        json.dumps(header[name]["data_offsets"]), f"[0, {DIGITS}]", 1
+    )
+    _raw_header(path, text)
+    assert "header holds a number written with 5000 characters" in refusal(path)
+
+
+@pytest.mark.parametrize("key", ["config", "src_tokenizer", "tgt_tokenizer"])
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (DEEP, f"nests JSON deeper than {MAX_DEPTH} levels"),
+        ('{"hidden_size": ' + DIGITS + "}", "holds a number written with 5000 characters"),
+    ],
+    ids=["100000 brackets", "5000 digits"],
+)
+def test_hostile_json_in_the_metadata_is_refused_in_one_line(small, key, text, reason):
+    path, _ = small
+    edit_metadata(path, **{key: text})
+    message = refusal(path)
+    assert f"metadata {key!r} {reason}" in message, message
+
+
+# ---- what the header and config may ask for ----
+
+
+def test_a_config_of_too_many_layers_is_refused_before_its_names_are_listed(small):
+    path, _ = small
+    edit_config(path, num_layers=MAX_LAYERS + 1)
+    assert (
+        f"metadata 'config' asks for {MAX_LAYERS + 1} layers; a checkpoint holds at most"
+        f" {MAX_LAYERS}"
+    ) in refusal(path)
+
+
+def test_save_refuses_what_load_would_refuse(tmp_path):
+    config = Seq2SeqConfig(8, 10, 1, 1, num_layers=MAX_LAYERS + 1)
+    _, _, src, tgt = make_parts(num_layers=1, bidirectional=False)
+    with pytest.raises(ValueError, match=rf"num_layers is {MAX_LAYERS + 1}; a checkpoint holds"):
+        save_checkpoint(tmp_path / "m.safetensors", random_weights(config), config, src, tgt)
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_largest_checkpoint_save_writes_loads_back(tmp_path):
+    """MAX_LAYERS bidirectional LSTM layers: the most layers and tensors the caps let through."""
+    _, _, src, tgt = make_parts(num_layers=1, bidirectional=False)
+    config = Seq2SeqConfig(len(src), len(tgt), 1, 1, num_layers=MAX_LAYERS, bidirectional=True)
+    weights = random_weights(config, seed=5)
+    assert len(weights) == len(canonical_shapes(config)) == MAX_TENSORS
+    path = tmp_path / "deep.safetensors"
+    save_checkpoint(path, weights, config, src, tgt)
+    assert_loads_the_same(path, weights)
+
+
+def test_a_header_of_too_many_tensors_is_refused(small):
+    path, _ = small
+
+    def crowd(header):
+        for k in range(MAX_TENSORS + 1):
+            header[f"t{k}"] = {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]}
+
+    rewrite_header(path, crowd)
+    assert f"tensors; a checkpoint holds at most {MAX_TENSORS}" in refusal(path)
+
+
+# ---- weights and configs that parse but are wrong, or old ----
+
+
+def test_nan_weights_behind_a_valid_checksum_are_named_not_finite(small):
+    path, _ = small
+    header, start = read_header(path)
+    raw = bytearray(path.read_bytes())
+    begin = start + header["decoder.output.b"]["data_offsets"][0]
+    raw[begin : begin + 4] = np.float32(np.nan).tobytes()
+    path.write_bytes(bytes(raw))
+    reseal(path)
+    message = refusal(path)
+    assert (
+        "the weights are not finite: tensor 'decoder.output.b' holds 1 NaN/inf of 10 values"
+    ) in message, message
+
+
+def test_a_checkpoint_from_before_the_cell_field_loads_as_an_lstm(small):
+    path, weights = small
+    edit_config(path, cell=None)
+    assert "cell" not in json.loads(read_header(path)[0]["__metadata__"]["config"])
+    loaded = load_checkpoint(path)
+    assert loaded.config.cell == "lstm"
+    assert_loads_the_same(path, weights)
