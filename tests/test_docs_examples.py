@@ -31,10 +31,19 @@ def test_the_documented_examples_exist():
         assert name in names, f"docs/examples/{name}.py is missing"
 
 
+# An example that cannot check everything it shows here (a framework piece missing from
+# this install) says so on a line of its own, and the test reports it as skipped.
+SKIPPED = re.compile(r"^SKIPPED: (.+)$", flags=re.MULTILINE)
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.stem)
 def test_example_runs_and_its_asserts_hold(path, capsys):
     runpy.run_path(str(path), run_name="__main__")
-    assert capsys.readouterr().out.strip(), f"{path.name} printed nothing"
+    out = capsys.readouterr().out
+    assert out.strip(), f"{path.name} printed nothing"
+    skipped = SKIPPED.findall(out)
+    if skipped:
+        pytest.skip(f"{path.name} ran, but skipped a check: {'; '.join(skipped)}")
 
 
 def anchors(page: Path) -> set[str]:

@@ -4,8 +4,9 @@ real frameworks, written-out equations.
 A converter is proven three ways: converting there and back gives the same
 arrays; the converted arrays make a real ``torch.nn.LSTM`` and a real
 ``keras.layers.LSTM`` compute what the NumPy reference computes; and for TF1 and
-ONNX, whose runtimes we do not install, the equations from their documentation
-are written out here by hand.
+ONNX the equations from their documentation are written out here by hand (the
+real TF1 cells and ONNX runtimes run the converted arrays in
+``tests/test_gates_peers.py``).
 
 Shape legend: B batch, T time, H hidden, V vocabulary.
 """
