@@ -73,8 +73,9 @@ class Seq2Seq(keras.Model):
         self.config = config
         H, E, L = config.hidden_size, config.embedding_dim, config.num_layers
         H_dec = config.decoder_hidden_size
-        # mask_zero=True marks PAD (id 0) as a masked step, as in keras-io; we still
-        # pass mask= to every recurrent layer ourselves (see decode for why).
+        # mask_zero=True attaches a PAD (id 0) mask to the embedding's output, as in
+        # keras-io, but a layer also given initial_state= ignores it (see decode), so
+        # every recurrent layer gets mask= explicitly.  The PAD row is not zeroed.
         self.encoder_embedding = layers.Embedding(
             config.src_vocab_size, E, mask_zero=True, name="encoder_embedding"
         )
@@ -165,10 +166,11 @@ class Seq2Seq(keras.Model):
         for k, rnn in enumerate(self.decoder_rnn):
             if k > 0:
                 y = self.between_layers(y, training=training)               # (B, T, H_dec)
-            # initial_state sets where the decoder starts: the hand-off.  mask= is
-            # passed explicitly because Keras 3 drops the implicit mask_zero mask of
-            # a layer called with more than one tensor (initial_state too), and the
-            # final state would then be the state after the padding, silently.
+            # initial_state sets where the decoder starts: the hand-off.  mask= must be
+            # explicit here: Keras 3 fills a layer's `mask` from the embedding only when
+            # the call has ONE tensor argument (keras/src/layers/layer.py), so with
+            # initial_state= the mask_zero mask is silently dropped and the final state
+            # is the state after the padding (docs/examples/09_initial_state_mask_trap.py).
             # A masked (PAD) step keeps the state, so an all-PAD row keeps its state.
             y, final = self._run(rnn, y, mask, [part[k] for part in state], training)
             finals.append(final)                                            # y (B, T, H_dec)

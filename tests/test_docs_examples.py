@@ -27,7 +27,8 @@ def test_the_documented_examples_exist():
     names = {path.stem for path in EXAMPLES}
     for name in ("01_initial_state_keras", "02_initial_state_torch", "03_gate_reorder",
                  "04_port_keras_layer_to_torch", "05_one_to_many", "06_handoff_h_and_c",
-                 "07_keras_io_char_seq2seq_port"):
+                 "07_keras_io_char_seq2seq_port", "08_safe_loading",
+                 "09_initial_state_mask_trap"):
         assert name in names, f"docs/examples/{name}.py is missing"
 
 

@@ -66,8 +66,8 @@ class Seq2Seq(nn.Module):
         H, E, L = config.hidden_size, config.embedding_dim, config.num_layers
         H_dec = config.decoder_hidden_size
         dropout = config.dropout if L > 1 else 0.0  # between stacked layers only
-        # padding_idx zero-initialises and freezes the PAD row; packing is what keeps
-        # PAD out of the states.
+        # padding_idx zeroes the PAD row of a new model and gives it no gradient (Keras's
+        # mask_zero does neither); packing, not padding_idx, keeps PAD out of the states.
         self.encoder_embedding = nn.Embedding(config.src_vocab_size, E, padding_idx=PAD)
         # PyTorch stacks L layers (and both directions) in one module; Keras keeps a list.
         self.encoder_rnn = RNN_LAYERS[config.cell](
