@@ -7,7 +7,8 @@ Contenders are timed in interleaved rounds (a few steps of each, then again),
 so that a burst of load from another process hits all of them alike; each turn
 starts with an untimed step, so that no contender pays for the one before it.
 
-This module imports no framework; the scripts import the ones they time.
+This module imports no framework; the scripts import the ones they time.  Thread
+pools are set with ``shared.configure_threads``, one framework at a time.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from shared.runtime import configure_threads
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +41,7 @@ def prepare_environment() -> None:
 
 
 def set_threads(torch_intra: int, tf_intra: int, tf_inter: int) -> None:
-    """Set the thread pools of each framework already imported.
+    """Set the thread pools of each framework already imported (``shared.configure_threads``).
 
     The defaults (``add_thread_arguments``) are each framework's best on a quiet
     2-core machine (docs/performance.md, benchmarks/threads.py): PyTorch runs an
@@ -48,16 +51,13 @@ def set_threads(torch_intra: int, tf_intra: int, tf_inter: int) -> None:
     setting only before its first op.
 
     Args:
-        torch_intra: PyTorch's threads per op.
+        torch_intra: PyTorch's threads per op (its inter-op pool, which these models
+            do not use, gets 1).
         tf_intra: TensorFlow's threads per op.
         tf_inter: TensorFlow's ops run at once.
     """
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(torch_intra)
-    if "tensorflow" in sys.modules:
-        threading = sys.modules["tensorflow"].config.threading
-        threading.set_intra_op_parallelism_threads(tf_intra)
-        threading.set_inter_op_parallelism_threads(tf_inter)
+    configure_threads(torch_intra, frameworks=("torch",))
+    configure_threads(tf_intra, tf_inter, frameworks=("tensorflow",))
 
 
 def add_thread_arguments(parser) -> None:

@@ -6,9 +6,21 @@ once with it on, and is compared with the float64 NumPy reference: hand-off
 (h, c) of every layer, teacher-forced logits at real positions, greedy tokens.
 Then one batch's loss and gradients, and 20 SGD steps, GPU against CPU.
 
+TF32 is switched with PyTorch's ``fp32_precision`` API only (torch >= 2.9):
+``torch.backends.cuda.matmul.fp32_precision`` for cuBLAS matrix products and
+``torch.backends.cudnn.rnn.fp32_precision`` for cuDNN's RNN kernels, which
+``nn.LSTM`` runs on (its default is "tf32").  The legacy ``allow_tf32`` flags
+are not touched: reading one after the new API has set a value it cannot
+express raises RuntimeError ("mix of the legacy and new APIs").
+
 TensorFlow is not installed on the lent GPU machines here, so keras_impl is
-not checked on a GPU by this script; TensorFlow's switch is
-``tf.config.experimental.enable_tensor_float_32_execution(False)``.
+not checked on a GPU by this script.  TensorFlow's switch is
+``tf.config.experimental.enable_tensor_float_32_execution(False)``; its
+docstring (tensorflow/python/framework/config.py) says TF32 is enabled by
+default for "certain float32 ops, such as matrix multiplications and
+convolutions".
+
+Shapes: B batch, S source length, T target length, V vocabulary.
 """
 
 from __future__ import annotations
@@ -24,8 +36,8 @@ import numpy as np
 import torch
 
 import torch_impl
-from shared import BOS, PAD, Seq2SeqConfig, reference
-from shared.compare import LOGITS_ATOL, STATE_ATOL
+from shared import BOS, EOS, PAD, Seq2SeqConfig, reference
+from shared.compare import LOGITS_ATOL, STATE_ATOL, max_abs_diff
 from shared.data import Batch
 from shared.layout import random_weights
 
@@ -35,25 +47,46 @@ CONFIGS = [
 ]
 
 
+def tf32_settings() -> dict:
+    """PyTorch's TF32 settings for the two kinds of kernel nn.LSTM and nn.Linear use."""
+    return {"cuda.matmul": torch.backends.cuda.matmul.fp32_precision,
+            "cudnn.rnn": torch.backends.cudnn.rnn.fp32_precision}
+
+
 def set_tf32(on: bool) -> None:
-    torch.backends.cuda.matmul.allow_tf32 = on
-    torch.backends.cudnn.allow_tf32 = on
+    """TF32 on or off for cuBLAS matrix products and cuDNN RNNs, with the new API only."""
+    precision = "tf32" if on else "ieee"
+    torch.backends.cuda.matmul.fp32_precision = precision
+    torch.backends.cudnn.rnn.fp32_precision = precision
 
 
 def ragged(rng, B, S, V, first=None):
-    lengths = rng.integers(0, S + 1, size=B)
+    """int64 (B, S) rows of real ids, post-padded, lengths 0..S; row 0 empty, row 1 one token.
+
+    With ``first``, every row that has a token starts with it (BOS for a decoder
+    input); an empty row stays all PAD.
+    """
+    lengths = rng.integers(0, S + 1, size=B)                                # (B,)
     lengths[:2] = (0, 1)  # an empty row and a length-1 row
-    ids = np.zeros((B, S), np.int64)
+    ids = np.full((B, S), PAD, np.int64)                                    # (B, S)
     for row, n in enumerate(lengths):
         ids[row, :n] = rng.integers(4, V, size=n)
-        if first is not None:
+        if first is not None and n > 0:
             ids[row, 0] = first
     return ids
 
 
-def max_diff(a, b, mask=None):
-    d = np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))
-    return float(d[mask].max() if mask is not None else d.max())
+def teacher_forcing(answers):
+    """(tgt_in, tgt_out) = (BOS + answer, answer + EOS), each (B, T + 1), from answers (B, T)."""
+    B, T = answers.shape
+    lengths = (answers != PAD).sum(axis=1)                                  # (B,)
+    tgt_in = np.full((B, T + 1), PAD, np.int64)
+    tgt_in[:, 0] = BOS
+    tgt_in[:, 1:] = answers
+    tgt_out = np.full((B, T + 1), PAD, np.int64)
+    tgt_out[:, :T] = answers
+    tgt_out[np.arange(B), lengths] = EOS  # the target is ahead of the input by one step
+    return tgt_in, tgt_out
 
 
 def check_config(config, device):
@@ -73,8 +106,8 @@ def check_config(config, device):
         h, c = torch_impl.encode(model, src)
         logits = torch_impl.forward(model, src, tgt_in)
         greedy = torch_impl.greedy_decode(model, src, 12)
-        handoff = max(max_diff(h, h_ref), max_diff(c, c_ref))
-        logit = max_diff(logits, logits_ref, tgt_in != PAD)
+        handoff = max(max_abs_diff(h, h_ref)[0], max_abs_diff(c, c_ref)[0])
+        logit = max_abs_diff(logits, logits_ref, tgt_in != PAD)[0]
         result["tf32_on" if tf32 else "tf32_off"] = {
             "handoff_max_abs_diff": handoff,
             "logits_max_abs_diff": logit,
@@ -90,11 +123,8 @@ def check_training(device):
     rng = np.random.default_rng(2)
     weights = random_weights(config, seed=3)
     src = ragged(rng, 32, 12, config.src_vocab_size)
-    tgt_in = ragged(rng, 32, 10, config.tgt_vocab_size, first=BOS)
-    tgt_in[:, 0] = BOS
-    tgt_out = np.where(tgt_in != PAD, np.roll(tgt_in, -1, axis=1), PAD)
-    tgt_out[np.arange(32), (tgt_in != PAD).sum(1) - 1] = 2  # EOS after the last real token
-    batch = Batch(src, tgt_in, tgt_out)
+    # Answers of 0..9 tokens (an empty one among them): the decoder reads BOS at least.
+    batch = Batch(src, *teacher_forcing(ragged(rng, 32, 9, config.tgt_vocab_size)))
     out = {}
     models = {}
     for where in ("cpu", device):
@@ -107,12 +137,13 @@ def check_training(device):
     )
     out["loss_rel_diff"] = abs(loss_cpu - loss_gpu) / abs(loss_cpu)
     out["grad_max_rel_diff"] = max(
-        max_diff(g_gpu[k], g_cpu[k]) / max(float(np.abs(g_cpu[k]).max()), 1e-6) for k in g_cpu
+        max_abs_diff(g_gpu[k], g_cpu[k])[0] / max(float(np.abs(g_cpu[k]).max()), 1e-6)
+        for k in g_cpu
     )
     for model in models.values():
         torch_impl.train(model, [batch] * 20, epochs=1, optimizer="sgd", lr=0.5, verbose=False)
     w_cpu, w_gpu = (torch_impl.export_weights(models[w]) for w in ("cpu", device))
-    out["sgd20_weights_max_abs_diff"] = max(max_diff(w_gpu[k], w_cpu[k]) for k in w_cpu)
+    out["sgd20_weights_max_abs_diff"] = max(max_abs_diff(w_gpu[k], w_cpu[k])[0] for k in w_cpu)
     return out
 
 
@@ -132,8 +163,7 @@ def main() -> None:
     report = {
         "torch": torch.__version__,
         "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
-        "tf32_defaults": {"cuda.matmul": torch.backends.cuda.matmul.allow_tf32,
-                          "cudnn": torch.backends.cudnn.allow_tf32},
+        "tf32_defaults": tf32_settings(),  # read before set_tf32 changes them
         "configs": {},
     }
     for config in CONFIGS:

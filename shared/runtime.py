@@ -40,7 +40,12 @@ def seed_everything(seed: int) -> None:
         sys.modules["keras"].utils.set_random_seed(seed)
 
 
-def configure_threads(intra_op: int, inter_op: int = 1) -> None:
+FRAMEWORKS = ("torch", "tensorflow")
+
+
+def configure_threads(
+    intra_op: int, inter_op: int = 1, *, frameworks: tuple[str, ...] = FRAMEWORKS
+) -> None:
     """Give each imported framework ``intra_op`` threads per op and ``inter_op`` op pools.
 
     TensorFlow accepts this only before it runs its first op; after that its
@@ -49,17 +54,21 @@ def configure_threads(intra_op: int, inter_op: int = 1) -> None:
     Args:
         intra_op: threads one matrix multiply may use (the machine's cores, or fewer).
         inter_op: independent ops run at once (1: our graphs are a chain of steps).
+        frameworks: which of "torch" and "tensorflow" to set (both by default), for
+            settings that differ per framework, as the benchmarks' do.
     """
     for name, value in (("intra_op", intra_op), ("inter_op", inter_op)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
-    if _imported("torch"):
+    if isinstance(frameworks, str) or any(name not in FRAMEWORKS for name in frameworks):
+        raise ValueError(f"frameworks must be a tuple of {FRAMEWORKS}; got {frameworks!r}")
+    if "torch" in frameworks and _imported("torch"):
         torch = sys.modules["torch"]
         torch.set_num_threads(intra_op)
         # torch fixes its inter-op pool at its first parallel op; after that, keep it.
         with contextlib.suppress(RuntimeError):
             torch.set_num_interop_threads(inter_op)
-    if _imported("tensorflow"):
+    if "tensorflow" in frameworks and _imported("tensorflow"):
         tf = sys.modules["tensorflow"]
         try:
             tf.config.threading.set_intra_op_parallelism_threads(intra_op)

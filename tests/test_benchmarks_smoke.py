@@ -3,7 +3,8 @@
 Running a benchmark takes tens of seconds (tracing, warm-up, repeats), too long
 for the suite; what can be wrong without showing up as a slow number is
 checked here: the FLOP count behind the roofline, the batches that are timed,
-the weights that keep generation from stopping early, and the timing helper.
+the weights that keep generation from stopping early, the GPU parity script's
+batches, and the timing helper.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 
 from benchmarks.common import interleaved_ms
 from benchmarks.decode import shared_weights, sources
 from benchmarks.roofline import step_flops
 from benchmarks.threads import recommend
 from benchmarks.train_step import make_batch
-from shared import BOS, EOS, PAD
+from shared import BOS, EOS, PAD, Seq2SeqConfig
+from shared.training import check_training_batch
 
 
 def test_step_flops_is_three_forward_passes_of_multiplies():
@@ -80,3 +83,23 @@ def test_recommend_picks_the_fastest_alternating_pair():
     best = recommend(results)
     assert best == {"torch_intra": 2, "tf_intra": 1, "tf_inter": 2, "onednn": "on",
                     "pair_ms": 143}
+
+
+def test_gpu_parity_batches_keep_empty_rows_empty_and_are_valid_training_batches():
+    pytest.importorskip("torch")
+    from benchmarks.gpu_parity import ragged, teacher_forcing
+
+    rng = np.random.default_rng(0)
+    tgt_in = ragged(rng, 16, 8, 30, first=BOS)                              # (B, T)
+    lengths = (tgt_in != PAD).sum(axis=1)                                   # (B,)
+    assert lengths[0] == 0 and lengths[1] == 1, "an empty row and a length-1 row"
+    assert (tgt_in[lengths > 0, 0] == BOS).all(), "every row with a token starts with BOS"
+    post_padded = np.arange(8) < lengths[:, None]                           # (B, T)
+    np.testing.assert_array_equal(tgt_in != PAD, post_padded, "rows are post-padded")
+
+    answers = ragged(rng, 16, 8, 30)                                        # (B, 8)
+    tgt_in, tgt_out = teacher_forcing(answers)                              # each (B, 9)
+    np.testing.assert_array_equal(tgt_in[:, 1:], answers, "the decoder reads BOS + answer")
+    n = (answers != PAD).sum(axis=1)
+    assert (tgt_out[np.arange(16), n] == EOS).all() and tgt_out[0, 0] == EOS
+    check_training_batch(Seq2SeqConfig(40, 30, 8, 8), ragged(rng, 16, 5, 40), tgt_in, tgt_out)

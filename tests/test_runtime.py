@@ -53,3 +53,18 @@ def test_threads_block_restores_torch_threads():
     with threads(intra_op=before + 1, inter_op=2):
         assert torch.get_num_threads() == before + 1
     assert torch.get_num_threads() == before
+
+
+def test_configure_threads_sets_only_the_frameworks_named():
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    try:
+        configure_threads(before + 1, frameworks=("tensorflow",))
+        assert torch.get_num_threads() == before, "frameworks=('tensorflow',) changed torch"
+        configure_threads(before + 1, frameworks=("torch",))
+        assert torch.get_num_threads() == before + 1
+    finally:
+        torch.set_num_threads(before)
+    for bad in ("torch", ("torch", "jax")):
+        with pytest.raises(ValueError, match="frameworks must be a tuple of"):
+            configure_threads(1, frameworks=bad)
