@@ -23,8 +23,9 @@ import numpy as np
 # room for rounding while catching any real bug (a swapped gate or a missed mask
 # moves values by 1e-2 or more).  Logits are sums of H_dec products with the
 # output weights, larger numbers with proportionally larger rounding, hence 1e-4.
-# On GPUs these hold only with TF32 matmuls turned off: TF32 keeps 10 mantissa
-# bits (about 1e-3 relative), which alone would exceed both.
+# On GPUs these hold only with TF32 turned off, for matmuls and for cuDNN's RNNs
+# (docs/gpu-parity.md): TF32 keeps 10 mantissa bits (about 1e-3 relative), which
+# alone would exceed both.
 STATE_ATOL = 1e-5  # the hand-off (h, c), and any LSTM state
 LOGITS_ATOL = 1e-4  # teacher-forced and per-step decoder logits
 
