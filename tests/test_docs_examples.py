@@ -28,7 +28,7 @@ def test_the_documented_examples_exist():
     for name in ("01_initial_state_keras", "02_initial_state_torch", "03_gate_reorder",
                  "04_port_keras_layer_to_torch", "05_one_to_many", "06_handoff_h_and_c",
                  "07_keras_io_char_seq2seq_port", "08_safe_loading",
-                 "09_initial_state_mask_trap"):
+                 "09_initial_state_mask_trap", "10_training_differences"):
         assert name in names, f"docs/examples/{name}.py is missing"
 
 

@@ -8,6 +8,8 @@ Answers the seed question's second part for PyTorch:
   ``k * D + d`` is layer k, direction d (0 forward, 1 backward), so
   ``h_n.view(L, D, B, H)`` splits it.
 * ``batch_first=True`` changes x and output to (B, T, ...) but NOT h0, c0, h_n, c_n.
+* With ``proj_size=P`` (an LSTM with projections) h, h0 and h_n shrink to
+  (L*D, B, P) while c, c0 and c_n stay (L*D, B, H); output is (B, T, D*P).
 * ``pack_padded_sequence`` ends each row at its last real step: h_n is the state
   there and the padded output is zeros.  Lengths live on the CPU, and a length of
   0 is refused, so our encoder packs an empty row as length 1 and zeroes its state.
@@ -20,6 +22,7 @@ Shapes: B batch, T time steps, E input width, H hidden, L layers, D directions.
 """
 
 import sys
+import warnings
 from pathlib import Path
 
 # Run from a checkout without installing: make the repository root importable.
@@ -82,6 +85,19 @@ def initial_state_and_layout(x: torch.Tensor) -> None:
     print("h_n index k*D + d = layer k, direction d; view(L, D, B, H) splits it")
 
 
+def projections(x: torch.Tensor) -> None:
+    P = 3                                                                  # proj_size < H
+    lstm = nn.LSTM(E, H, num_layers=L, bidirectional=True, batch_first=True, proj_size=P)
+    h0, c0 = torch.zeros(L * D, B, P), torch.zeros(L * D, B, H)            # h: P wide, c: H
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "LSTM with projections is not supported with oneDNN"
+        output, (h_n, c_n) = lstm(x, (h0, c0))
+    assert h_n.shape == (L * D, B, P) and c_n.shape == (L * D, B, H), (h_n.shape, c_n.shape)
+    assert output.shape == (B, T, D * P)
+    assert lstm.weight_hr_l0.shape == (P, H), "the projection h = W_hr (o * tanh(c))"
+    print(f"nn.LSTM(proj_size={P}): h_n", tuple(h_n.shape), "but c_n", tuple(c_n.shape))
+
+
 def packing(x: torch.Tensor) -> None:
     torch.manual_seed(1)
     lstm = nn.LSTM(E, H, batch_first=True)
@@ -127,6 +143,7 @@ def empty_row_in_our_encoder() -> None:
 def main() -> None:
     x = torch.from_numpy(np.random.default_rng(0).standard_normal((B, T, E)).astype("float32"))
     initial_state_and_layout(x)                                            # x: (B, T, E)
+    projections(x)
     packing(x)
     empty_row_in_our_encoder()
 
