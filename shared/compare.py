@@ -186,12 +186,14 @@ def agreement(tokens_a: object, tokens_b: object) -> float:
 def format_table(comparisons: Sequence[Comparison]) -> str:
     """A plain-text table of comparisons, one row each, columns aligned.
 
-    Example:
+    Example, as ``seq2seq-rosetta compare`` printed it for a one-layer LSTM
+    checkpoint (a row over its tolerance reads FAIL in the last column):
 
-        quantity           max |diff|  tolerance  result
-        -----------------  ----------  ---------  ------
-        hand-off h layer 0    3.0e-08      1e-05  ok
-        logits                2.1e-03      1e-04  FAIL
+        quantity            max |diff|  tolerance  result
+        ------------------  ----------  ---------  ------
+        hand-off h layer 0     1.2e-07      1e-05  ok
+        hand-off c layer 0     2.4e-07      1e-05  ok
+        logits                 1.2e-07      1e-04  ok
     """
     header = ("quantity", "max |diff|", "tolerance", "result")
     rows = [

@@ -155,3 +155,16 @@ def test_format_table_is_aligned(rng):
         "hand-off h layer 0           0      1e-05  ok",
         "logits                 2.5e-03      1e-04  FAIL",
     ]
+
+
+def test_format_table_docstring_shows_what_it_prints():
+    # The docstring's example is a real `compare` run's figures: the same figures
+    # must print the same table, so the example cannot drift from the code.
+    rows = [Comparison(name, diff, (0,), atol, True) for name, diff, atol in (
+        ("hand-off h layer 0", 1.2e-07, STATE_ATOL),
+        ("hand-off c layer 0", 2.4e-07, STATE_ATOL),
+        ("logits", 1.2e-07, LOGITS_ATOL),
+    )]
+    shown = [line.strip() for line in format_table.__doc__.splitlines()]
+    for line in format_table(rows).splitlines():
+        assert line.strip() in shown, f"format_table's docstring lacks the line {line!r}"
