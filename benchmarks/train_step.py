@@ -189,8 +189,11 @@ def keras_bare_step(batch, mask: bool = True, jit_compile: bool = False):
     tgt_in = keras.Input((None,), dtype="int64", name="tgt_in")
     x = layers.Embedding(VOCAB, EMBEDDING, mask_zero=mask)(src_in)         # (B, S, E)
     _, h, c = layers.LSTM(HIDDEN, return_state=True)(x)                    # each (B, H)
-    y = layers.Embedding(VOCAB, EMBEDDING, mask_zero=mask)(tgt_in)         # (B, T, E)
-    y = layers.LSTM(HIDDEN, return_sequences=True)(y, initial_state=[h, c])  # (B, T, H)
+    embedding = layers.Embedding(VOCAB, EMBEDDING, mask_zero=mask)
+    y = embedding(tgt_in)                                                  # (B, T, E)
+    # With initial_state= Keras drops mask_zero's mask (docs/examples/09): pass it.
+    y_mask = embedding.compute_mask(tgt_in) if mask else None              # (B, T) or None
+    y = layers.LSTM(HIDDEN, return_sequences=True)(y, initial_state=[h, c], mask=y_mask)
     logits = layers.Dense(VOCAB)(y)                                        # (B, T, V)
     model = keras.Model([src_in, tgt_in], logits)
     model.compile(
