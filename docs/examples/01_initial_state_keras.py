@@ -9,6 +9,8 @@ Answers the seed question's second part for Keras 3:
   ``[output, h_fw, c_fw, h_bw, c_bw]``, and takes ``initial_state`` in that order.
 * With ``Embedding(mask_zero=True)`` a padded step keeps the state, and the
   output there repeats the last real output (``Bidirectional`` writes zeros).
+  That holds for a layer called on the embedding alone: one also given
+  ``initial_state=`` drops the mask unless ``mask=`` is passed (example 09).
 * States pass between layers in a functional model: that is the hand-off.
 
 Every claim is checked against the NumPy reference LSTM (``shared.reference``),
