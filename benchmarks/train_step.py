@@ -20,7 +20,8 @@ interleaved rounds after warm-up:
                 ``F.cross_entropy(ignore_index=PAD)``; torch.optim.Adam on all weights.
     keras_bare  what a Keras user writes: a functional model, Embedding(mask_zero=True)
                 + LSTM(return_state=True) -> Embedding(mask_zero=True) +
-                LSTM(initial_state=[h, c]) + Dense; ``model.compile(Adam,
+                LSTM(initial_state=[h, c], mask=...) + Dense (the decoder's mask
+                passed explicitly: initial_state= drops mask_zero's); ``model.compile(Adam,
                 SparseCategoricalCrossentropy(from_logits=True))``; ``train_on_batch``.
 
 Why the loop body and not ``train(model, [batch] * N)``: ``train`` traces a new
