@@ -31,6 +31,7 @@ from keras_impl.api import (
     greedy_decode,
 )
 from keras_impl.model import Seq2Seq
+from keras_impl.ported import load_ported
 from keras_impl.train import loss_and_gradients, train
 from keras_impl.weights import export_weights, import_weights
 
@@ -47,6 +48,7 @@ __all__ = [
     "forward",
     "greedy_decode",
     "import_weights",
+    "load_ported",
     "loss_and_gradients",
     "train",
 ]
