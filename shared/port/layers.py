@@ -81,11 +81,6 @@ class Recurrent:
     def directions(self) -> tuple[str, ...]:
         return DIRECTIONS[: 2 if self.bidirectional else 1]
 
-    @property
-    def state_parts(self) -> int:
-        """2 for an LSTM's (h, c), 1 for a GRU's (h,)."""
-        return 2 if self.cell == "lstm" else 1
-
     def stacked(self, k: int, direction: str) -> tuple[np.ndarray, ...]:
         """Layer k's (weight_ih (G*H, in), weight_hh (G*H, H), bias_ih, bias_hh), stacked."""
         return join_gates(self.weights, f"l{k}.{direction}", self.cell)
@@ -150,9 +145,6 @@ class Unportable:
     name: str
     what: str
     why: str
-
-
-Layer = Recurrent | Embedding | Dense | Weightless | Unportable
 
 
 @dataclass

@@ -88,8 +88,8 @@ def read_keras(path: str) -> Source:
         _refuse_links_outside(path, h5, h5py)
         store = _KerasWeights(path, h5)
         layers = _model_layers(path, config, store, store.root)
-        tensors, parameters = _count(h5, h5py, "layers")
-        ignored = _optimizer(h5, h5py, "optimizer")
+        tensors, parameters = _count(h5, "layers")
+        ignored = _optimizer(h5, "optimizer")
     return Source(path, "keras", "Keras 3 .keras file", layers, tensors, parameters, ignored)
 
 
@@ -114,8 +114,8 @@ def read_keras_h5(path: str) -> Source:
         root = h5.get("model_weights", h5)
         store = _LegacyWeights(path, root)
         layers = _model_layers(path, config, store, None)
-        tensors, parameters = _count(h5, h5py, "model_weights")
-        ignored = _optimizer(h5, h5py, "optimizer_weights")
+        tensors, parameters = _count(h5, "model_weights")
+        ignored = _optimizer(h5, "optimizer_weights")
     return Source(path, "keras-h5", "legacy Keras .h5 model", layers, tensors, parameters, ignored)
 
 
@@ -244,7 +244,7 @@ def _layer(path: str, entry: dict, store, handle) -> list:
         if inner.get("class_name") in RECURRENT and not _custom(inner):
             directions = [store.arrays(handle, d) for d in ("forward", "backward")]
             layer = _recurrent(path, name, what, inner.get("config", {}), directions)
-            if config.get("merge_mode", "concat") != "concat":
+            if isinstance(layer, Recurrent) and config.get("merge_mode", "concat") != "concat":
                 layer.notes.append(
                     f"Keras merges the two directions by {config.get('merge_mode')!r}; the port "
                     "keeps them concatenated [forward, backward]: merge them yourself"
@@ -294,7 +294,8 @@ def _recurrent(path, name, what, config, directions) -> Recurrent | Unportable:
             weights.update(from_keras(cell, f"l0.{direction}", *arrays))
         except ValueError as error:
             raise PortError(f"{path}: {what} {name!r} ({direction}): {error}") from None
-    hidden, inputs = arrays[1].shape[0], arrays[0].shape[0]
+    kernel, recurrent_kernel = directions[0][:2]
+    inputs, hidden = kernel.shape[0], recurrent_kernel.shape[0]
     if units is not None and units != hidden:
         raise PortError(f"{path}: {what} {name!r} says units={units} but holds H = {hidden}")
     if not use_bias:
@@ -322,13 +323,13 @@ def _name(entry: dict) -> str:
 
 
 def _custom(entry: dict) -> str | None:
-    """``module.Class`` of a layer that is not Keras's own, else None."""
+    """``module.Class`` (or the registered name) of a layer not Keras's own, else None."""
     module, registered = entry.get("module"), entry.get("registered_name")
     cls = entry.get("class_name")
     if (module is not None and not str(module).startswith("keras")) or (
         registered is not None and registered != cls
     ):
-        return f"{module}.{registered or cls}"
+        return f"{module}.{cls}" if module else str(registered)
     return None
 
 
@@ -381,11 +382,11 @@ def _datasets(h5, name: str) -> list:
     return found
 
 
-def _count(h5, h5py, name: str) -> tuple[int, int]:
+def _count(h5, name: str) -> tuple[int, int]:
     datasets = _datasets(h5, name)
     return len(datasets), sum(int(np.prod(d.shape)) for d in datasets)
 
 
-def _optimizer(h5, h5py, name: str) -> list[str]:
+def _optimizer(h5, name: str) -> list[str]:
     datasets = _datasets(h5, name)
     return [f"optimizer state: {len(datasets)} tensors (not weights)"] if datasets else []

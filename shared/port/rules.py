@@ -36,10 +36,10 @@ CUSTOM = (
 UNKNOWN = "is a layer type with weights that port does not know"
 RESET_BEFORE = (
     "is a GRU that resets before the recurrent product ({what}); nn.GRU resets after it and "
-    "cannot compute it (port it --to keras: keras.layers.GRU(reset_after=False))"
+    "cannot compute it; port it --to keras, as keras.layers.GRU(reset_after=False)"
 )
 KERAS_ONLY = (
-    "uses {what}; nn.{cell} computes only sigmoid/tanh gates, forwards (port it --to keras)"
+    "uses {what}; nn.{cell} computes only sigmoid/tanh gates, forwards; port it --to keras"
 )
 
 
