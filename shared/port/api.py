@@ -18,8 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import partial
 
-from shared.compare import STATE_ATOL
-from shared.port.checking import CheckRow, table
+from shared.port.checking import LENGTHS, CheckRow, table
 from shared.port.checking import check as check_written
 from shared.port.detect import KINDS, detect
 from shared.port.files import Written
@@ -106,13 +105,14 @@ class Report:
             lines.append("no weights, nothing to port: " + ", ".join(weightless))
         lines.extend(f"not ported: {line}" for line in [*source.ignored, *source.notes])
         if self.rows:
-            lines.append(f"check: each layer on random inputs, rows of lengths 5, 1, 4, 2, a "
-                         f"random initial state; max |target - source|, tolerance {STATE_ATOL:g}")
+            atol, n = self.rows[0].atol, len(self.rows)
+            lengths = ", ".join(map(str, LENGTHS))
+            lines.append(f"check: each layer on random inputs, rows of lengths {lengths}, a "
+                         f"random initial state; max |target - source|, tolerance {atol:g}")
             lines.append(table(self.rows))
             bad = [row.name for row in self.rows if not row.ok]
-            lines.append(f"all {len(self.rows)} layers agree within {STATE_ATOL:g}" if not bad
-                         else f"{len(bad)} of {len(self.rows)} layers differ by more than "
-                              f"{STATE_ATOL:g}: {', '.join(bad)}")
+            lines.append(f"{n} of {n} layers within {atol:g}" if not bad
+                         else f"{len(bad)} of {n} layers over {atol:g}: {', '.join(bad)}")
         return "\n".join(lines)
 
 

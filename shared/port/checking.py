@@ -49,6 +49,7 @@ class CheckRow:
     source: str  # what ran the source side: an engine of ENGINES, "reference" or "numpy"
     target: str
     diffs: dict
+    atol: float
 
     @property
     def worst(self) -> float:
@@ -56,7 +57,7 @@ class CheckRow:
 
     @property
     def ok(self) -> bool:
-        return all(diff <= STATE_ATOL for diff in self.diffs.values())  # False for NaN
+        return all(diff <= self.atol for diff in self.diffs.values())  # False for NaN
 
 
 def check(written: Written, *, engine: str = "auto", seed: int = 0) -> list[CheckRow]:
@@ -119,7 +120,7 @@ def _recurrent(layer: Recurrent, parts, stored, target: str, engine: str, rng) -
              "h": max_abs_diff(got[1], expected[1])[0]}
     if c0 is not None:
         diffs["c"] = max_abs_diff(got[2], expected[2])[0]
-    return CheckRow(layer.name, layer.cell, layer.sizes(), source, target, diffs)
+    return CheckRow(layer.name, layer.cell, layer.sizes(), source, target, diffs, STATE_ATOL)
 
 
 def _prefixes(layer: Recurrent) -> list[str]:
@@ -175,7 +176,7 @@ def _table_or_dense(layer, part, stored, target: str, rng) -> CheckRow:
         else:
             got = run_keras.embedding(part.args, stored["embeddings"], ids)
         return CheckRow(layer.name, "embedding", layer.sizes(), "numpy", target,
-                        {"outputs": max_abs_diff(got, expected)[0]})
+                        {"outputs": max_abs_diff(got, expected)[0]}, STATE_ATOL)
     assert isinstance(layer, Dense)
     x = rng.normal(size=(B, T, layer.weight.shape[1])).astype(np.float32)  # (B, T, in)
     raw = layer.raw  # the source's own orientation: x @ kernel, or W @ x
@@ -188,7 +189,7 @@ def _table_or_dense(layer, part, stored, target: str, rng) -> CheckRow:
         arrays = [stored["kernel"]] + ([stored["bias"]] if "bias" in stored else [])
         got = run_keras.dense(part.args, part.kwargs, arrays, x)
     return CheckRow(layer.name, "dense", layer.sizes(), "numpy", target,
-                    {"outputs": max_abs_diff(got, expected)[0]})
+                    {"outputs": max_abs_diff(got, expected)[0]}, STATE_ATOL)
 
 
 def table(rows: list[CheckRow]) -> str:

@@ -122,7 +122,6 @@ def load(path: str, target: str) -> dict[str, np.ndarray]:
         raise PortError(f"{path}: no such file")
     if path.endswith(".safetensors"):
         import safetensors
-        import safetensors.numpy
 
         try:
             with safetensors.safe_open(path, framework="np") as file:

@@ -75,7 +75,6 @@ def read_torch(path: str, linear: tuple[str, ...] = ()) -> Source:
 def read_safetensors(path: str, linear: tuple[str, ...] = ()) -> Source:
     """A ``.safetensors`` state_dict's layers, read without PyTorch."""
     import safetensors
-    import safetensors.numpy
 
     try:
         with safetensors.safe_open(path, framework="np") as file:
