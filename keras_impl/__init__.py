@@ -26,6 +26,7 @@ from keras_impl.api import (
 )
 from keras_impl.model import Seq2Seq
 from keras_impl.per_backend import BACKEND
+from keras_impl.ported import load_ported
 from keras_impl.train import loss_and_gradients, train
 from keras_impl.weights import export_weights, import_weights
 
@@ -43,6 +44,7 @@ __all__ = [
     "forward",
     "greedy_decode",
     "import_weights",
+    "load_ported",
     "loss_and_gradients",
     "train",
 ]

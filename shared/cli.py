@@ -27,6 +27,7 @@ from shared import __version__
 from shared.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from shared.config import CELLS, Seq2SeqConfig
 from shared.data import batches, build_tokenizers, encode_questions, read_pairs
+from shared.port import cli as port_cli
 from shared.runtime import threads
 from shared.tasks import TASKS, load_task
 
@@ -257,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--cell", choices=CELLS, default="lstm", help="the recurrent cell")
     demo.add_argument("--out", default="out/demo")
     demo.set_defaults(func=cmd_demo)
+    port_cli.add_parser(sub)
     return parser
 
 

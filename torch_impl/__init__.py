@@ -16,6 +16,7 @@ from torch_impl.api import (
     greedy_decode,
 )
 from torch_impl.model import Seq2Seq
+from torch_impl.ported import load_ported
 from torch_impl.train import loss_and_gradients, train
 from torch_impl.weights import export_weights, import_weights
 
@@ -32,6 +33,7 @@ __all__ = [
     "forward",
     "greedy_decode",
     "import_weights",
+    "load_ported",
     "loss_and_gradients",
     "train",
 ]

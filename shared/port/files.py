@@ -1,0 +1,148 @@
+"""The files a port writes (DST), and what both writers, the check and ``load_ported`` share.
+
+    --to torch   DST.safetensors or DST.pt (``torch.save`` of a plain dict of tensors)
+                 keyed "{layer}.{param}" with PyTorch's parameter names
+    --to keras   DST.safetensors keyed "{layer}.{weight}" with Keras's weight names,
+                 "{layer}.forward.{weight}" / "{layer}.backward.{weight}" for a
+                 Bidirectional layer
+
+A .safetensors DST also says in its metadata which target it was written for
+(``{"format": "seq2seq-rosetta/port", "target": "torch" | "keras"}``), so that a
+file written for one framework is not loaded into the other.  Writing is atomic
+(``shared.checkpoint``'s temporary file + ``os.replace``): DST is the new file or
+the old one, never half of one.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from shared.checkpoint import _write_atomically as write_atomically
+from shared.port.layers import PortError
+
+FORMAT = "seq2seq-rosetta/port"
+EXTENSIONS = {"torch": (".safetensors", ".pt", ".pth", ".bin"), "keras": (".safetensors",)}
+
+
+@dataclass
+class TargetLayer:
+    """One layer as the target framework builds it.
+
+    Attributes:
+        name: its name in DST: a module path (torch) or the Keras name before "." -> "_".
+        source: the source layer it comes from.
+        kind: the target class: "LSTM", "GRU", "Embedding", "Linear" (torch), "Dense" (keras).
+        args: the class's positional arguments, e.g. (71, 256) for nn.LSTM(71, 256).
+        kwargs: its keyword arguments, e.g. {"batch_first": True}.
+        tensors: {parameter or weight name: array} as DST stores them under "{name}.".
+        line: the line the report prints to build it.
+        bidirectional: a Keras layer wrapped in ``Bidirectional``.
+        notes: lines for the report.
+        index: which layer k of its source it is (a PyTorch module of L layers gives L
+            Keras layers).
+    """
+
+    name: str
+    source: object
+    kind: str
+    args: tuple
+    kwargs: dict
+    tensors: dict[str, np.ndarray]
+    line: str
+    bidirectional: bool = False
+    notes: list[str] = field(default_factory=list)
+    index: int = 0
+
+
+@dataclass
+class Written:
+    """What a writer put in DST."""
+
+    path: str
+    target: str
+    layers: list[TargetLayer]
+
+    @property
+    def tensors(self) -> dict[str, np.ndarray]:
+        return {key(layer.name, name): array
+                for layer in self.layers for name, array in layer.tensors.items()}
+
+
+def key(layer: str, parameter: str) -> str:
+    """"{layer}.{parameter}"; a bare module's (name "") parameters keep their own names."""
+    return f"{layer}.{parameter}" if layer else parameter
+
+
+def check_destination(source_path: str, destination: str, target: str) -> None:
+    """PortError unless DST is a new or replaceable file of an extension ``target`` writes."""
+    if not destination.endswith(EXTENSIONS[target]):
+        raise PortError(f"--out {destination}: --to {target} writes "
+                        f"{' or '.join(EXTENSIONS[target])}")
+    if os.path.exists(source_path) and os.path.exists(destination) and os.path.samefile(
+        source_path, destination
+    ):
+        raise PortError(f"--out {destination} is SRC itself; write the port to another file")
+    if os.path.isdir(destination):
+        raise PortError(f"--out {destination} is a directory; give a file name")
+    folder = os.path.dirname(os.path.abspath(destination))
+    if not os.path.isdir(folder):
+        raise PortError(f"--out {destination}: no such directory {folder}")
+
+
+def save(written: Written, source_path: str) -> None:
+    """Write DST: safetensors (with metadata) or, for torch, ``torch.save`` of a dict."""
+    tensors = {name: np.ascontiguousarray(array, dtype=np.float32)
+               for name, array in written.tensors.items()}
+    if written.path.endswith(".safetensors"):
+        import safetensors.numpy
+
+        metadata = {"format": FORMAT, "target": written.target,
+                    "source": os.path.basename(source_path)}
+        data = safetensors.numpy.save(tensors, metadata=metadata)
+    else:
+        import torch
+
+        buffer = io.BytesIO()
+        torch.save({name: torch.from_numpy(array) for name, array in tensors.items()}, buffer)
+        data = buffer.getvalue()
+    write_atomically(written.path, data)
+
+
+def load(path: str, target: str) -> dict[str, np.ndarray]:
+    """The tensors of a ported file written for ``target``, as float32 arrays.
+
+    Raises:
+        PortError: no such file, not readable, or written for the other framework.
+    """
+    if not os.path.isfile(path):
+        raise PortError(f"{path}: no such file")
+    if path.endswith(".safetensors"):
+        import safetensors
+
+        try:
+            with safetensors.safe_open(path, framework="np") as file:
+                metadata = file.metadata() or {}
+                tensors = {name: file.get_tensor(name) for name in file.keys()}  # noqa: SIM118
+        except (safetensors.SafetensorError, OSError) as error:
+            raise PortError(f"{path} is not a readable safetensors file ({error})") from None
+        if metadata.get("format") == FORMAT and metadata.get("target") != target:
+            raise PortError(
+                f"{path} was written for {metadata.get('target')} (--to "
+                f"{metadata.get('target')}); port the model again with --to {target}"
+            )
+        return tensors
+    try:
+        import torch
+    except ImportError:
+        raise PortError(f"{path} is a torch.save file; reading it needs PyTorch") from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # whatever torch says, the file is refused
+        raise PortError(f"{path}: torch.load(weights_only=True) refused it ({error})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise PortError(f"{path} is not a dict of tensors")
+    return {name: value.detach().cpu().float().numpy() for name, value in state.items()}

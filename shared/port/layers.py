@@ -1,0 +1,197 @@
+"""What a port holds between reading and writing: a model file's layers, by name, canonical.
+
+Every reader (``shared.port.read_keras``, ``read_torch``, ``read_tf1``,
+``read_onnx``) turns a file into a ``Source``: a list of named layers, each in
+one form whatever framework wrote it, and every writer reads only that form.
+No reader talks to a writer directly (the one bridge of ``shared.layout``).
+
+The layers:
+
+    Recurrent    an LSTM or GRU: L stacked layers k (L = 1 except a PyTorch
+                 ``num_layers`` module), one or two directions, its weights gate
+                 by gate in canonical names "l{k}.{direction}.{gate}.{piece}"
+                 (``shared.layout.split_gates``: W_ih (H, in), W_hh (H, H),
+                 b_ih (H,), b_hh (H,); gates i, f, g, o or r, z, n)
+    Embedding    a lookup table, weight (V, E)
+    Dense        a linear layer, weight (out, in) and bias (out,) or none, as
+                 ``nn.Linear`` keeps them; an activation the source applied after it
+    Weightless   a layer with nothing to port (Dropout, Masking, InputLayer, ...)
+    Unportable   a layer that cannot be ported to any target, and why
+
+Each layer keeps its source name (a Keras layer name, a PyTorch module path, a
+TF1 scope or an ONNX node name, dotted) and the raw arrays exactly as the file
+held them (``raw``), so that ``--check`` can run the source's own layer on them
+rather than trust the conversion it is checking.
+
+Shape legend: E embedding, H hidden, L layers, V vocabulary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from shared.layout import join_gates
+
+TARGETS = ("torch", "keras")
+DIRECTIONS = ("forward", "backward")
+
+
+class PortError(ValueError):
+    """A file that cannot be read, or a port that cannot be done: one line, for people."""
+
+
+@dataclass
+class Recurrent:
+    """An LSTM or GRU layer, canonical.
+
+    Attributes:
+        name: the source name, e.g. "encoder_lstm", "encoder.rnn", "lstm.LSTM".
+        what: what it was in the source, e.g. "Keras LSTM", "nn.LSTM", "TF1 LSTMCell".
+        origin: the framework that wrote it: "keras", "torch", "tf1" or "onnx".
+        cell: "lstm" or "gru".
+        inputs: in_0, the width layer k = 0 reads; layer k > 0 reads D*H.
+        hidden: H per direction.
+        num_layers: L.
+        bidirectional: two directions (D = 2), concatenated [forward, backward].
+        weights: canonical, "l{k}.{direction}.{gate}.{piece}" -> float32 array.
+        reset_after: a GRU's reset acts after the recurrent product (PyTorch's GRU)
+            or before it (False: TF1's GRUCell, Keras reset_after=False).
+        raw: the source's own arrays, keyed as the source names them.
+        settings: what the source needs besides ``raw`` to run this layer again.
+        notes: lines for the report.
+    """
+
+    name: str
+    what: str
+    origin: str
+    cell: str
+    inputs: int
+    hidden: int
+    num_layers: int
+    bidirectional: bool
+    weights: dict[str, np.ndarray]
+    reset_after: bool = True
+    raw: dict[str, np.ndarray] = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        return DIRECTIONS[: 2 if self.bidirectional else 1]
+
+    def stacked(self, k: int, direction: str) -> tuple[np.ndarray, ...]:
+        """Layer k's (weight_ih (G*H, in), weight_hh (G*H, H), bias_ih, bias_hh), stacked."""
+        return join_gates(self.weights, f"l{k}.{direction}", self.cell)
+
+    def sizes(self) -> str:
+        """E.g. "71 -> 256", "4 -> 3 x2 bidirectional"."""
+        text = f"{self.inputs} -> {self.hidden}"
+        if self.num_layers > 1:
+            text += f" x{self.num_layers}"
+        return text + (" bidirectional" if self.bidirectional else "")
+
+
+@dataclass
+class Embedding:
+    """A lookup table: weight (V, E)."""
+
+    name: str
+    what: str
+    origin: str
+    weight: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+    def sizes(self) -> str:
+        return f"{self.weight.shape[0]} x {self.weight.shape[1]}"
+
+
+@dataclass
+class Dense:
+    """A linear layer y = x W^T + b, W (out, in) as ``nn.Linear`` keeps it.
+
+    Attributes:
+        raw: {"kernel": (in, out)} where the source multiplies x @ kernel, or
+            {"weight": (out, in)} where it multiplies W @ x; and "bias" when it has one.
+        activation: what the source applied after the linear part ("softmax"), or None.
+    """
+
+    name: str
+    what: str
+    origin: str
+    weight: np.ndarray
+    bias: np.ndarray | None
+    raw: dict[str, np.ndarray]
+    activation: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def sizes(self) -> str:
+        return f"{self.weight.shape[1]} -> {self.weight.shape[0]}"
+
+
+@dataclass
+class Weightless:
+    """A layer with no weights: nothing to port (Dropout, Masking, InputLayer, ...)."""
+
+    name: str
+    what: str
+
+
+@dataclass
+class Unportable:
+    """A layer that no target can express, and why (the rule texts are in ``shared.port.rules``)."""
+
+    name: str
+    what: str
+    why: str
+
+
+@dataclass
+class Source:
+    """A model file, read.
+
+    Attributes:
+        path: the file (or TF1 checkpoint prefix) as given.
+        kind: "keras", "keras-h5", "torch", "safetensors", "tf1" or "onnx".
+        description: the kind in words, for the report.
+        layers: every layer found, in the file's order.
+        tensors: how many tensors were read from the file.
+        parameters: how many numbers they hold.
+        ignored: tensors read and deliberately not ported, with why (optimizer slots).
+        notes: lines for the report that belong to no one layer.
+    """
+
+    path: str
+    kind: str
+    description: str
+    layers: list
+    tensors: int
+    parameters: int
+    ignored: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def ported(self) -> list:
+        """The layers with weights to port: Recurrent, Embedding and Dense."""
+        return [layer for layer in self.layers if isinstance(layer, Recurrent | Embedding | Dense)]
+
+
+def dotted(name: str) -> str:
+    """A source name as a module path: "/lstm/LSTM" -> "lstm.LSTM", "rnn/cell_0" -> "rnn.cell_0"."""
+    return ".".join(part for part in name.replace("/", ".").split(".") if part)
+
+
+def keras_name(name: str) -> str:
+    """The Keras layer name a ported name is looked up by: its "." and "/" read as "_"."""
+    return name.replace(".", "_").replace("/", "_")
+
+
+def float32(name: str, array) -> np.ndarray:
+    """``array`` as float32, or PortError naming it when it holds no real numbers or NaN/inf."""
+    array = np.asarray(array)
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise PortError(f"{name} must hold real numbers; got dtype {array.dtype}")
+    array = np.array(array, dtype=np.float32, order="C")
+    if not np.all(np.isfinite(array)):
+        raise PortError(f"{name} holds NaN or inf; a weight must be finite")
+    return array

@@ -1,0 +1,235 @@
+"""ONNX models, read node by node with ``onnx.load``; nothing in the file is run.
+
+    node                               with constant inputs           what it is
+    LSTM                               W (D, 4H, in), R (D, 4H, H),   an LSTM (gates i, o, f, c)
+                                       B (D, 8H) = [Wb, Rb]
+    GRU                                W (D, 3H, in), R, B (D, 6H)    a GRU (z, r, h);
+                                                                      linear_before_reset=1 is
+                                                                      PyTorch's, 0 resets before
+    Gather                             data (V, E)                    an embedding
+    Gemm                               B, C                           a dense layer (transB: B is
+                                                                      (out, in), else (in, out))
+    MatMul (+ Add)                     B (in, out) (+ bias (out,))    a dense layer, as
+                                                                      torch.onnx.export writes one
+    any other node reading float weights                              refused: port does not know it
+      (a float constant of several values, not all equal: fills such as a zero initial state
+      are not weights)
+
+A node's name is the layer's name, dotted: "/lstm/LSTM" -> "lstm.LSTM".
+Refused LSTM/GRU options: peepholes (input P), ``clip``, ``input_forget=1``,
+``direction="reverse"`` and activations other than Sigmoid, Tanh, Tanh.
+
+External data: a large model keeps its tensors in files beside the .onnx,
+named inside it.  Port reads them only from SRC's own folder: a location that
+is absolute or leads out of that folder (``../``, a symlink) is refused before
+anything is read.
+
+Shape legend: D directions, E embedding, H hidden, V vocabulary.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from shared.layout import onnx_gru_to_keras, onnx_lstm_to_keras
+from shared.port import rules
+from shared.port.canonical import from_keras
+from shared.port.layers import (
+    Dense,
+    Embedding,
+    PortError,
+    Recurrent,
+    Source,
+    Unportable,
+    dotted,
+    float32,
+)
+
+DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
+GATES = {"LSTM": 4, "GRU": 3}
+
+
+def read_onnx(path: str) -> Source:
+    """An ONNX model's layers."""
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        raise PortError("reading an ONNX model needs onnx (pip install onnx)") from None
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except Exception as error:  # a protobuf that does not parse, whatever the library says
+        raise PortError(f"{path} is not a readable ONNX model ({type(error).__name__}: "
+                        f"{str(error).strip() or 'no detail'})") from None
+    if not model.graph.node:
+        raise PortError(f"{path} is not an ONNX model with a graph (no nodes)")
+    _load_external_data(path, model, onnx)
+    constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            for attribute in node.attribute:
+                if attribute.name == "value":
+                    constants[node.output[0]] = numpy_helper.to_array(attribute.t)
+    floats = {name: value for name, value in constants.items()
+              if np.issubdtype(value.dtype, np.floating)}
+    layers = _layers(path, model.graph.node, floats)
+    parameters = sum(int(value.size) for value in floats.values())
+    return Source(path, "onnx", "ONNX model", layers, len(floats), parameters)
+
+
+def _load_external_data(path: str, model, onnx) -> None:
+    """Read external tensors from SRC's folder only; PortError for any location outside it."""
+    from onnx.external_data_helper import load_external_data_for_model, uses_external_data
+
+    folder = Path(path).resolve().parent
+    tensors = [t for t in model.graph.initializer if uses_external_data(t)]
+    for tensor in tensors:
+        location = next((entry.value for entry in tensor.external_data
+                         if entry.key == "location"), "")
+        target = (folder / location).resolve()
+        if os.path.isabs(location) or not target.is_relative_to(folder):
+            raise PortError(
+                f"{path}: tensor {tensor.name!r} keeps its data at {location!r}, outside SRC's "
+                f"folder {folder}; port reads external data only from SRC's own folder"
+            )
+        if not target.is_file():
+            raise PortError(f"{path}: tensor {tensor.name!r} keeps its data in {location!r}, "
+                            "which is not a file in SRC's folder")
+    if tensors:
+        try:
+            load_external_data_for_model(model, str(folder))
+        except Exception as error:  # truncated or unreadable data files
+            raise PortError(f"{path}: could not read its external data ({error})") from None
+
+
+def _attributes(node) -> dict:
+    from onnx import helper
+
+    values = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    return {k: v.decode() if isinstance(v, bytes) else
+            [x.decode() if isinstance(x, bytes) else x for x in v] if isinstance(v, list) else v
+            for k, v in values.items()}
+
+
+def _layers(path: str, nodes, floats: dict) -> list:
+    consumers: dict[str, list] = {}
+    for node in nodes:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    layers, done = [], set()  # done: ids of nodes read as part of a layer
+    for index, node in enumerate(nodes):
+        name = dotted(node.name) or f"{node.op_type}_{index}"
+        inputs = list(node.input)
+        if node.op_type in GATES:
+            layers.append(_recurrent(path, name, node, inputs, floats))
+        elif node.op_type == "Gather" and inputs[0] in floats and floats[inputs[0]].ndim == 2:
+            layers.append(Embedding(name, "ONNX Gather", "onnx",
+                                    float32(f"{path}: {inputs[0]}", floats[inputs[0]])))
+        elif node.op_type == "Gemm" and len(inputs) > 1 and inputs[1] in floats:
+            layers.append(_gemm(path, name, node, inputs, floats))
+        elif (node.op_type == "MatMul" and inputs[1] in floats and floats[inputs[1]].ndim == 2
+              and inputs[0] not in floats):
+            layers.append(_matmul(path, name, node, floats, consumers, done))
+        elif id(node) not in done and node.op_type != "Constant" and any(
+            i in floats and _learned(floats[i]) for i in inputs
+        ):
+            layers.append(Unportable(name, f"ONNX {node.op_type} node", rules.UNKNOWN))
+    return layers
+
+
+def _learned(value: np.ndarray) -> bool:
+    """Whether a constant looks like weights: more than one value, and not all the same.
+
+    Exporters also store fills (the zero initial state an LSTM is expanded from,
+    a scale of 1.0); a trained weight is never one number repeated.
+    """
+    return value.size > 1 and not np.all(value == value.flat[0])
+
+
+def _recurrent(path, name, node, inputs, floats):
+    op = node.op_type
+    attributes = _attributes(node)
+    what = f"ONNX {op}"
+    inputs = inputs + [""] * (8 - len(inputs))  # X W R B sequence_lens initial_h initial_c P
+    whys = []
+    if op == "LSTM" and inputs[7]:
+        whys.append(rules.PEEPHOLES)
+    if attributes.get("clip") is not None:
+        whys.append(rules.CLIPPING.format(what=f"clip={attributes['clip']}"))
+    if attributes.get("input_forget", 0):
+        whys.append(rules.ONNX_OPTION.format(what="input_forget=1 (coupled input and forget "
+                                                  "gates)"))
+    direction = attributes.get("direction", "forward")
+    if direction == "reverse":
+        whys.append(rules.ONNX_OPTION.format(what="direction='reverse' (one backward direction)"))
+    directions = 2 if direction == "bidirectional" else 1
+    activations = attributes.get("activations")
+    if activations and activations != DEFAULT_ACTIVATIONS[op] * directions:
+        whys.append(rules.ONNX_OPTION.format(what=f"activations={activations}"))
+    missing = [role for role, i in (("W", 1), ("R", 2)) if inputs[i] not in floats]
+    if inputs[3] and inputs[3] not in floats:
+        missing.append("B")
+    if missing:
+        whys.append(f"computes its {', '.join(missing)} at run time instead of storing them")
+    if whys:
+        return Unportable(name, what, "; and ".join(whys))
+    W = float32(f"{path}: {inputs[1]}", floats[inputs[1]])  # (D, G*H, in)
+    R = float32(f"{path}: {inputs[2]}", floats[inputs[2]])  # (D, G*H, H)
+    hidden = R.shape[-1]
+    gates = GATES[op]
+    B = (float32(f"{path}: {inputs[3]}", floats[inputs[3]]) if inputs[3]
+         else np.zeros((directions, 2 * gates * hidden), np.float32))  # (D, 2*G*H)
+    lbr = int(attributes.get("linear_before_reset", 0))
+    if W.ndim != 3 or W.shape[0] != directions or R.shape[0] != directions:
+        raise PortError(f"{path}: {what} {name!r} has W {W.shape}, R {R.shape}; expected "
+                        f"({directions}, {gates}H, in) and ({directions}, {gates}H, H)")
+    weights = {}
+    for d, direction_name in enumerate(("forward", "backward")[:directions]):
+        try:
+            if op == "LSTM":
+                arrays = onnx_lstm_to_keras(W[d], R[d], B[d])
+            else:
+                arrays = onnx_gru_to_keras(W[d], R[d], B[d], lbr)
+            weights.update(from_keras(op.lower(), f"l0.{direction_name}", *arrays))
+        except ValueError as error:
+            raise PortError(f"{path}: {what} {name!r} ({direction_name}): {error}") from None
+    settings = {"op": op, "direction": direction, "linear_before_reset": lbr,
+                "reset": "linear_before_reset=0"}
+    notes = [] if inputs[3] else ["no B in the source: zero biases written"]
+    return Recurrent(name, what, "onnx", op.lower(), W.shape[2], hidden, 1, directions == 2,
+                     weights, op == "LSTM" or bool(lbr), {"W": W, "R": R, "B": B}, settings, notes)
+
+
+def _gemm(path, name, node, inputs, floats):
+    attributes = _attributes(node)
+    defaults = {"alpha": 1.0, "beta": 1.0, "transA": 0}
+    odd = {k: attributes[k] for k, v in defaults.items() if attributes.get(k, v) != v}
+    if odd or (len(inputs) > 2 and inputs[2] and inputs[2] not in floats):
+        what = ", ".join(f"{k}={v}" for k, v in odd.items()) or "a bias computed at run time"
+        return Unportable(name, "ONNX Gemm", rules.ONNX_OPTION.format(what=what))
+    B = float32(f"{path}: {inputs[1]}", floats[inputs[1]])
+    raw = {"weight": B} if attributes.get("transB", 0) else {"kernel": B}
+    weight = B if "weight" in raw else np.ascontiguousarray(B.T)  # (out, in)
+    bias = None
+    if len(inputs) > 2 and inputs[2]:
+        bias = np.broadcast_to(float32(f"{path}: {inputs[2]}", floats[inputs[2]]),
+                               (weight.shape[0],)).copy()
+        raw["bias"] = bias
+    return Dense(name, "ONNX Gemm", "onnx", weight, bias, raw)
+
+
+def _matmul(path, name, node, floats, consumers, done):
+    kernel = float32(f"{path}: {node.input[1]}", floats[node.input[1]])  # (in, out)
+    raw, bias = {"kernel": kernel}, None
+    after = consumers.get(node.output[0], [])
+    if len(after) == 1 and after[0].op_type == "Add":
+        other = [i for i in after[0].input if i != node.output[0]]
+        if len(other) == 1 and other[0] in floats and floats[other[0]].shape == (kernel.shape[1],):
+            bias = float32(f"{path}: {other[0]}", floats[other[0]])
+            raw["bias"] = bias
+            done.add(id(after[0]))
+    return Dense(name, "ONNX MatMul" + (" + Add" if bias is not None else ""), "onnx",
+                 np.ascontiguousarray(kernel.T), bias, raw)

@@ -1,0 +1,181 @@
+"""PyTorch ``state_dict`` files, ``torch.save`` (.pt/.pth/.bin) or ``.safetensors``, read as layers.
+
+A ``.pt`` is a pickle, and a pickle can call any function while it loads: it is
+read only with ``torch.load(path, weights_only=True)``, which builds tensors and
+plain containers and refuses anything else.  A ``.safetensors`` file holds
+nothing that runs and needs no PyTorch (``safetensors.numpy``).
+
+A state_dict says nothing about its modules' types: each is told from its
+parameters, grouped by module path (the key up to the parameter's name):
+
+    parameters                                        what it is
+    weight_ih_l{k}, weight_hh_l{k} (G*H, H),          nn.LSTM (G = 4) or nn.GRU (G = 3);
+      bias_ih_l{k}, bias_hh_l{k}; _reverse             bidirectional; weight_hr_l{k}: proj_size
+    weight (V, E) alone                               nn.Embedding, unless --linear names it:
+                                                      then a bias-free nn.Linear
+    weight (out, in), bias (out,)                     nn.Linear
+    anything else                                     refused: a layer type port does not know
+
+Shape legend: E embedding, G gates, H hidden, V vocabulary.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from shared.port import rules
+from shared.port.canonical import from_torch
+from shared.port.layers import (
+    DIRECTIONS,
+    Dense,
+    Embedding,
+    PortError,
+    Recurrent,
+    Source,
+    Unportable,
+    float32,
+)
+
+RNN_PARAMETER = re.compile(r"^(weight|bias)_(ih|hh|hr)_l(\d+)(_reverse)?$")
+CELLS = {4: ("lstm", "nn.LSTM"), 3: ("gru", "nn.GRU")}
+CHECKPOINT_FORMAT = "seq2seq-rosetta/checkpoint"
+
+
+def read_torch(path: str, linear: tuple[str, ...] = ()) -> Source:
+    """A ``torch.save`` state_dict's layers; ``linear`` names bias-free nn.Linear modules."""
+    try:
+        import torch
+    except ImportError:
+        raise PortError(
+            f"{path} is a torch.save file; reading it needs PyTorch (pip install torch), or "
+            "re-save the state_dict as .safetensors"
+        ) from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # whatever torch says (a pickle's payload, truncation), refuse
+        raise PortError(f"{path}: torch.load(weights_only=True) refused it: {_why(error)}"
+                        ) from None
+    if not isinstance(state, dict) or not state:
+        raise PortError(f"{path} holds a {type(state).__name__}, not a state_dict (a dict of "
+                        "tensors); save model.state_dict()")
+    tensors = {}
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise PortError(
+                f"{path} is not a state_dict: entry {key!r} holds a {type(value).__name__}, not "
+                "a tensor (a training checkpoint? save model.state_dict() itself)"
+            )
+        value = value.detach().cpu()
+        tensors[str(key)] = (value.float() if value.is_floating_point() else value).numpy()
+    return _source(path, "torch", tensors, linear)
+
+
+def read_safetensors(path: str, linear: tuple[str, ...] = ()) -> Source:
+    """A ``.safetensors`` state_dict's layers, read without PyTorch."""
+    import safetensors
+
+    try:
+        with safetensors.safe_open(path, framework="np") as file:
+            metadata = file.metadata() or {}
+            tensors = {key: file.get_tensor(key) for key in file.keys()}  # noqa: SIM118
+    except (safetensors.SafetensorError, OSError, TypeError, ValueError) as error:
+        raise PortError(f"{path} is not a readable safetensors file ({error})") from None
+    if metadata.get("format") == CHECKPOINT_FORMAT:
+        raise PortError(
+            f"{path} is a seq2seq-rosetta checkpoint, which both backends load as it is "
+            "(shared.load_checkpoint, import_weights): there is nothing to port"
+        )
+    if not tensors:
+        raise PortError(f"{path} holds no tensors")
+    return _source(path, "safetensors", tensors, linear)
+
+
+def _why(error: Exception) -> str:
+    """torch.load's refusal in one line: the unsupported global when it names one."""
+    text = str(error)
+    found = re.search(r"[^\n]*[Uu]nsupported[^\n]*", text)  # "... unsupported GLOBAL os.mkdir ..."
+    summary = found.group(0).strip() if found else (text.strip().splitlines() or [""])[0]
+    return f"{type(error).__name__}: {summary}".rstrip(": ")
+
+
+def _source(path: str, kind: str, tensors: dict, linear: tuple[str, ...]) -> Source:
+    modules: dict[str, dict[str, np.ndarray]] = {}
+    for key, value in tensors.items():
+        module, _, parameter = key.rpartition(".")
+        modules.setdefault(module, {})[parameter] = value
+    unknown = sorted(set(linear) - set(modules))
+    if unknown:
+        raise PortError(f"--linear {unknown[0]!r} names no module of {path} "
+                        f"(its modules: {', '.join(modules)})")
+    layers = [_module(path, name, parameters, name in linear)
+              for name, parameters in modules.items()]
+    parameters = sum(int(np.size(value)) for value in tensors.values())
+    description = "PyTorch state_dict (torch.save)" if kind == "torch" else "safetensors state_dict"
+    return Source(path, kind, description, layers, len(tensors), parameters)
+
+
+def _module(path: str, name: str, parameters: dict, linear: bool):
+    shapes = ", ".join(f"{key} {tuple(np.shape(value))}" for key, value in parameters.items())
+    if all(RNN_PARAMETER.match(key) for key in parameters):
+        return _recurrent(path, name, parameters)
+    weight, bias = parameters.get("weight"), parameters.get("bias")
+    if set(parameters) == {"weight"} and np.ndim(weight) == 2 and not linear:
+        return Embedding(name, "nn.Embedding", "torch", float32(f"{path}: {name}.weight", weight))
+    fits = bias is None or (np.ndim(bias) == 1 and np.shape(bias)[0] == np.shape(weight)[0])
+    if set(parameters) <= {"weight", "bias"} and np.ndim(weight) == 2 and fits:
+        weight = float32(f"{path}: {name}.weight", weight)
+        bias = None if bias is None else float32(f"{path}: {name}.bias", bias)
+        raw = {"weight": weight, **({} if bias is None else {"bias": bias})}
+        return Dense(name, "nn.Linear", "torch", weight, bias, raw)
+    return Unportable(name, f"PyTorch module with {shapes}", rules.UNKNOWN)
+
+
+def _recurrent(path: str, name: str, parameters: dict):
+    found = {}
+    for key, value in parameters.items():
+        kind, part, k, reverse = RNN_PARAMETER.match(key).groups()
+        found[f"{kind}_{part}", int(k), bool(reverse)] = float32(f"{path}: {name}.{key}", value)
+    num_layers = max(k for _, k, _ in found) + 1
+    bidirectional = any(reverse for _, _, reverse in found)
+    directions = DIRECTIONS[: 2 if bidirectional else 1]
+    projection = [v for (kind, _, _), v in found.items() if kind == "weight_hr"]
+    if projection:
+        return Unportable(name, "nn.LSTM",
+                          rules.PROJECTION.format(what=f"proj_size={projection[0].shape[0]}"))
+    missing = [f"{kind}_l{k}{'_reverse' if d == 'backward' else ''}"
+               for k in range(num_layers) for d in directions for kind in ("weight_ih", "weight_hh")
+               if (kind, k, d == "backward") not in found]
+    if missing:
+        raise PortError(f"{path}: recurrent module {name!r} lacks {', '.join(missing)}")
+    weight_hh = found["weight_hh", 0, False]
+    rows, hidden = weight_hh.shape
+    gates = rows // hidden if hidden and rows % hidden == 0 else 0
+    if gates not in CELLS:
+        what = "nn.RNN" if gates == 1 else f"recurrent module (weight_hh_l0 {weight_hh.shape})"
+        return Unportable(name, what, rules.UNKNOWN)
+    cell, what = CELLS[gates]
+    has_bias = any(kind.startswith("bias") for kind, _, _ in found)
+    weights, notes = {}, [] if has_bias else ["bias=False in the source: zero biases written"]
+    for k in range(num_layers):
+        for direction in directions:
+            def get(kind, k=k, direction=direction):
+                array = found.get((kind, k, direction == "backward"))
+                return np.zeros(rows, np.float32) if array is None else array
+            width = get("weight_ih").shape[1]
+            if k > 0 and width != len(directions) * hidden:
+                raise PortError(
+                    f"{path}: {what} {name!r} layer {k} reads {width} features; expected D*H = "
+                    f"{len(directions) * hidden}, the outputs of layer {k - 1}"
+                )
+            try:
+                weights.update(from_torch(cell, f"l{k}.{direction}", get("weight_ih"),
+                                          get("weight_hh"), get("bias_ih"), get("bias_hh")))
+            except ValueError as error:
+                raise PortError(f"{path}: {what} {name!r} layer {k} {direction}: {error}") from None
+    raw = dict(parameters)
+    inputs = found["weight_ih", 0, False].shape[1]
+    return Recurrent(name, what, "torch", cell, inputs, hidden, num_layers, bidirectional,
+                     weights, True, {key: float32(key, value) for key, value in raw.items()},
+                     {"bias": has_bias}, notes)
