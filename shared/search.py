@@ -99,6 +99,10 @@ def greedy_search(step: Step, state: Any, batch_size: int, max_len: int) -> np.n
 
     Returns:
         int64 (B, T): tokens, EOS, then PAD.
+
+    Raises:
+        ValueError: a bad max_len or step output, or a (B, T) too big for memory
+            (``check_search_memory``), refused before the first step.
     """
     max_len = check_max_len(max_len)
     check_search_memory(batch_size, max_len)
@@ -166,6 +170,10 @@ def beam_search(
 
     Returns:
         int64 (B, T): tokens, EOS, then PAD.
+
+    Raises:
+        ValueError: a bad beam_size, max_len or step output, or a (B, K, T) history
+            too big for memory (``check_search_memory``), refused before the first step.
     """
     max_len = check_max_len(max_len)
     beams = check_beam_size(beam_size)
