@@ -23,6 +23,7 @@ from shared.inputs import (
     check_batch_sizes,
     check_beam_size,
     check_max_len,
+    check_seed,
     check_source,
     check_state,
     check_token_ids,
@@ -34,6 +35,7 @@ def build_model(config: Seq2SeqConfig, seed: int = 0) -> Seq2Seq:
     """A new, built model with Keras's default initialisers, seeded (see ``per_backend.seed``)."""
     if not isinstance(config, Seq2SeqConfig):
         raise TypeError(f"config must be a shared.Seq2SeqConfig; got {type(config).__name__}")
+    seed = check_seed(seed)
     per_backend.seed(seed)
     model = Seq2Seq(config)
     model.build()                                      # every weight, from the sizes alone

@@ -21,6 +21,7 @@ from keras_impl.model import Seq2Seq
 from keras_impl.weights import to_canonical
 from shared import PAD, Batch
 from shared.training import (
+    check_finite_loss,
     check_training_args,
     check_training_batch,
     epoch_means,
@@ -112,7 +113,9 @@ def train(
     Returns:
         history: {"loss": per-step losses, "epoch_loss": per-epoch means, ...}.
     """
-    check_training_args(epochs, optimizer, lr, adam_epsilon)
+    epochs, optimizer, lr, adam_epsilon, seed = check_training_args(
+        epochs, optimizer, lr, adam_epsilon, seed
+    )
     schedule = training_batches(batches, epochs)
     _reseed_dropout(model, seed)
     ids = ((None, None), "int64")                                               # (B, S) or (B, T)
@@ -125,6 +128,7 @@ def train(
         for batch in epoch_batches:
             arrays = _arrays(model, batch.src, batch.tgt_in, batch.tgt_out)      # (B, S), (B, T) x2
             losses.append(step(*(ops.convert_to_tensor(a) for a in arrays)))
+            check_finite_loss(losses[-1], step=len(losses), lr=lr)
             bar.add(1, values=[("loss", losses[-1])])
     step.finish()
     return {

@@ -6,7 +6,9 @@
     seq2seq-rosetta demo --quick
 
 A checkpoint written by either backend is read by both.  Every error (missing
-or corrupt file, unknown task, bad flag) is one line on stderr and exit code 2;
+or corrupt file, unknown task, bad flag, an --out that cannot be written, work
+too big for memory, training that diverged) is one line on stderr and exit
+code 2, and whatever can be checked is checked before any work starts;
 ``compare`` exits 1 when the backends disagree beyond tolerance.
 
 This module imports no framework: a backend is imported when a command needs it.
@@ -15,7 +17,6 @@ This module imports no framework: a backend is imported when a command needs it.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
@@ -24,14 +25,35 @@ from pathlib import Path
 import numpy as np
 
 from shared import __version__
+from shared.backends import (
+    BACKENDS,
+    BackendError,
+    load_backend,
+    model_from_checkpoint,
+    threads_for_both,
+)
 from shared.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from shared.config import CELLS, Seq2SeqConfig
-from shared.data import batches, build_tokenizers, encode_questions, read_pairs
+from shared.data import (
+    MAX_LENGTH,
+    batches,
+    build_tokenizers,
+    drop_long_pairs,
+    encode_questions,
+    read_pairs,
+)
+from shared.inputs import SEED_RANGE
+from shared.memory import MEMORY_CAP, check_memory
+from shared.parity import parity_bytes
 from shared.port import cli as port_cli
-from shared.runtime import threads
+from shared.quiet import quiet_tensorflow_import
+from shared.search import check_search_memory
 from shared.tasks import TASKS, load_task
+from shared.training import TrainingDivergedError
 
-BACKENDS = ("keras", "torch")
+# compare's random questions are this wide; the built-in tasks' at most 20 characters.
+RANDOM_QUESTION_WIDTH = 12
+TASK_QUESTION_WIDTH = 20
 
 
 class UsageError(Exception):
@@ -45,23 +67,45 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def load_backend(name: str):
-    """``keras_impl`` or ``torch_impl``, imported now, with its threads set."""
-    if name not in BACKENDS:
-        raise UsageError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
-    try:
-        module = importlib.import_module(f"{name}_impl")
-    except ImportError as err:
-        raise UsageError(
-            f"the {name} backend is not installed ({err}); pip install 'seq2seq-rosetta[{name}]'"
-        ) from err
-    return module
+def _integer(low: int, high: int | None = None):
+    """An argparse type: an integer in [low, high]; argparse names the flag in the message."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            shown = text if len(text) <= 30 else text[:30] + "..."
+            raise argparse.ArgumentTypeError(f"invalid int value: {shown!r}") from None
+        if value < low or (high is not None and value > high):
+            allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
+            raise argparse.ArgumentTypeError(f"must be an integer {allowed}; got {value}")
+        return value
+
+    return parse
 
 
-def model_from_checkpoint(backend, checkpoint):
-    model = backend.build_model(checkpoint.config)
-    backend.import_weights(model, checkpoint.weights)
-    return model
+COUNT = _integer(1)
+SEED = _integer(*SEED_RANGE)
+
+
+def check_output_dir(text: str, flag: str = "--out") -> Path:
+    """The directory a command will write to, refused now if it cannot be: before any work.
+
+    It need not exist yet (it is created with its parents at the end), but it
+    must not be a file, and its nearest existing folder must be writable.
+    """
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {text} is a file, not a directory; give a directory to write "
+                         "into (it is created if missing)")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{flag} {text} cannot be created: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {text} cannot be written: {existing} is not writable")
+    return path
 
 
 def _pairs(args) -> list[tuple[str, str]]:
@@ -71,8 +115,15 @@ def _pairs(args) -> list[tuple[str, str]]:
 
 
 def cmd_train(args) -> int:
+    out = check_output_dir(args.out)
     pairs = _pairs(args)
     src_tok, tgt_tok = build_tokenizers(pairs, level=args.level)
+    kept, dropped = drop_long_pairs(pairs, src_tok, tgt_tok, args.max_length, "--max-length")
+    if dropped:
+        print(f"dropped {dropped} of {len(pairs)} pairs with a question or answer longer than "
+              f"--max-length {args.max_length} tokens; training on {len(kept)}")
+        pairs = kept
+        src_tok, tgt_tok = build_tokenizers(pairs, level=args.level)  # their vocabulary only
     config = Seq2SeqConfig(
         src_vocab_size=len(src_tok),
         tgt_vocab_size=len(tgt_tok),
@@ -87,10 +138,10 @@ def cmd_train(args) -> int:
     model = backend.build_model(config, seed=args.seed)
 
     def epoch_batches(epoch: int):  # a new shuffle every epoch
-        return batches(pairs, src_tok, tgt_tok, args.batch_size, seed=args.seed + epoch)
+        return batches(pairs, src_tok, tgt_tok, args.batch_size, seed=args.seed + epoch,
+                       max_length=args.max_length)
 
     history = backend.train(model, epoch_batches, args.epochs, lr=args.lr, seed=args.seed)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     weights = backend.export_weights(model)
     save_checkpoint(out / "model.safetensors", weights, config, src_tok, tgt_tok)
@@ -101,11 +152,13 @@ def cmd_train(args) -> int:
 
 def cmd_answer(args) -> int:
     checkpoint = load_checkpoint(args.checkpoint)
+    beam = args.beam if args.beam > 1 else None  # 1: greedy
+    check_search_memory(len(args.questions), args.max_len, beam, names=("--beam", "--max-len"))
     backend = load_backend(args.backend)
     model = model_from_checkpoint(backend, checkpoint)
     src = encode_questions(args.questions, checkpoint.src_tokenizer)          # (B, S)
-    if args.beam > 1:
-        tokens = backend.beam_decode(model, src, args.beam, args.max_len)
+    if beam is not None:
+        tokens = backend.beam_decode(model, src, beam, args.max_len)
     else:
         tokens = backend.greedy_decode(model, src, args.max_len)            # (B, max_len)
     for row in tokens:
@@ -113,23 +166,34 @@ def cmd_answer(args) -> int:
     return 0
 
 
+def _check_compare_memory(args, config: Seq2SeqConfig) -> None:
+    """compare's arrays grow with --n and --max-len: refuse before making any question."""
+    width = RANDOM_QUESTION_WIDTH if args.task is None else TASK_QUESTION_WIDTH
+    per_question = parity_bytes(config, 1, width, args.max_len)
+    fit = MEMORY_CAP // per_question
+    advice = f"lower --n (about {fit:,} fit) or --max-len" if fit else "lower --max-len"
+    check_memory(parity_bytes(config, args.n, width, args.max_len),
+                 f"compare over {args.n} questions with --max-len {args.max_len}", advice)
+
+
 def cmd_compare(args) -> int:
     from shared.parity import parity_report
 
     checkpoint = load_checkpoint(args.checkpoint)
+    _check_compare_memory(args, checkpoint.config)
     if args.task is not None:
         questions = [q for q, _ in load_task(args.task, args.n, args.seed)]
         src = encode_questions(questions, checkpoint.src_tokenizer)         # (B, S)
     else:  # no task: random ids of mixed lengths, an empty row among them
         rng = np.random.default_rng(args.seed)
-        lengths = rng.integers(0, 12, size=args.n)
-        src = np.zeros((args.n, 12), dtype=np.int64)                        # (B, S)
+        lengths = rng.integers(0, RANDOM_QUESTION_WIDTH, size=args.n)
+        src = np.zeros((args.n, RANDOM_QUESTION_WIDTH), dtype=np.int64)     # (B, S)
         for row, n in enumerate(lengths):
             src[row, :n] = rng.integers(4, checkpoint.config.src_vocab_size, size=n)
     if args.keras_backends is not None:
         return _compare_engines(args, src)
     backends = [load_backend(name) for name in BACKENDS]
-    with threads(intra_op=os.cpu_count() or 1, inter_op=2):  # see docs/performance.md
+    with threads_for_both():
         models = [(backend, model_from_checkpoint(backend, checkpoint)) for backend in backends]
         report = parity_report(*models, src, max_len=args.max_len)
     if args.json:
@@ -172,11 +236,11 @@ def _compare_engines(args, src) -> int:
         except RuntimeError as err:
             raise UsageError(str(err)) from err
     try:
-        torch_impl = importlib.import_module("torch_impl")
-    except ImportError:
+        torch_impl = load_backend("torch")
+    except BackendError:
         skipped.append("torch (torch is not installed)")
     else:
-        with threads(intra_op=os.cpu_count() or 1, inter_op=2):
+        with threads_for_both():
             model = model_from_checkpoint(torch_impl, checkpoint)
             outputs.append(engines.run_engine(torch_impl, model, src, tgt_in, state_in,
                                               args.max_len, "torch"))
@@ -196,8 +260,8 @@ def _compare_engines(args, src) -> int:
 def cmd_demo(args) -> int:
     from shared.demo import run_demo
 
-    return run_demo(out=Path(args.out), quick=args.quick, task=args.task, seed=args.seed,
-                    cell=args.cell)
+    out = check_output_dir(args.out)  # before the demo trains for a minute
+    return run_demo(out=out, quick=args.quick, task=args.task, seed=args.seed, cell=args.cell)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -213,36 +277,38 @@ def build_parser() -> argparse.ArgumentParser:
     source = train.add_mutually_exclusive_group(required=True)
     source.add_argument("--task", choices=sorted(TASKS), help="a built-in generated task")
     source.add_argument("--data", help="a question<TAB>answer file (Tatoeba format)")
-    train.add_argument("--n", type=int, default=4000, help="pairs to generate for --task")
+    train.add_argument("--n", type=COUNT, default=4000, help="pairs to generate for --task")
     train.add_argument("--level", choices=("char", "word"), default="char")
-    train.add_argument("--epochs", type=int, required=True)
-    train.add_argument("--batch-size", type=int, default=64)
-    train.add_argument("--embedding-dim", type=int, default=32)
-    train.add_argument("--hidden-size", type=int, default=128)
-    train.add_argument("--num-layers", type=int, default=1)
+    train.add_argument("--epochs", type=COUNT, required=True)
+    train.add_argument("--batch-size", type=COUNT, default=64)
+    train.add_argument("--embedding-dim", type=COUNT, default=32)
+    train.add_argument("--hidden-size", type=COUNT, default=128)
+    train.add_argument("--num-layers", type=COUNT, default=1)
     train.add_argument("--bidirectional", action="store_true")
     train.add_argument("--dropout", type=float, default=0.0)
     train.add_argument("--cell", choices=CELLS, default="lstm",
                        help="the recurrent cell: lstm hands off (h, c), gru hands off h")
+    train.add_argument("--max-length", type=COUNT, default=MAX_LENGTH,
+                       help="drop pairs whose question or answer has more tokens than this")
     train.add_argument("--lr", type=float, default=1e-2)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=SEED, default=0)
     train.add_argument("--out", required=True, help="directory for model.safetensors, history.json")
     train.set_defaults(func=cmd_train)
 
     answer = sub.add_parser("answer", help="answer questions with a checkpoint")
     answer.add_argument("checkpoint")
     answer.add_argument("--backend", choices=BACKENDS, required=True)
-    answer.add_argument("--beam", type=int, default=1, help="beam size (1: greedy)")
-    answer.add_argument("--max-len", type=int, default=40)
+    answer.add_argument("--beam", type=COUNT, default=1, help="beam size (1: greedy)")
+    answer.add_argument("--max-len", type=COUNT, default=40)
     answer.add_argument("questions", nargs="+", metavar="QUESTION")
     answer.set_defaults(func=cmd_answer)
 
     compare = sub.add_parser("compare", help="run a checkpoint in both backends and compare")
     compare.add_argument("checkpoint")
     compare.add_argument("--task", choices=sorted(TASKS), help="questions from this task")
-    compare.add_argument("--n", type=int, default=64, help="number of questions")
-    compare.add_argument("--max-len", type=int, default=20)
-    compare.add_argument("--seed", type=int, default=1)
+    compare.add_argument("--n", type=COUNT, default=64, help="number of questions")
+    compare.add_argument("--max-len", type=COUNT, default=20)
+    compare.add_argument("--seed", type=SEED, default=1)
     compare.add_argument("--json", action="store_true", help="print the figures as JSON")
     compare.add_argument(
         "--keras-backends", type=_keras_backends, metavar="LIST",
@@ -254,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="train both backends, swap checkpoints, compare")
     demo.add_argument("--quick", action="store_true", help="a smaller run (under a minute)")
     demo.add_argument("--task", choices=sorted(TASKS), default=None)
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=SEED, default=0)
     demo.add_argument("--cell", choices=CELLS, default="lstm", help="the recurrent cell")
     demo.add_argument("--out", default="out/demo")
     demo.set_defaults(func=cmd_demo)
@@ -262,25 +328,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive(args) -> None:
-    for flag in ("n", "epochs", "batch_size", "embedding_dim", "hidden_size", "num_layers",
-                 "max_len", "beam"):
-        value = getattr(args, flag, None)
-        if value is not None and value < 1:
-            raise UsageError(f"--{flag.replace('_', '-')} must be >= 1; got {value}")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return its exit code (0 ok, 1 parity failure, 2 error)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         args = build_parser().parse_args(argv)
-        _positive(args)
-        return args.func(args)
+        with quiet_tensorflow_import():  # whichever command imports it, and wherever
+            return args.func(args)
     except OSError as err:  # a missing or unreadable file: say which, without errno noise
         print(f"seq2seq-rosetta: error: {err.strerror or err}: {err.filename}", file=sys.stderr)
         return 2
-    except (UsageError, CheckpointError, ValueError) as err:
+    except MemoryError as err:  # what no estimate foresaw: still one line, with what to lower
+        detail = f" ({err})" if str(err) else ""
+        print(f"seq2seq-rosetta: error: out of memory{detail}; use smaller sizes (--n, "
+              "--batch-size, --hidden-size, --max-length, --max-len, --beam)", file=sys.stderr)
+        return 2
+    except (UsageError, BackendError, CheckpointError, TrainingDivergedError, ValueError) as err:
         message = " ".join(str(err).split())  # one line, whatever the exception held
         print(f"seq2seq-rosetta: error: {message}", file=sys.stderr)
         return 2

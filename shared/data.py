@@ -28,10 +28,17 @@ from typing import NamedTuple
 import numpy as np
 
 from shared.files import FileRefusedError, read_regular, shown
+from shared.inputs import is_integer
 from shared.tokenizer import BOS, EOS, PAD, Tokenizer
 
 # The largest pair file ``read_pairs`` reads: it is read whole, and its pairs held in memory.
 MAX_PAIRS_BYTES = 2**30
+# The longest question or answer, in tokens, that training takes by default.  A
+# recurrent model's memory and time grow with the sequence length at every
+# layer and step (one 10 MB pair makes a single batch of tens of GB), and a
+# model this size learns little from very long pairs; the keras-io and PyTorch
+# seq2seq tutorials filter their pairs by length for the same reason.
+MAX_LENGTH = 100
 
 
 class Batch(NamedTuple):
@@ -184,6 +191,44 @@ def encode_questions(questions: Sequence[str], tokenizer: Tokenizer) -> np.ndarr
     return pad_ids([tokenizer.encode(question) for question in questions])
 
 
+def drop_long_pairs(
+    pairs: Sequence[tuple[str, str]],
+    src_tokenizer: Tokenizer,
+    tgt_tokenizer: Tokenizer,
+    max_length: int = MAX_LENGTH,
+    name: str = "max_length",
+) -> tuple[list[tuple[str, str]], int]:
+    """The pairs whose question and answer both fit in ``max_length`` tokens.
+
+    Args:
+        pairs: (question, answer) pairs, at least one.
+        src_tokenizer: counts a question's tokens.
+        tgt_tokenizer: counts an answer's tokens.
+        max_length: the most tokens a question or an answer may have, >= 1
+            (BOS and EOS are not counted).
+        name: what max_length is called where it was given, for the message
+            ("--max-length" on the command line).
+
+    Returns:
+        ``(kept, dropped)``: the kept pairs in their order, and how many were dropped.
+
+    Raises:
+        ValueError: no pair is short enough; the message gives the shortest length.
+    """
+    _check_pairs(pairs)
+    max_length = _check_max_length(max_length)
+    lengths = _pair_lengths(pairs, src_tokenizer, tgt_tokenizer)
+    kept = [pair for pair, length in zip(pairs, lengths, strict=True) if length <= max_length]
+    if not kept:
+        if len(pairs) == 1:
+            found = f"the one pair has {lengths[0]} tokens in its question or answer"
+        else:
+            found = (f"all {len(pairs)} pairs have more; the shortest has {min(lengths)} tokens "
+                     "in its question or answer")
+        raise ValueError(f"no pair fits in {name} {max_length} tokens: {found}; raise {name}")
+    return kept, len(pairs) - len(kept)
+
+
 def batches(
     pairs: Sequence[tuple[str, str]],
     src_tokenizer: Tokenizer,
@@ -191,6 +236,7 @@ def batches(
     batch_size: int,
     shuffle: bool = True,
     seed: int = 0,
+    max_length: int | None = MAX_LENGTH,
 ) -> Iterator[Batch]:
     """One pass over ``pairs`` in batches (one epoch).
 
@@ -205,14 +251,29 @@ def batches(
         batch_size: pairs per batch, >= 1.
         shuffle: False keeps the file order.
         seed: the shuffle's seed.
+        max_length: the most tokens a question or an answer may have; a longer
+            pair is refused (filter first with ``drop_long_pairs``).  None: no limit.
 
     Returns:
         An iterator of Batch.
+
+    Raises:
+        ValueError: bad pairs or batch_size, or a pair longer than max_length.
     """
     # Checked here, not inside the generator, so a mistake fails at the call.
     _check_pairs(pairs)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}")
+    if max_length is not None:
+        max_length = _check_max_length(max_length)
+        lengths = _pair_lengths(pairs, src_tokenizer, tgt_tokenizer)
+        too_long = [i for i, length in enumerate(lengths) if length > max_length]
+        if too_long:
+            raise ValueError(
+                f"pairs[{too_long[0]}] has {lengths[too_long[0]]} tokens in its question or "
+                f"answer, over max_length {max_length} ({len(too_long)} of {len(pairs)} pairs "
+                "are); drop them first with shared.data.drop_long_pairs, or raise max_length"
+            )
     order = np.random.default_rng(seed).permutation(len(pairs)) if shuffle else range(len(pairs))
     order = [int(i) for i in order]
     chunks = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
@@ -235,3 +296,14 @@ def _check_pairs(pairs: object) -> None:
             raise ValueError(
                 f"pairs[{index}] must be a (question, answer) pair of str; got {pair!r}"
             )
+
+
+def _pair_lengths(pairs, src_tokenizer: Tokenizer, tgt_tokenizer: Tokenizer) -> list[int]:
+    """Each pair's longer side, in tokens."""
+    return [max(len(src_tokenizer.encode(q)), len(tgt_tokenizer.encode(a))) for q, a in pairs]
+
+
+def _check_max_length(max_length: object) -> int:
+    if not is_integer(max_length) or max_length < 1:
+        raise ValueError(f"max_length must be an integer >= 1; got {max_length!r}")
+    return int(max_length)

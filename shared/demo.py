@@ -16,17 +16,17 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
+from shared.backends import load_backend, model_from_checkpoint, threads_for_both
 from shared.checkpoint import load_checkpoint, save_checkpoint
 from shared.config import Seq2SeqConfig
 from shared.data import batches, build_tokenizers, encode_questions, make_batch
 from shared.parity import parity_report
-from shared.runtime import seed_everything, threads
+from shared.runtime import seed_everything
 from shared.tasks import load_task
 
 # Sized so that --quick ends within a minute and
@@ -51,21 +51,16 @@ def run_demo(
     out: Path, quick: bool = False, task: str | None = None, seed: int = 0, cell: str = "lstm"
 ) -> int:
     """Run the demo; return 0 when the swapped checkpoint agrees within tolerance, else 1."""
-    from shared.cli import load_backend
-
     settings = SETTINGS["quick" if quick else "default"]
     task = task or "dates"
     started = time.perf_counter()
     keras_impl, torch_impl = load_backend("keras"), load_backend("torch")
-    # Measured best here (docs/performance.md): every core per op, two TensorFlow ops at once.
-    with threads(intra_op=os.cpu_count() or 1, inter_op=2):
+    with threads_for_both():
         return _demo(keras_impl, torch_impl, out, {**settings, "cell": cell}, task, seed, started)
 
 
 def _demo(keras_impl, torch_impl, out: Path, settings: dict, task: str, seed: int,
           started: float) -> int:
-    from shared.cli import model_from_checkpoint
-
     seed_everything(seed)
 
     pairs = load_task(task, settings["n"] + 200, seed)

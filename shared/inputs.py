@@ -50,6 +50,8 @@ def check_token_ids(
     expected = f"{name} must be a 2-D array (B, S) of token ids"
     try:
         array = np.asarray(ids)
+    except RuntimeError as err:  # a torch tensor that requires grad
+        raise _unreadable(name, err) from err
     except (TypeError, ValueError) as err:
         raise ValueError(
             f"{expected}; could not make an array of it ({err}). Rows of different lengths "
@@ -141,6 +143,8 @@ def check_state(
     for part, value in zip(parts, state, strict=True):
         try:
             array = np.asarray(value)
+        except RuntimeError as err:  # a torch tensor that requires grad
+            raise _unreadable(f"{name} {part}", err) from err
         except (TypeError, ValueError) as err:
             raise ValueError(f"{name} {part} must be an array of numbers ({err})") from err
         if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
@@ -203,6 +207,43 @@ def check_batch_sizes(src: np.ndarray, tgt_in: np.ndarray) -> None:
             f"src has {src.shape[0]} rows but tgt_in has {tgt_in.shape[0]}; "
             "row b of tgt_in must be the answer to row b of src"
         )
+
+
+# NumPy and Keras take seeds in [0, 2**32); torch takes more, but one range serves both.
+SEED_RANGE = (0, 2**32 - 1)
+
+
+def check_seed(seed: object, name: str = "seed") -> int:
+    """Checks a random seed: an integer (Python or NumPy) in ``SEED_RANGE``; returns an int."""
+    low, high = SEED_RANGE
+    if not is_integer(seed) or not low <= seed <= high:
+        raise ValueError(f"{name} must be an integer in [{low}, {high}]; got {seed!r}")
+    return int(seed)
+
+
+def is_integer(value: object) -> bool:
+    """A Python or NumPy integer, and not a bool (True is an int to Python, never a count)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def as_array(value: object, name: str) -> np.ndarray:
+    """``np.asarray(value)``, with a tensor that NumPy cannot read refused in words.
+
+    A torch tensor that requires grad will not become a NumPy array; both
+    backends refuse it here with the same ValueError and the fix (``.detach()``),
+    rather than one framework's RuntimeError.
+    """
+    try:
+        return np.asarray(value)
+    except RuntimeError as err:
+        raise _unreadable(name, err) from err
+
+
+def _unreadable(name: str, err: Exception) -> ValueError:
+    return ValueError(
+        f"{name} is a tensor that NumPy cannot read ({err}); give a NumPy array, "
+        "e.g. tensor.detach().cpu().numpy()"
+    )
 
 
 def _check_positive_int(value: object, name: str) -> int:

@@ -48,6 +48,7 @@ from shared.gru_gates import (  # re-exported: the converters a porting user cal
     tf1_gru_to_keras,
     torch_gru_to_keras,
 )
+from shared.inputs import as_array
 from shared.lstm_gates import (  # re-exported: the converters a porting user calls
     keras_lstm_to_onnx,
     keras_lstm_to_tf1,
@@ -320,7 +321,7 @@ def check_weights(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig) -> d
         )
     checked = {}
     for name, shape in shapes.items():
-        value = np.asarray(weights[name])
+        value = as_array(weights[name], name)
         if not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
             raise ValueError(f"{name} must hold real numbers; got dtype {value.dtype}")
         if value.shape != shape:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from shared.compare import LOGITS_ATOL, STATE_ATOL, Comparison, agreement, compare, format_table
+from shared.config import Seq2SeqConfig
+from shared.search import search_bytes
 from shared.tokenizer import BOS, EOS, PAD
 
 
@@ -70,6 +72,22 @@ def teacher_inputs(tokens: np.ndarray) -> np.ndarray:
         real = tokens[row][(tokens[row] != PAD) & (tokens[row] != EOS)]
         tgt_in[row, 1 : 1 + len(real)] = real
     return tgt_in
+
+
+def parity_bytes(config: Seq2SeqConfig, batch_size: int, source_len: int, max_len: int) -> int:
+    """An estimate of the bytes ``parity_report`` holds at once for B questions of S tokens.
+
+    It grows with B and is dominated by the logits: each backend's float32
+    (B, T + 1, V) and the float64 copies ``compare`` makes of both (40 bytes per
+    logit in all).  Next come each layer's outputs in both frameworks, float32
+    (B, S + T + 1, H_dec), the hand-offs, and the int64 token arrays.
+    """
+    B, T1, H = batch_size, max_len + 1, config.decoder_hidden_size
+    logits = B * T1 * config.tgt_vocab_size * (2 * 4 + 4 * 8)
+    layer_outputs = 2 * config.num_layers * B * (source_len + T1) * H * 4
+    handoffs = 2 * len(config.state_names) * config.num_layers * B * H * 4
+    tokens = B * source_len * 8 + 2 * search_bytes(B, max_len) + B * T1 * 8
+    return logits + layer_outputs + handoffs + tokens
 
 
 def parity_report(first, second, src: np.ndarray, max_len: int = 20) -> ParityReport:

@@ -53,7 +53,11 @@ def configure_threads(
 
     Args:
         intra_op: threads one matrix multiply may use (the machine's cores, or fewer).
-        inter_op: independent ops run at once (1: our graphs are a chain of steps).
+        inter_op: independent ops TensorFlow may run at once.  1, the default, runs
+            one at a time, as the tests do; a training step has independent ops
+            side by side (the gradients for the input and for the weights), and
+            2 ran it fastest here, which the commands use
+            (``shared.backends.threads_for_both``, docs/performance.md).
         frameworks: which of "torch" and "tensorflow" to set (both by default), for
             settings that differ per framework, as the benchmarks' do.
     """

@@ -34,10 +34,51 @@ from typing import Any
 import numpy as np
 
 from shared.inputs import check_beam_size, check_max_len
+from shared.memory import check_memory
 from shared.tokenizer import BOS, EOS, PAD
 
 Step = Callable[[np.ndarray, Any], tuple[Any, Any]]
 Select = Callable[[Any, np.ndarray], Any]
+
+
+def search_bytes(batch_size: int, max_len: int, beam_size: int | None = None) -> int:
+    """The bytes of the token arrays a search allocates before its first step.
+
+    Greedy search (``beam_size=None``) holds its int64 (B, T) output.  Beam search
+    also holds each hypothesis's tokens so far, int64 (B, K, T), twice at once
+    (this step's and the next one's): 16 * B * K * T bytes, the term that grows
+    fastest.  The per-step logits (B*K, V) are left out: they do not grow with T.
+    """
+    output = batch_size * max_len * 8
+    if beam_size is None:
+        return output
+    return output + 2 * batch_size * beam_size * max_len * 8
+
+
+def check_search_memory(
+    batch_size: int, max_len: int, beam_size: int | None = None,
+    names: tuple[str, str] = ("beam_size", "max_len"),
+) -> None:
+    """Refuses a search whose token arrays would not fit (``shared.memory.MEMORY_CAP``).
+
+    Args:
+        batch_size, max_len, beam_size: as in ``search_bytes``.
+        names: what the beam size and max_len are called where they were given,
+            for the message: ("beam_size", "max_len") in the API, ("--beam",
+            "--max-len") on the command line.
+
+    Raises:
+        ValueError: the estimate is over the cap; the message says what to lower.
+    """
+    beam_name, len_name = names
+    questions = f"{batch_size} question{'s' if batch_size != 1 else ''}"
+    if beam_size is None:
+        what = f"greedy search with {len_name} {max_len} over {questions}"
+        advice = f"lower {len_name}, or decode fewer questions at once"
+    else:
+        what = f"beam search with {beam_name} {beam_size} and {len_name} {max_len} over {questions}"
+        advice = f"lower {beam_name} or {len_name}, or decode fewer questions at once"
+    check_memory(search_bytes(batch_size, max_len, beam_size), what, advice)
 
 
 def greedy_search(step: Step, state: Any, batch_size: int, max_len: int) -> np.ndarray:
@@ -58,8 +99,13 @@ def greedy_search(step: Step, state: Any, batch_size: int, max_len: int) -> np.n
 
     Returns:
         int64 (B, T): tokens, EOS, then PAD.
+
+    Raises:
+        ValueError: a bad max_len or step output, or a (B, T) too big for memory
+            (``check_search_memory``), refused before the first step.
     """
     max_len = check_max_len(max_len)
+    check_search_memory(batch_size, max_len)
     tokens = np.full(batch_size, BOS, dtype=np.int64)  # (B,)
     output = np.full((batch_size, max_len), PAD, dtype=np.int64)  # (B, T)
     done = np.zeros(batch_size, dtype=bool)  # (B,)
@@ -124,9 +170,14 @@ def beam_search(
 
     Returns:
         int64 (B, T): tokens, EOS, then PAD.
+
+    Raises:
+        ValueError: a bad beam_size, max_len or step output, or a (B, K, T) history
+            too big for memory (``check_search_memory``), refused before the first step.
     """
     max_len = check_max_len(max_len)
     beams = check_beam_size(beam_size)
+    check_search_memory(batch_size, max_len, beams)
     select = _take_batch if select is None else select
     slots = np.arange(batch_size * beams).reshape(batch_size, beams)  # (B, K)
 

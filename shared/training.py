@@ -9,26 +9,74 @@ import numpy as np
 
 from shared.config import Seq2SeqConfig
 from shared.data import Batch
-from shared.inputs import check_batch_sizes, check_source, check_token_ids
+from shared.inputs import (
+    check_batch_sizes,
+    check_seed,
+    check_source,
+    check_token_ids,
+    is_integer,
+)
 
 OPTIMIZERS = ("adam", "sgd")
 
 
-def check_training_args(epochs, optimizer, lr, adam_epsilon) -> None:
-    """Refuse bad training settings with a message that names the argument."""
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+class TrainingDivergedError(RuntimeError):
+    """The loss stopped being a finite number: the weights have run off to NaN or inf."""
+
+
+def check_training_args(
+    epochs, optimizer, lr, adam_epsilon, seed=0
+) -> tuple[int, str, float, float | None, int]:
+    """Refuse bad training settings with a message that names the argument.
+
+    NumPy scalars (``np.int64(3)``, ``np.float32(0.01)``) are taken where Python
+    numbers are, and come back as Python numbers, so that a history holds plain
+    values (JSON can write them) and both frameworks see the same types.
+
+    Returns:
+        ``(epochs, optimizer, lr, adam_epsilon, seed)`` as int, str, float,
+        float or None, int.
+    """
+    if not is_integer(epochs) or epochs < 1:
         raise ValueError(f"epochs must be an integer >= 1; got {epochs!r}")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
     # inf passes `> 0` but turns every weight into NaN on the first step, silently.
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
+    if not _is_real(lr) or not 0 < lr < math.inf:
         raise ValueError(f"lr must be a positive finite number; got {lr!r}")
-    if adam_epsilon is not None and not (
-        isinstance(adam_epsilon, float) and 0 < adam_epsilon < math.inf
-    ):
+    if adam_epsilon is not None and not (_is_real(adam_epsilon) and 0 < adam_epsilon < math.inf):
         raise ValueError(
             f"adam_epsilon must be a positive finite float or None; got {adam_epsilon!r}"
         )
+    seed = check_seed(seed)
+    epsilon = None if adam_epsilon is None else float(adam_epsilon)
+    return int(epochs), optimizer, float(lr), epsilon, seed
+
+
+def check_finite_loss(loss: float, step: int, lr: float) -> None:
+    """Stops training at the first step whose loss is NaN or inf.
+
+    Once a step has pushed the weights to inf (a learning rate far too large, say
+    1e308), every later loss is NaN and the weights stay NaN: training on would
+    only waste time and end in a checkpoint that no loader accepts.
+
+    Args:
+        loss: this step's loss.
+        step: its number, counting from 1.
+        lr: the learning rate, for the message.
+
+    Raises:
+        TrainingDivergedError: the loss is not finite.
+    """
+    if not math.isfinite(loss):
+        raise TrainingDivergedError(
+            f"training diverged at step {step}: the loss is {loss} (not finite) with lr {lr:g}; "
+            "lower the learning rate (--lr on the command line)"
+        )
+
+
+def _is_real(value) -> bool:
+    return is_integer(value) or isinstance(value, (float, np.floating))
 
 
 def check_training_batch(

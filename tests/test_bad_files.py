@@ -75,6 +75,7 @@ def files(tmp_path_factory):
         "nan": nan,
         "tokenizer": folder / "tokenizer.json",
         "bad-tsv": _written(folder / "bad.tsv", b"abc\tcba\nno tab on this line\n"),
+        "long-tsv": _written(folder / "long.tsv", b"abcdefghij\tjihgfedcba\n"),
         "folder": folder,
     }
 
@@ -203,9 +204,37 @@ CLI_ERRORS = {
     "not-an-int": (["answer", "{good}", "--backend", "torch", "--beam", "two", "q"],
                    "argument --beam: invalid int value: 'two'"),
     "max-len-zero": (["answer", "{good}", "--backend", "torch", "--max-len", "0", "q"],
-                     "--max-len must be >= 1; got 0"),
+                     "argument --max-len: must be an integer >= 1; got 0"),
     "beam-zero": (["answer", "{good}", "--backend", "torch", "--beam", "0", "q"],
-                  "--beam must be >= 1; got 0"),
+                  "argument --beam: must be an integer >= 1; got 0"),
+    "seed-too-big": (["train", "--backend", "torch", "--task", "reverse", "--epochs", "1",
+                      "--seed", "99999999999999999999", "--out", "{folder}/out"],
+                     "argument --seed: must be an integer in [0, 4294967295]; "
+                     "got 99999999999999999999"),
+    "seed-negative": (["compare", "{good}", "--seed", "-1"],
+                      "argument --seed: must be an integer in [0, 4294967295]; got -1"),
+    "epochs-zero": (["train", "--backend", "torch", "--task", "reverse", "--epochs", "0",
+                     "--out", "{folder}/out"], "argument --epochs: must be an integer >= 1; got 0"),
+    # Sizes far past any machine, so that without the estimate the command fails at once.
+    "beam-too-big": (["answer", "{good}", "--backend", "torch", "--beam", "100000",
+                      "--max-len", "1000000", "q"],
+                     "beam search with --beam 100000 and --max-len 1000000 over 1 question "
+                     "would need about 1,490 GiB of memory, over the 1 GiB cap; lower --beam or "
+                     "--max-len"),
+    "compare-too-many": (["compare", "{good}", "--n", "1000000000000"],
+                         "compare over 1000000000000 questions with --max-len 20 would need "
+                         "about"),
+    "out-is-a-file": (["train", "--backend", "torch", "--task", "reverse", "--epochs", "1",
+                       "--out", "{good}"], "model.safetensors is a file, not a directory"),
+    "out-through-a-file": (["train", "--backend", "torch", "--task", "reverse", "--epochs", "1",
+                            "--out", "{good}/out"],
+                           "model.safetensors/out cannot be created: "),
+    "demo-out-is-a-file": (["demo", "--quick", "--out", "{good}"],
+                           "model.safetensors is a file, not a directory"),
+    "every-pair-too-long": (["train", "--backend", "torch", "--data", "{long-tsv}", "--epochs",
+                             "1", "--max-length", "5", "--out", "{folder}/out"],
+                            "no pair fits in --max-length 5 tokens: the one pair has 10 "
+                            "tokens in its question or answer; raise --max-length"),
     "unknown-command": (["frobnicate"], "argument command: invalid choice: 'frobnicate'"),
     "no-command": ([], "the following arguments are required: command"),
     "malformed-tsv": (["train", "--backend", "torch", "--data", "{bad-tsv}", "--epochs", "1",
@@ -224,3 +253,17 @@ def test_cli_refuses_with_one_line_and_exit_code_2(files, capsys, bad):
     line = _cli_error(capsys, [arg.format(**files) for arg in argv])
     assert detail in line, line
     assert not (files["folder"] / "out").exists(), "a refused train wrote output"
+
+
+def test_cli_says_out_of_memory_in_one_line(monkeypatch, capsys, tmp_path):
+    """What no estimate foresaw still ends in one line, not a MemoryError traceback."""
+    import shared.cli
+
+    def exhausted(*args):
+        raise MemoryError
+
+    monkeypatch.setattr(shared.cli, "load_task", exhausted)
+    line = _cli_error(capsys, ["train", "--backend", "torch", "--task", "reverse", "--epochs",
+                               "1", "--out", tmp_path / "out"])
+    assert line.startswith("seq2seq-rosetta: error: out of memory; use smaller sizes"), line
+    assert not (tmp_path / "out").exists()

@@ -25,6 +25,7 @@ from shared import (
 )
 from shared.compare import LOGITS_ATOL, STATE_ATOL, assert_close
 from shared.layout import random_weights
+from shared.training import TrainingDivergedError
 from tests.support import BACKENDS, V_SRC, V_TGT, model_with
 
 CONFIG = Seq2SeqConfig(V_SRC, V_TGT, embedding_dim=4, hidden_size=3, num_layers=2,
@@ -313,6 +314,10 @@ BAD_TRAINING = {
     "lr-inf": ({"lr": float("inf")}, "lr must be a positive finite number; got inf"),
     "lr-nan": ({"lr": float("nan")}, "lr must be a positive finite number; got nan"),
     "adam_epsilon-inf": ({"adam_epsilon": float("inf")}, "adam_epsilon must be a positive"),
+    "seed-negative": ({"seed": -1}, "seed must be an integer in [0, 4294967295]; got -1"),
+    "seed-too-big": ({"seed": 2**64},
+                     "seed must be an integer in [0, 4294967295]; got 18446744073709551616"),
+    "epochs-float": ({"epochs": 1.0}, "epochs must be an integer >= 1; got 1.0"),
 }
 
 
@@ -353,3 +358,68 @@ def test_training_batches_that_would_score_unspecified_logits_are_refused(models
         return module.loss_and_gradients(model, *arrays)
 
     assert detail in _same_refusal(models, call, names)
+
+
+def test_build_model_refuses_a_seed_out_of_range(models):
+    _same_refusal(models, lambda module, model: module.build_model(CONFIG, seed=2**32),
+                  "seed must be an integer in [0, 4294967295]; got 4294967296")
+
+
+# Training changes the weights, so the training tests build their own small models.
+SMALL = Seq2SeqConfig(V_SRC, V_TGT, embedding_dim=4, hidden_size=3)
+
+
+def test_numpy_scalars_are_taken_where_numbers_are():
+    """np.int64 epochs and seed, np.float32 lr: trained alike, and plain numbers in the history."""
+    weights = random_weights(SMALL, seed=2)
+    batch = Batch(SRC, TGT_IN, TGT_OUT)
+    histories = {}
+    for name in BACKENDS:
+        module, model = model_with(name, SMALL, weights)
+        assert module.build_model(SMALL, seed=np.int64(3)).config == SMALL
+        histories[name] = module.train(model, [batch], epochs=np.int64(2), lr=np.float32(0.01),
+                                       adam_epsilon=np.float64(1e-8), seed=np.int64(4),
+                                       verbose=False)
+    for name, history in histories.items():
+        assert type(history["epochs"]) is int and type(history["lr"]) is float, (name, history)
+    # Step 1 starts from the same weights; later steps differ in Adam's epsilon placement.
+    assert_close("first-step loss", histories["keras_impl"]["loss"][0],
+                 histories["torch_impl"]["loss"][0], LOGITS_ATOL)
+
+
+def test_a_diverging_learning_rate_stops_alike():
+    """lr 1e308: the first Adam step sends the weights to inf, and both stop at the next step."""
+    weights = random_weights(SMALL, seed=2)
+    fresh = {name: model_with(name, SMALL, weights) for name in BACKENDS}
+    batch = Batch(SRC, TGT_IN, TGT_OUT)
+    message = _same_refusal(
+        fresh, lambda module, model: module.train(model, [batch], epochs=3, lr=1e308,
+                                                  verbose=False),
+        "training diverged at step 2: the loss is nan (not finite) with lr 1e+308",
+        TrainingDivergedError)
+    assert message.endswith("lower the learning rate (--lr on the command line)"), message
+
+
+def _needs_grad(array):
+    torch = pytest.importorskip("torch")
+    return torch.tensor(np.asarray(array, np.float32), requires_grad=True)
+
+
+TENSOR_REFUSAL = ("is a tensor that NumPy cannot read (Can't call numpy() on Tensor that requires "
+                  "grad. Use tensor.detach().numpy() instead.); give a NumPy array, e.g. "
+                  "tensor.detach().cpu().numpy()")
+GRAD_TENSOR_CALLS = {
+    "src": lambda module, model: module.encode(model, _needs_grad(SRC)),
+    "state h": lambda module, model: module.decode(model, TGT_IN, (_needs_grad(STATE[0]),
+                                                                   STATE[1])),
+    "decoder.output.b": lambda module, model: module.import_weights(
+        model, {**random_weights(CONFIG, seed=9), "decoder.output.b": _needs_grad(np.ones(V_TGT))}),
+}
+
+
+@pytest.mark.parametrize("argument", list(GRAD_TENSOR_CALLS))
+def test_a_tensor_that_requires_grad_is_refused_alike(models, argument):
+    """Both backends read inputs through NumPy: the same ValueError, with the fix, not torch's
+    RuntimeError."""
+    message = _same_refusal(models, GRAD_TENSOR_CALLS[argument], argument)
+    assert message == f"{argument} {TENSOR_REFUSAL}", message

@@ -7,11 +7,19 @@ does; models are tiny so that each training run takes a second or two.
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from shared import load_checkpoint
+from shared import Seq2SeqConfig, load_checkpoint, load_task, save_checkpoint
 from shared.cli import main
+from shared.data import build_tokenizers
+from shared.layout import random_weights
+from shared.quiet import filtered_stderr, is_hidden_notice
 
 pytest.importorskip("torch")
 pytest.importorskip("tensorflow")
@@ -142,3 +150,77 @@ def test_compare_keras_backends_refuses_an_unknown_backend(trained, capsys):
     assert main(["compare", path, "--keras-backends", "tensorflow,theano"]) == 2
     error = capsys.readouterr().err
     assert "--keras-backends" in error and "'tensorflow,theano'" in error and "jax" in error
+
+
+def test_a_learning_rate_that_diverges_says_so(tmp_path, capsys):
+    """--lr 1e308 stops at the first non-finite loss with what to do, and writes nothing.
+
+    torch's progress bar is on stderr: the error still gets a line of its own.  (Both
+    backends stop with the same message: test_bad_inputs.py.)
+    """
+    out = tmp_path / "out"
+    argv = ["train", "--backend", "torch", "--task", "addition", *TINY, "--lr", "1e308",
+            "--out", str(out)]
+    assert main(argv) == 2
+    last = capsys.readouterr().err.splitlines()[-1]  # after the progress bar, on its own line
+    found = re.fullmatch(r"seq2seq-rosetta: error: training diverged at step (\d+): the loss is "
+                         r"(nan|inf) \(not finite\) with lr 1e\+308; lower the learning rate "
+                         r"\(--lr on the command line\)", last)
+    assert found, last
+    assert 1 <= int(found[1]) <= 2 * 3, f"step {found[1]} of 6"
+    assert not out.exists()
+
+
+def test_pairs_over_max_length_are_dropped_and_counted(tmp_path, capsys):
+    """The long pair is left out of the training and of the vocabulary, and the count printed."""
+    data = tmp_path / "pairs.tsv"
+    data.write_text("abc\tcba\nde\ted\n" + "xyz" * 4 + "\tzyx\n")
+    out = tmp_path / "out"
+    assert main(["train", "--backend", "torch", "--data", str(data), "--epochs", "1",
+                 "--hidden-size", "4", "--embedding-dim", "3", "--max-length", "11",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert ("dropped 1 of 3 pairs with a question or answer longer than --max-length 11 "
+            "tokens; training on 2") in printed, printed
+    checkpoint = load_checkpoint(out / "model.safetensors")
+    dropped_only = {"x", "y", "z"} & set(checkpoint.src_tokenizer.tokens)
+    assert not dropped_only, f"the vocabulary holds {dropped_only}, seen only in the dropped pair"
+
+
+def test_no_tensorflow_start_up_lines_on_stderr(tmp_path):
+    """A fresh process: answering with Keras prints the answer and nothing on stderr.
+
+    oneDNN is forced on (TensorFlow's default on AVX-512 CPUs), whose notice TensorFlow
+    prints while importing, before absl's logging starts, even at TF_CPP_MIN_LOG_LEVEL=3.
+    (At the command line's default level 2, a CPU without AVX-512 forced to oneDNN also
+    gets one ERROR line at the first op, saying that oneDNN falls back: level 2 shows errors.)
+    """
+    pairs = load_task("reverse", 16, seed=0)
+    src_tok, tgt_tok = build_tokenizers(pairs)
+    config = Seq2SeqConfig(len(src_tok), len(tgt_tok), embedding_dim=3, hidden_size=4)
+    path = tmp_path / "model.safetensors"
+    save_checkpoint(path, random_weights(config, seed=1), config, src_tok, tgt_tok)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "1",
+           "PYTHONPATH": str(Path(__file__).parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "answer", str(path), "--backend", "keras", "abc"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "", f"stderr held:\n{done.stderr}"
+    assert len(done.stdout.splitlines()) == 1, done.stdout
+
+
+def test_the_stderr_filter_drops_only_hidden_log_lines(capfd):
+    lines = [
+        b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
+        b"I0000 00:00:1796238017.691282    6262 port.cc:153] oneDNN custom operations are on.\n",
+        b"W0000 00:00:1796238017.691282    6262 cuda.cc:1] a warning\n",
+        b"E0000 00:00:1796238017.691282    6262 cuda.cc:2] an error\n",
+        b"I said something else\n",
+        b"Traceback (most recent call last):\n",
+    ]
+    with filtered_stderr(lambda line: is_hidden_notice(line, 2)):
+        os.write(2, b"".join(lines))
+    assert capfd.readouterr().err.encode() == b"".join(lines[3:])
+    assert not any(is_hidden_notice(line, 0) for line in lines)

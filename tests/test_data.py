@@ -1,5 +1,7 @@
 """Pairs to batches: the TSV reader, teacher-forcing shift, post-padding, deterministic order."""
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -7,7 +9,7 @@ from hypothesis import strategies as st
 
 import shared
 from shared import BOS, EOS, PAD, Batch, Tokenizer, batches, make_batch, read_pairs
-from shared.data import build_tokenizers
+from shared.data import build_tokenizers, drop_long_pairs
 
 ALPHABET = "abcdefghij"
 
@@ -249,3 +251,29 @@ def test_build_tokenizers_gives_one_vocabulary_per_side():
     assert all(tgt_tok.decode(row) == a for row, (_, a) in zip(batch.tgt_out, pairs, strict=True))
     word_src, _ = build_tokenizers([("the cat", "le chat")], level="word", max_size=5)
     assert word_src.tokens[4:] == ("cat",)
+
+
+# ---- the length limit --------------------------------------------------------------------------
+
+
+def test_drop_long_pairs_keeps_the_order_and_counts_the_rest():
+    """The limit counts tokens of either side: a long question or a long answer is dropped."""
+    pairs = [("abc", "A"), ("abcdefghij" * 2, "A"), ("ab", "ABCDEFGHIJ" * 2), ("a", "AB")]
+    kept, dropped = drop_long_pairs(pairs, *_tokenizers(), max_length=10)
+    assert kept == [pairs[0], pairs[3]] and dropped == 2
+    assert drop_long_pairs(pairs, *_tokenizers(), max_length=20) == (pairs, 0)
+    with pytest.raises(ValueError, match=re.escape(
+            "no pair fits in max_length 1 tokens: all 4 pairs have more; the shortest has 2 "
+            "tokens in its question or answer; raise max_length")):
+        drop_long_pairs(pairs, *_tokenizers(), max_length=1)
+
+
+def test_batches_refuse_a_pair_over_max_length_at_the_call():
+    """A pair of 10 MB would make one batch of tens of GB in a framework: refused up front."""
+    pairs = [("abc", "A"), ("a" * 1000, "A"), ("b" * 200, "B")]
+    with pytest.raises(ValueError, match=re.escape(
+            "pairs[1] has 1000 tokens in its question or answer, over max_length 100 (2 of 3 "
+            "pairs are); drop them first with shared.data.drop_long_pairs, or raise max_length")):
+        batches(pairs, *_tokenizers(), batch_size=2)
+    unlimited = list(batches(pairs, *_tokenizers(), 3, shuffle=False, max_length=None))
+    assert [b.src.shape for b in unlimited] == [(3, 1000)]

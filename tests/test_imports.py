@@ -52,6 +52,7 @@ def test_import_shared_loads_no_framework():
     code = """
 import sys
 import shared, shared.layout, shared.reference, shared.search, shared.checkpoint, shared.cli
+import shared.backends, shared.quiet, shared.memory
 import shared.demo, shared.parity
 print(",".join(sorted(m for m in ("torch", "tensorflow", "keras", "jax") if m in sys.modules)))
 """

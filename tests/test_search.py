@@ -349,3 +349,23 @@ def test_pad_and_bos_are_never_generated():
         beam_search(step, (np.zeros((1, batch, 1)),), batch, beam_size=3, max_len=4),
     ):
         np.testing.assert_array_equal(tokens, np.full((batch, 4), 4))
+
+
+def _never_called(tokens, state):
+    raise AssertionError("the search took a step although its arrays cannot fit")
+
+
+def test_a_search_too_big_for_memory_is_refused_before_its_first_step():
+    """Sizes far past any machine: refused with the figure and what to lower, at once."""
+    with pytest.raises(ValueError) as refused:
+        beam_search(_never_called, (np.zeros((1, 3, 2)),), 3, 100_000, 1_000_000)
+    assert str(refused.value) == (
+        "beam search with beam_size 100000 and max_len 1000000 over 3 questions would need "
+        "about 4,470 GiB of memory, over the 1 GiB cap; lower beam_size or max_len, or "
+        "decode fewer questions at once"
+    )
+    with pytest.raises(ValueError, match=re.escape(
+        "greedy search with max_len 1000000000 over 1000 questions would need about 7,451 GiB "
+        "of memory, over the 1 GiB cap; lower max_len, or decode fewer questions at once")):
+        greedy_search(_never_called, None, 1000, 10**9)
+

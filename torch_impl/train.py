@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from shared import PAD, Batch
 from shared.training import (
+    check_finite_loss,
     check_training_args,
     check_training_batch,
     epoch_means,
@@ -115,25 +116,28 @@ def train(
     Returns:
         history: {"loss": per-step losses, "epoch_loss": per-epoch means, ...}.
     """
-    check_training_args(epochs, optimizer, lr, adam_epsilon)
+    epochs, optimizer, lr, adam_epsilon, seed = check_training_args(
+        epochs, optimizer, lr, adam_epsilon, seed
+    )
     schedule = training_batches(batches, epochs)
     torch.manual_seed(seed)
     opt = _optimizer(model, optimizer, lr, adam_epsilon)
     model.train()
     losses: list[float] = []
     steps = sum(len(epoch_batches) for epoch_batches in schedule)
-    bar = tqdm(total=steps, disable=not verbose, desc="torch", unit="step")
-    for epoch_batches in schedule:
-        for batch in epoch_batches:
-            src, tgt_in, tgt_out = _tensors(model, batch.src, batch.tgt_in, batch.tgt_out)
-            opt.zero_grad(set_to_none=True)
-            loss = masked_cross_entropy(model(src, tgt_in), tgt_out)       # scalar
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-            bar.update(1)
-            bar.set_postfix(loss=f"{losses[-1]:.4f}")
-    bar.close()
+    # A with-block ends the bar's line even when a step raises, so an error starts a line.
+    with tqdm(total=steps, disable=not verbose, desc="torch", unit="step") as bar:
+        for epoch_batches in schedule:
+            for batch in epoch_batches:
+                src, tgt_in, tgt_out = _tensors(model, batch.src, batch.tgt_in, batch.tgt_out)
+                opt.zero_grad(set_to_none=True)
+                loss = masked_cross_entropy(model(src, tgt_in), tgt_out)   # scalar
+                loss.backward()
+                opt.step()
+                losses.append(loss.item())
+                check_finite_loss(losses[-1], step=len(losses), lr=lr)
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses[-1]:.4f}")
     model.eval()
     return {
         "backend": "torch",
