@@ -44,6 +44,13 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
 
 
+def pytest_collection_modifyitems(items):
+    """Run the tests that wait for the Keras-on-JAX/PyTorch processes last, when they are done."""
+    waiting = [item for item in items if item.nodeid.startswith("tests/test_keras_backends.py")]
+    if waiting:
+        items[:] = [item for item in items if item not in waiting] + waiting
+
+
 def pytest_collection_finish(session):
     """Start the Keras-on-JAX and Keras-on-PyTorch runs early when this session has their tests.
 
