@@ -15,7 +15,8 @@ import os
 import numpy as np
 import pytest
 
-from shared import BOS, PAD, Seq2SeqConfig
+from shared import BOS, PAD, Seq2SeqConfig, reference
+from shared.search import beam_search
 
 V_SRC, V_TGT = 13, 11
 
@@ -79,8 +80,11 @@ def sample_batch(seed: int = 0):
 
 
 # The framework each backend needs; keras_impl needs Keras and its backend's framework.
+# onnx_impl, inference only, is kept out of BACKENDS (the training backends) and has its
+# own tests (test_onnx_*.py).
 KERAS_BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
-NEEDS = {"keras_impl": ("keras", KERAS_BACKEND), "torch_impl": ("torch",)}
+NEEDS = {"keras_impl": ("keras", KERAS_BACKEND), "torch_impl": ("torch",),
+         "onnx_impl": ("onnxruntime",)}
 
 
 def backend(name: str):
@@ -92,13 +96,28 @@ def backend(name: str):
 
 BACKENDS = ["keras_impl", "torch_impl"]
 
+# ONNX Runtime's sessions take their thread counts when built: one, like the frameworks
+# in conftest.py, so that nothing spins against the other engineers' tests.
+ONNX_THREADS = {"intra_op": 1, "inter_op": 1}
+
 
 def model_with(name: str, config: Seq2SeqConfig, weights: dict):
     """(backend module, model) of backend ``name`` holding the canonical ``weights``."""
     module = backend(name)
-    model = module.build_model(config, seed=0)
+    threads = ONNX_THREADS if name == "onnx_impl" else {}
+    model = module.build_model(config, seed=0, **threads)
     module.import_weights(model, weights)
     return module, model
+
+
+def reference_beam(weights: dict, config: Seq2SeqConfig, src, beam_size: int, max_len: int):
+    """Beam tokens (B, max_len) of the NumPy reference, searched by shared.search."""
+    def step(tokens, state):
+        logits, state = reference.decode(weights, config, tokens[:, None], state)
+        return logits[:, 0], state
+
+    state = reference.encode(weights, config, src)
+    return beam_search(step, state, len(src), beam_size, max_len)
 
 
 def keras_export(weights: dict, config: Seq2SeqConfig) -> dict:

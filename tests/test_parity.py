@@ -19,7 +19,6 @@ import pytest
 from shared import PAD, reference
 from shared.compare import LOGITS_ATOL, STATE_ATOL, assert_close
 from shared.layout import random_weights
-from shared.search import beam_search
 from tests.support import (
     BACKENDS,
     GRID,
@@ -27,6 +26,7 @@ from tests.support import (
     grid_id,
     keras_export,
     model_with,
+    reference_beam,
     sample_batch,
 )
 
@@ -90,22 +90,13 @@ def test_greedy_tokens_equal_reference(case, name):
     np.testing.assert_array_equal(tokens, expected, err_msg=f"{name} greedy tokens")
 
 
-def _reference_beam(weights, config, src, beam_size, max_len):
-    def step(tokens, state):
-        logits, state = reference.decode(weights, config, tokens[:, None], state)
-        return logits[:, 0], state
-
-    state = reference.encode(weights, config, src)
-    return beam_search(step, state, len(src), beam_size, max_len)
-
-
 @pytest.mark.parametrize("name", BACKENDS)
 def test_beam_tokens_equal_reference_and_beam1_is_greedy(case, name):
     config, weights, src, _, models = case
     module, model = models[name]
     beam = module.beam_decode(model, src, beam_size=3, max_len=7)
     np.testing.assert_array_equal(
-        beam, _reference_beam(weights, config, src, 3, 7), err_msg=f"{name} beam tokens"
+        beam, reference_beam(weights, config, src, 3, 7), err_msg=f"{name} beam tokens"
     )
     np.testing.assert_array_equal(
         module.beam_decode(model, src, beam_size=1, max_len=7),

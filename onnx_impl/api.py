@@ -1,0 +1,146 @@
+"""The backend API on ONNX Runtime: NumPy in, NumPy out.  Inference half of ``torch_impl/api.py``.
+
+The same functions, with the same arguments and the same refusals, as in
+``torch_impl`` and ``keras_impl``, minus training: ONNX Runtime runs a model, it
+does not train one.  Inputs are checked by ``shared.inputs`` before a session
+sees them, so all three backends refuse bad input with the same message.
+
+A model comes from a checkpoint or an exported folder (``load_model``), or from
+canonical weights (``build_model`` + ``import_weights``, the calls the other
+backends use, so that code written against them runs here unchanged).
+
+A state is a tuple: (h, c) for an LSTM, (h,) for a GRU, each (L, B, H_dec).
+
+Shapes: B batch, S source length, T target length, L layers, H_dec decoder
+hidden, V_tgt target vocabulary.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from onnx_impl.model import Seq2Seq
+from shared import Seq2SeqConfig
+from shared.inputs import (
+    check_batch_sizes,
+    check_beam_size,
+    check_max_len,
+    check_source,
+    check_state,
+    check_token_ids,
+)
+from shared.layout import random_weights
+from shared.onnx_export import build_models, read_models, stored_checksum
+from shared.search import beam_search, greedy_search
+
+
+def _serialized(weights, config: Seq2SeqConfig, checkpoint_sha256: str = "") -> dict[str, bytes]:
+    models = build_models(weights, config, checkpoint_sha256)
+    return {part: model.SerializeToString(deterministic=True) for part, model in models.items()}
+
+
+def build_model(
+    config: Seq2SeqConfig, seed: int = 0, intra_op: int | None = None, inter_op: int | None = None
+) -> Seq2Seq:
+    """A model holding random canonical weights (``shared.layout.random_weights(config, seed)``).
+
+    ONNX Runtime has no initialisers of its own; give the model real weights with
+    ``import_weights``, or load one with ``load_model``.  ``intra_op`` and ``inter_op``
+    are the sessions' thread counts (None: ONNX Runtime's defaults).
+    """
+    if not isinstance(config, Seq2SeqConfig):
+        raise TypeError(f"config must be a shared.Seq2SeqConfig; got {type(config).__name__}")
+    weights = random_weights(config, seed=seed)
+    return Seq2Seq(config, _serialized(weights, config), intra_op=intra_op, inter_op=inter_op)
+
+
+def import_weights(model: Seq2Seq, weights) -> None:
+    """Export canonical ``weights`` to ONNX and run them; a refused dict leaves the model as is."""
+    model.load(_serialized(weights, model.config))
+
+
+def load_model(
+    path: str | os.PathLike, intra_op: int | None = None, inter_op: int | None = None
+) -> Seq2Seq:
+    """A model from a checkpoint file or from a folder written by ``seq2seq-rosetta export``.
+
+    A checkpoint is read by ``shared.checkpoint.load_checkpoint`` and exported in
+    memory; a folder's two models are run only after ``shared.onnx_export.read_models``
+    has checked them (ours, unchanged, no custom operators, no external data).
+
+    Raises:
+        CheckpointError: a bad checkpoint file.
+        OnnxModelError: a bad folder.  Both are ValueErrors naming the file.
+    """
+    if Path(path).is_dir():
+        config, models, checksum = read_models(path)
+        return Seq2Seq(config, models, checksum, intra_op=intra_op, inter_op=inter_op)
+    from shared.checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(path)
+    checksum = stored_checksum(path)
+    models = _serialized(checkpoint.weights, checkpoint.config, checksum)
+    return Seq2Seq(checkpoint.config, models, checksum, intra_op=intra_op, inter_op=inter_op)
+
+
+def encode(model: Seq2Seq, src) -> tuple[np.ndarray, ...]:
+    """The hand-off, (h, c) or (h,), float32 NumPy, each (L, B, H_dec); all-PAD rows give zeros."""
+    src = check_source(src, model.config.src_vocab_size)                       # (B, S)
+    return model.encode(src)                                                   # each (L, B, H_dec)
+
+
+def decode(model: Seq2Seq, tgt_in, state) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """Decoder logits (B, T, V_tgt) and final state from ``state``; T = 1 is one step.
+
+    Logits at PAD positions of ``tgt_in`` are unspecified (see ``Seq2Seq.decode``).
+    """
+    cfg = model.config
+    tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")  # (B, T)
+    state = check_state(state, cfg.num_layers, tgt_in.shape[0], cfg.decoder_hidden_size,
+                        cell=cfg.cell)                                         # each (L, B, H_dec)
+    if tgt_in.shape[1] == 0:  # no step to take: no logits, and the state stays as given
+        logits = np.zeros((tgt_in.shape[0], 0, cfg.tgt_vocab_size), np.float32)
+        return logits, tuple(part.copy() for part in state)
+    return model.decode(tgt_in, state)                                         # (B, T, V_tgt)
+
+
+def forward(model: Seq2Seq, src, tgt_in) -> np.ndarray:
+    """Teacher-forced logits (B, T, V_tgt): ``decode(tgt_in, encode(src))``."""
+    cfg = model.config
+    # Checked first: a list (or a bad array) has no batch size to compare yet.
+    src, _ = check_token_ids(src, cfg.src_vocab_size, "src", "source")            # (B, S)
+    tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")  # (B, T)
+    check_batch_sizes(src, tgt_in)
+    logits, _ = decode(model, tgt_in, encode(model, src))
+    return logits
+
+
+def _step_fn(model: Seq2Seq):
+    """One generation step on arrays: feed one token per row, carry the state."""
+
+    def step(tokens: np.ndarray, state):
+        logits, state = model.decode(tokens[:, None], state)                   # (N, 1, V_tgt)
+        return logits[:, 0], state                                             # each (L, N, H_dec)
+
+    return step
+
+
+def greedy_decode(model: Seq2Seq, src, max_len: int) -> np.ndarray:
+    """One-to-many generation: int64 (B, max_len), EOS kept, PAD after it."""
+    max_len = check_max_len(max_len)
+    src = check_source(src, model.config.src_vocab_size)                       # (B, S)
+    state = model.encode(src)                                                  # each (L, B, H_dec)
+    return greedy_search(_step_fn(model), state, src.shape[0], max_len)
+
+
+def beam_decode(model: Seq2Seq, src, beam_size: int, max_len: int) -> np.ndarray:
+    """Beam search (length-normalised): int64 (B, max_len); beam_size=1 equals greedy."""
+    beam_size, max_len = check_beam_size(beam_size), check_max_len(max_len)
+    src = check_source(src, model.config.src_vocab_size)                       # (B, S)
+    state = model.encode(src)                                                  # each (L, B, H_dec)
+    # The state is NumPy already: beam search reorders it with its default np.take.
+    return beam_search(_step_fn(model), state, src.shape[0], beam_size, max_len)
+

@@ -1,0 +1,109 @@
+"""The encoder-decoder on ONNX Runtime: two sessions over the graphs of ``shared.onnx_graph``.
+
+Shapes: B batch, S source length, T target length, L layers, H_dec decoder
+hidden, V vocabulary.
+
+Where ``torch_impl`` and ``keras_impl`` hold layers, this model holds two
+ONNX Runtime sessions, one per exported graph:
+
+    encoder   src int64 (B, S)                 -> hand-off (h, c) or (h,), each (L, B, H_dec)
+    decoder   tgt_in int64 (B, T), the state   -> logits (B, T, V_tgt), the new state
+
+The graphs count each row's length from PAD themselves and pass it to ONNX's
+``LSTM``/``GRU`` as ``sequence_lens``: PyTorch packs, Keras masks, ONNX takes
+lengths, and all three end each row at its last real token.  An all-PAD source
+row hands off zeros; an all-PAD decoder row keeps the state it was given (the
+graph puts it back: ONNX Runtime itself would give zeros).
+
+ONNX Runtime runs on NumPy arrays directly, so there is no tensor conversion
+here; the checks of ``shared.inputs`` run in ``onnx_impl.api`` before a session
+sees anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import onnxruntime as ort
+
+from shared import Seq2SeqConfig
+from shared.onnx_graph import input_names, output_names
+
+
+def _threads(value: object, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, or None for ONNX Runtime's choice; "
+                         f"got {value!r}")
+    return int(value)
+
+
+class Seq2Seq:
+    """Encoder-decoder LSTM or GRU as two ONNX Runtime sessions.
+
+    Args:
+        config: the sizes and the cell (``shared.Seq2SeqConfig``).
+        models: {"encoder": bytes, "decoder": bytes}, serialized ONNX models from
+            ``shared.onnx_export`` (already checked).
+        checkpoint_sha256: the checksum of the checkpoint the models came from, or "".
+        intra_op: threads per operator (``SessionOptions.intra_op_num_threads``);
+            None leaves ONNX Runtime's default (one per core).
+        inter_op: operators run at once (``inter_op_num_threads``); None: the default.
+    """
+
+    def __init__(
+        self,
+        config: Seq2SeqConfig,
+        models: Mapping[str, bytes],
+        checkpoint_sha256: str = "",
+        intra_op: int | None = None,
+        inter_op: int | None = None,
+    ):
+        self.config = config
+        self.intra_op = _threads(intra_op, "intra_op")
+        self.inter_op = _threads(inter_op, "inter_op")
+        self.load(models, checkpoint_sha256)
+
+    def load(self, models: Mapping[str, bytes], checkpoint_sha256: str = "") -> None:
+        """Replace both sessions with new ones over ``models`` (same config)."""
+        options = ort.SessionOptions()
+        if self.intra_op is not None:
+            options.intra_op_num_threads = self.intra_op
+        if self.inter_op is not None:
+            options.inter_op_num_threads = self.inter_op
+        # The CPU provider named: a GPU build of ONNX Runtime would otherwise pick CUDA first.
+        sessions = {part: ort.InferenceSession(models[part], options,
+                                               providers=["CPUExecutionProvider"])
+                    for part in ("encoder", "decoder")}
+        self.encoder, self.decoder = sessions["encoder"], sessions["decoder"]
+        self.checkpoint_sha256 = checkpoint_sha256
+
+    def encode(self, src: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Read the question; return the hand-off, (h, c) or (h,), each (L, B, H_dec).
+
+        Args:
+            src: int64 (B, S), S >= 1, post-padded with PAD.  A row of only PAD gives zeros.
+        """
+        return tuple(self.encoder.run(output_names(self.config, "encoder"), {"src": src}))
+
+    def decode(
+        self, tgt_in: np.ndarray, state: tuple[np.ndarray, ...]
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        """Run the decoder from ``state``; return (logits, state).
+
+        Args:
+            tgt_in: int64 (B, T), T >= 1, BOS + answer, post-padded with PAD.  T = 1 is
+                one generation step.
+            state: (h, c) or (h,), float32, each (L, B, H_dec).
+
+        Returns:
+            logits (B, T, V_tgt) and the decoder's final state, like ``state``, taken at
+            each row's last real token.  Logits at PAD positions are unspecified (here
+            the output bias, as packed PyTorch gives).
+        """
+        names = input_names(self.config, "decoder")
+        feeds = dict(zip(names, (tgt_in, *state), strict=True))
+        logits, *final = self.decoder.run(output_names(self.config, "decoder"), feeds)
+        return logits, tuple(final)                                          # (B, T, V_tgt)
