@@ -1,8 +1,9 @@
-"""The two backends as the commands use them: imported on demand, with set threads.
+"""The backends as the commands use them: imported on demand, with set threads.
 
 The command line and the demo import no framework until a command needs one;
-then ``load_backend`` imports ``keras_impl`` or ``torch_impl`` (the command line
-holds TensorFlow's start-up notices back, see ``shared.quiet``),
+then ``load_backend`` imports ``keras_impl``, ``torch_impl`` or ``onnx_impl``, the
+inference-only engine on ONNX Runtime (the command line holds TensorFlow's start-up
+notices back, see ``shared.quiet``),
 ``model_from_checkpoint`` builds a model holding a checkpoint's weights, and
 ``threads_for_both`` sets the thread pools for the commands that run both
 frameworks (``compare`` and ``demo``).
@@ -22,6 +23,8 @@ from shared.checkpoint import Checkpoint
 from shared.runtime import threads
 
 BACKENDS = ("keras", "torch")
+# Engines that run a trained model: the two training backends, and ONNX Runtime.
+ENGINES = (*BACKENDS, "onnx")
 
 # TensorFlow ran this project's graphs fastest with two ops at once (inter-op 2):
 # a training step has independent ops side by side, e.g. the gradients for the
@@ -35,14 +38,14 @@ class BackendError(Exception):
 
 
 def load_backend(name: str) -> ModuleType:
-    """``keras_impl`` or ``torch_impl``, imported now.
+    """``keras_impl``, ``torch_impl`` or ``onnx_impl``, imported now.
 
     Raises:
         BackendError: an unknown name, or the backend's framework is not installed
             (the message says which extra to install).
     """
-    if name not in BACKENDS:
-        raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    if name not in ENGINES:
+        raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(ENGINES)}")
     try:
         return importlib.import_module(f"{name}_impl")
     except ImportError as err:

@@ -1,8 +1,9 @@
-"""The ``seq2seq-rosetta`` command line: train, answer, compare, demo.
+"""The ``seq2seq-rosetta`` command line: train, answer, compare, export, demo.
 
     seq2seq-rosetta train --backend torch --task dates --epochs 5 --out runs/dates
     seq2seq-rosetta answer runs/dates/model.safetensors --backend keras "Nov 26, 2026"
     seq2seq-rosetta compare runs/dates/model.safetensors --task dates
+    seq2seq-rosetta export runs/dates/model.safetensors --format onnx --out runs/dates/onnx
     seq2seq-rosetta demo --quick
 
 A checkpoint written by either backend is read by both.  Every error (missing
@@ -27,6 +28,7 @@ import numpy as np
 from shared import __version__
 from shared.backends import (
     BACKENDS,
+    ENGINES,
     BackendError,
     load_backend,
     model_from_checkpoint,
@@ -196,12 +198,47 @@ def cmd_compare(args) -> int:
     with threads_for_both():
         models = [(backend, model_from_checkpoint(backend, checkpoint)) for backend in backends]
         report = parity_report(*models, src, max_len=args.max_len)
+        onnx_report = _onnx_parity(checkpoint, models[1], src, args.max_len)
+    ok = report.ok and (onnx_report is None or onnx_report.ok)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        figures = {**report.to_dict(), "ok": ok}
+        if onnx_report is not None:
+            figures["onnx_vs_torch"] = onnx_report.to_dict()
+        print(json.dumps(figures, indent=2))
     else:
         print(f"keras vs torch on {len(src)} questions, one checkpoint: {args.checkpoint}")
         print(report.table())
-    return 0 if report.ok else 1
+        if onnx_report is None:
+            print("onnx: not installed (pip install 'seq2seq-rosetta[onnx]'), not compared")
+        else:
+            print("torch vs onnx, the same questions and checkpoint")
+            print(onnx_report.table())
+    return 0 if ok else 1
+
+
+def _onnx_parity(checkpoint, torch_pair, src: np.ndarray, max_len: int):
+    """torch_impl against onnx_impl on one checkpoint, or None where onnxruntime is missing."""
+    from shared.parity import parity_report
+
+    try:
+        onnx_backend = load_backend("onnx")
+    except BackendError:
+        return None
+    onnx_pair = (onnx_backend, model_from_checkpoint(onnx_backend, checkpoint))
+    return parity_report(torch_pair, onnx_pair, src, max_len=max_len)
+
+
+def cmd_export(args) -> int:
+    try:
+        from shared.onnx_export import export_checkpoint
+    except ImportError as err:
+        raise UsageError(
+            f"export --format onnx needs the onnx package ({err}); "
+            "pip install 'seq2seq-rosetta[onnx]'"
+        ) from err
+    paths = export_checkpoint(args.checkpoint, args.out)
+    print(f"wrote {paths['encoder']} and {paths['decoder']}")
+    return 0
 
 
 def _keras_backends(text: str) -> list[str]:
@@ -297,13 +334,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     answer = sub.add_parser("answer", help="answer questions with a checkpoint")
     answer.add_argument("checkpoint")
-    answer.add_argument("--backend", choices=BACKENDS, required=True)
+    answer.add_argument("--backend", choices=ENGINES, required=True)
     answer.add_argument("--beam", type=COUNT, default=1, help="beam size (1: greedy)")
     answer.add_argument("--max-len", type=COUNT, default=40)
     answer.add_argument("questions", nargs="+", metavar="QUESTION")
     answer.set_defaults(func=cmd_answer)
 
-    compare = sub.add_parser("compare", help="run a checkpoint in both backends and compare")
+    compare = sub.add_parser(
+        "compare", help="run a checkpoint in both backends and compare (and in onnx, if installed)"
+    )
     compare.add_argument("checkpoint")
     compare.add_argument("--task", choices=sorted(TASKS), help="questions from this task")
     compare.add_argument("--n", type=COUNT, default=64, help="number of questions")
@@ -316,6 +355,13 @@ def build_parser() -> argparse.ArgumentParser:
              "own process, beside PyTorch and the NumPy reference: one table of every pair",
     )
     compare.set_defaults(func=cmd_compare)
+
+    export = sub.add_parser("export", help="write a checkpoint as encoder.onnx and decoder.onnx")
+    export.add_argument("checkpoint")
+    export.add_argument("--format", choices=("onnx",), default="onnx",
+                        help="the file format (one so far: onnx; see docs/onnx.md)")
+    export.add_argument("--out", required=True, help="folder for encoder.onnx and decoder.onnx")
+    export.set_defaults(func=cmd_export)
 
     demo = sub.add_parser("demo", help="train both backends, swap checkpoints, compare")
     demo.add_argument("--quick", action="store_true", help="a smaller run (under a minute)")

@@ -6,6 +6,7 @@ does; models are tiny so that each training run takes a second or two.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -68,10 +69,17 @@ def test_compare_prints_the_parity_table_and_exits_0(trained, capsys):
     table = capsys.readouterr().out
     for row in ("hand-off h layer 0", "hand-off c layer 0", "logits", "greedy agreement: 100.0%"):
         assert row in table
+    onnx_installed = importlib.util.find_spec("onnxruntime") is not None
+    assert ("torch vs onnx" in table) == onnx_installed and (
+        table.count("greedy agreement: 100.0%") == 1 + onnx_installed)
     assert main(["compare", path, "--json", "--n", "8"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] and report["greedy_agreement"] == 1.0
     assert report["max_abs_diff"]["handoff"] <= 1e-5
+    if onnx_installed:  # the onnx rows: torch_impl against onnx_impl
+        onnx_report = report["onnx_vs_torch"]
+        assert onnx_report["ok"] and onnx_report["greedy_agreement"] == 1.0
+        assert onnx_report["max_abs_diff"]["handoff"] <= 1e-5
 
 
 def test_demo_writes_report_plot_and_checkpoint(tmp_path, monkeypatch, capsys):

@@ -1,7 +1,8 @@
 """Each part imports only what it needs, checked in fresh interpreters.
 
 ``shared`` loads no framework; ``keras_impl`` loads no torch; ``torch_impl``
-loads no TensorFlow or Keras.  "Works with only its own extra installed" is
+loads no TensorFlow or Keras; ``onnx_impl`` (and the exporter it uses) loads none
+of them.  "Works with only its own extra installed" is
 checked by making the other framework unimportable before the backend runs.
 """
 
@@ -62,7 +63,8 @@ print(",".join(sorted(m for m in ("torch", "tensorflow", "keras", "jax") if m in
 @pytest.mark.parametrize(
     ("backend", "framework", "other"),
     [("torch_impl", "torch", ["tensorflow", "keras", "jax"]),
-     ("keras_impl", "tensorflow", ["torch"])],
+     ("keras_impl", "tensorflow", ["torch"]),
+     ("onnx_impl", "onnxruntime", ["torch", "tensorflow", "keras", "jax"])],
 )
 def test_backend_works_without_the_other_framework(backend, framework, other):
     pytest.importorskip(framework)
