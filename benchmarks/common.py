@@ -142,7 +142,7 @@ def machine() -> dict:
         "python": platform.python_version(),
         "numpy": np.__version__,
     }
-    for name in ("torch", "tensorflow", "keras"):
+    for name in ("torch", "tensorflow", "keras", "onnxruntime"):
         if name in sys.modules:
             info[name] = sys.modules[name].__version__
     info["TF_ENABLE_ONEDNN_OPTS"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "(unset: on)")

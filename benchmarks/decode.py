@@ -1,17 +1,19 @@
-"""Greedy generation speed: sentences per second, and how time grows with length.
+"""Generation speed, greedy and beam: sentences per second, and how time grows with length.
 
     python benchmarks/decode.py [--quick] [--json]
-           [--torch-threads N] [--tf-threads INTRA,INTER] [--onednn on|off]
+           [--torch-threads N] [--tf-threads INTRA,INTER] [--onednn on|off] [--onnx-threads N]
 
 Generating an answer is a loop: the decoder is fed BOS with the encoder's
 hand-off (h, c), predicts a token, is fed that token with the new (h, c), and so
-on.  Three ways to run that loop on the same weights (V = 1000, E = 128,
+on.  Four ways to run that loop on the same weights (V = 1000, E = 128,
 H = 256, one layer):
 
     keras_impl  ``keras_impl.greedy_decode``: the whole batch of 256 sentences
                 moves together, one compiled decoder step (a tf.function) per token.
     torch_impl  ``torch_impl.greedy_decode``: the same search (shared.search) over
                 PyTorch's decoder step, 256 sentences at once.
+    onnx_impl   ``onnx_impl.greedy_decode``: the same search over ONNX Runtime's
+                session of the exported decoder (``shared.onnx_export``).
     kerasio     the keras-io lstm_seq2seq tutorial's ``decode_sequence``: an
                 encoder model's ``predict``, then a decoder model's ``predict``
                 once per token, one sentence at a time.  Its models are built, as
@@ -21,8 +23,11 @@ H = 256, one layer):
                 give the same tokens (checked).  At about 2 s a sentence it is timed
                 on a few sentences (4; 2 with --quick), and its rate is per sentence.
 
+The three backends also run ``beam_decode`` with beam size 4 (1,024 hypotheses
+a step; the search's bookkeeping is NumPy and Python, the same for all three).
+
 ``length_scaling`` is the time at max_len 40 over the time at max_len 20, the
-larger of keras_impl's and torch_impl's.  Carrying (h, c) makes each step cost
+largest of keras_impl's, torch_impl's and onnx_impl's.  Carrying (h, c) makes each step cost
 the same, so it should be near 2 (re-reading the prefix every step would make
 it near 4).  The loop stops early when every sentence has produced EOS; to
 time exactly max_len steps, EOS's output bias is set to -10000, so EOS is never
@@ -32,6 +37,7 @@ the most likely token (the check below confirms every run went to max_len).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -61,7 +67,8 @@ from shared.layout import random_weights
 # The frameworks are imported inside the functions that use them: TensorFlow
 # reads TF_ENABLE_ONEDNN_OPTS when it loads, and main() sets it from --onednn first.
 
-SENTENCES, MAX_LEN = 256, 20
+SENTENCES, MAX_LEN, BEAM = 256, 20, 4
+IMPLS = ("keras_impl", "torch_impl", "onnx_impl")
 
 
 def shared_weights(seed: int = 0) -> tuple:
@@ -114,34 +121,39 @@ def kerasio_decoder(model):
     return decode_sequence
 
 
-def run(quick: bool = False) -> tuple[dict, dict, dict]:
+def run(quick: bool = False, onnx_threads: int = 1) -> tuple[dict, dict, dict]:
     """(figures, ms per contender, token agreement); see the module docstring."""
     import keras_impl
+    import onnx_impl
     import torch_impl
 
     config, weights = shared_weights()
-    keras_model = keras_impl.build_model(config)
-    keras_impl.import_weights(keras_model, weights)
-    torch_model = torch_impl.build_model(config)
-    torch_impl.import_weights(torch_model, weights)
+    models = {}
+    for name, backend in (("keras_impl", keras_impl), ("torch_impl", torch_impl),
+                          ("onnx_impl", onnx_impl)):
+        threads = {"intra_op": onnx_threads, "inter_op": 1} if backend is onnx_impl else {}
+        model = backend.build_model(config, **threads)
+        backend.import_weights(model, weights)
+        models[name] = (backend, model)
     src = sources(SENTENCES)                                                 # (N, S)
     rounds, warmup = (3, 1) if quick else (15, 2)
 
-    ms = interleaved_ms(
-        {
-            f"{name}@{max_len}": (lambda b=backend, m=model, n=max_len: b.greedy_decode(m, src, n))
-            for max_len in (MAX_LEN, 2 * MAX_LEN)
-            for name, backend, model in (
-                ("keras_impl", keras_impl, keras_model),
-                ("torch_impl", torch_impl, torch_model),
-            )
-        },
-        rounds, 1, warmup,
-    )
-    keras_tokens = keras_impl.greedy_decode(keras_model, src, MAX_LEN)       # (N, T)
-    torch_tokens = torch_impl.greedy_decode(torch_model, src, MAX_LEN)       # (N, T)
-    for tokens in (keras_tokens, torch_tokens):
-        assert (tokens[:, -1] != PAD).all(), "a sentence stopped before max_len"
+    contenders = {}
+    for name, (backend, model) in models.items():
+        for max_len in (MAX_LEN, 2 * MAX_LEN):
+            contenders[f"{name}@{max_len}"] = (
+                lambda b=backend, m=model, n=max_len: b.greedy_decode(m, src, n))
+        contenders[f"{name} beam"] = (
+            lambda b=backend, m=model: b.beam_decode(m, src, BEAM, MAX_LEN))
+    ms = interleaved_ms(contenders, rounds, 1, warmup)
+    greedy = {name: backend.greedy_decode(model, src, MAX_LEN)               # (N, T)
+              for name, (backend, model) in models.items()}
+    beams = {name: backend.beam_decode(model, src, BEAM, MAX_LEN)            # (N, T)
+             for name, (backend, model) in models.items()}
+    for generated in (*greedy.values(), *beams.values()):
+        assert (generated[:, -1] != PAD).all(), "a sentence stopped before max_len"
+    keras_tokens = greedy["keras_impl"]
+    keras_model = models["keras_impl"][1]
 
     decode_sequence = kerasio_decoder(keras_model)
     questions = [row[row != PAD] for row in src[: 2 if quick else 4]]
@@ -152,17 +164,18 @@ def run(quick: bool = False) -> tuple[dict, dict, dict]:
         tutorial_tokens.append(decode_sequence(question, MAX_LEN))
         seconds.append(time.perf_counter() - tic)
 
-    figures = {
-        "keras_impl_sent_per_s": SENTENCES / (ms[f"keras_impl@{MAX_LEN}"] / 1e3),
-        "torch_impl_sent_per_s": SENTENCES / (ms[f"torch_impl@{MAX_LEN}"] / 1e3),
+    figures = {f"{name}_sent_per_s": SENTENCES / (ms[f"{name}@{MAX_LEN}"] / 1e3) for name in IMPLS}
+    figures |= {f"{name}_beam_sent_per_s": SENTENCES / (ms[f"{name} beam"] / 1e3)
+                for name in IMPLS}
+    figures |= {
         "kerasio_sent_per_s": 1 / float(np.median(seconds)),
-        "length_scaling": max(
-            ms[f"{name}@{2 * MAX_LEN}"] / ms[f"{name}@{MAX_LEN}"]
-            for name in ("keras_impl", "torch_impl")
-        ),
+        "length_scaling": max(ms[f"{name}@{2 * MAX_LEN}"] / ms[f"{name}@{MAX_LEN}"]
+                              for name in IMPLS),
     }
     agreement = {
-        "torch_impl": float((torch_tokens == keras_tokens).all(axis=1).mean()),
+        **{name: float((greedy[name] == keras_tokens).all(axis=1).mean()) for name in IMPLS[1:]},
+        **{f"{name} beam": float((beams[name] == beams["keras_impl"]).all(axis=1).mean())
+           for name in IMPLS[1:]},
         "kerasio": float(np.mean([
             list(keras_tokens[i]) == tokens for i, tokens in enumerate(tutorial_tokens)
         ])),
@@ -171,19 +184,20 @@ def run(quick: bool = False) -> tuple[dict, dict, dict]:
 
 
 def report(figures: dict, ms: dict, agreement: dict) -> None:
-    for name in ("keras_impl", "torch_impl"):
+    for name in IMPLS:
         short, long = ms[f"{name}@{MAX_LEN}"], ms[f"{name}@{2 * MAX_LEN}"]
         print(f"{name}: {short:.0f} ms for {SENTENCES} sentences at max_len {MAX_LEN}, "
-              f"{long:.0f} ms at {2 * MAX_LEN} (x{long / short:.2f})")
+              f"{long:.0f} ms at {2 * MAX_LEN} (x{long / short:.2f}); beam {BEAM}: "
+              f"{ms[f'{name} beam']:.0f} ms")
     for key, value in figures.items():
-        print(f"{key:<24} {value:10.2f}")
+        print(f"{key:<28} {value:10.2f}")
     speedup = figures["keras_impl_sent_per_s"] / figures["kerasio_sent_per_s"]
     print(f"keras_impl / kerasio     {speedup:10.0f}x (target >= 100)")
     print(f"torch_impl / keras_impl  "
           f"{figures['torch_impl_sent_per_s'] / figures['keras_impl_sent_per_s']:10.2f}"
           " (target >= 1)")
-    print(f"same tokens as keras_impl: torch_impl {agreement['torch_impl']:.0%} of sentences, "
-          f"kerasio {agreement['kerasio']:.0%}")
+    print("same tokens as keras_impl: " + ", ".join(
+        f"{name} {share:.0%}" for name, share in agreement.items()) + " of sentences")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats (under a minute)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of figures")
     add_thread_arguments(parser)
+    cores = os.cpu_count() or 1
+    parser.add_argument("--onnx-threads", type=int, default=cores,
+                        help=f"ONNX Runtime intra-op threads (default: all cores, {cores})")
     args = parser.parse_args(argv)
 
     set_onednn(args)
@@ -200,9 +217,10 @@ def main(argv: list[str] | None = None) -> int:
 
     threads = apply_thread_arguments(args)
     load_before = load_average()
-    figures, ms, agreement = run(quick=args.quick)
+    figures, ms, agreement = run(quick=args.quick, onnx_threads=args.onnx_threads)
     print(f"machine: {machine()}, load_1min before the run {load_before:.2f}")
-    print("threads: torch {}, tensorflow intra {} inter {}".format(*threads))
+    print("threads: torch {}, tensorflow intra {} inter {}".format(*threads)
+          + f", onnxruntime intra {args.onnx_threads}")
     report(figures, ms, agreement)
     if args.json:
         print_json_line(figures)

@@ -306,4 +306,4 @@ def _check_signature(path: Path, model, config: Seq2SeqConfig, part: str) -> Non
     ):
         names = [value.name for value in values]
         if names != expected:
-            raise _error(path, f"has {kind} {names}; a {config.cell} {part} has {expected}")
+            raise _error(path, f"has {kind} {names}; the {config.cell} {part} has {expected}")

@@ -199,7 +199,7 @@ FORGERIES = {
     "changed-weight": ("decoder", lambda m: _changed_weight(m), False,
                        "checksum mismatch: the graph or its weights were changed after export"),
     "renamed-input": ("encoder", lambda m: setattr(m.graph.input[0], "name", "source"), True,
-                      "has inputs ['source']; a lstm encoder has ['src']"),
+                      "has inputs ['source']; the lstm encoder has ['src']"),
 }
 
 
