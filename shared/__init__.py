@@ -4,7 +4,9 @@ Everything that can be written once lives here, in NumPy and the standard
 library: the tokenizer, batches, the config, the canonical weight layout and
 gate tables (``shared.layout``), the NumPy reference LSTM (``shared.reference``),
 input checks, decoding search and output comparison.  Importing it loads no
-deep-learning framework.
+deep-learning framework.  One exception to "NumPy only": the ONNX file format
+(``shared.onnx_graph``, ``shared.onnx_export``) needs the ``onnx`` package, and
+nothing here imports those two until something exports or reads ONNX files.
 """
 
 from shared.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint

@@ -120,19 +120,24 @@ class _Graph:
         return self.constant(f"{self.side}.{name}", np.array(values, np.int64))
 
 
-def _lengths(graph: _Graph, ids: str) -> tuple[str, str]:
-    """(lengths int32 (B,), empty bool (1, B, 1)) counted from the PAD id in ``ids`` (B, T)."""
+def _lengths(graph: _Graph, ids: str) -> str:
+    """Each row's length, int32 (B,): its ids (B, T) that are not PAD."""
     pad = graph.constant(f"{graph.side}.pad_id", np.array(PAD, np.int64))
     (is_pad,) = graph.node("Equal", [ids, pad], "is_pad")                      # (B, T) bool
     (is_real,) = graph.node("Not", [is_pad], "is_real")                        # (B, T) bool
     (ones,) = graph.node("Cast", [is_real], "is_real_int", to=TensorProto.INT32)
     (lengths,) = graph.node("ReduceSum", [ones, graph.ints("time_axis", [1])], "lengths",
                             keepdims=0)                                        # (B,) int32
+    return lengths
+
+
+def _empty_rows(graph: _Graph, lengths: str) -> str:
+    """bool (1, B, 1): the rows of length 0, shaped to select over a state (L, B, H_dec)."""
     zero = graph.constant(f"{graph.side}.zero_length", np.array(0, np.int32))
     (is_empty,) = graph.node("Equal", [lengths, zero], "is_empty")             # (B,) bool
     (empty,) = graph.node("Unsqueeze", [is_empty, graph.ints("empty_axes", [0, 2])],
                           "empty")                                             # (1, B, 1)
-    return lengths, empty
+    return empty
 
 
 def _embedded(graph: _Graph, weights: Mapping[str, np.ndarray], ids: str) -> str:
@@ -202,7 +207,7 @@ def encoder_graph(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig) -> o
         config: the model's sizes and cell.
     """
     graph = _Graph("encoder")
-    lengths, _ = _lengths(graph, "src")
+    lengths = _lengths(graph, "src")
     x = _embedded(graph, weights, "src")                                       # (S, B, E)
     width = graph.ints("width", [0, 0, config.decoder_hidden_size])
     handoff_width = graph.ints("handoff_width", [0, config.decoder_hidden_size])
@@ -243,7 +248,8 @@ def decoder_graph(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig) -> o
         config: the model's sizes and cell.
     """
     graph = _Graph("decoder")
-    lengths, empty = _lengths(graph, "tgt_in")
+    lengths = _lengths(graph, "tgt_in")
+    empty = _empty_rows(graph, lengths)                                        # (1, B, 1)
     y = _embedded(graph, weights, "tgt_in")                                    # (T, B, E)
     direction_axis = graph.ints("direction_axis", [1])
     finals: list[list[str]] = []  # [layer][part], each (1, B, H_dec)
