@@ -1,6 +1,6 @@
 """The worst difference per rung and per engine over the parity grid, as one table.
 
-    python benchmarks/parity_table.py                 # Keras on KERAS_BACKEND, and PyTorch
+    python benchmarks/parity_table.py                 # Keras on KERAS_BACKEND, PyTorch, ONNX
     python benchmarks/parity_table.py --keras-backends tensorflow,jax,torch
 
 The tests assert each rung within its tolerance; this prints how far inside it
@@ -17,7 +17,8 @@ float64):
                (every figure is given per cell: LSTM and GRU)
     beam       rows whose beam-3 tokens differ from the reference's (a count)
 
-Each Keras backend runs in its own process (Keras fixes its backend at import).
+Each Keras backend runs in its own process (Keras fixes its backend at import);
+PyTorch and ONNX Runtime (onnx_impl) run in the first.
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ def run_here(with_torch: bool) -> dict[str, dict[str, float]]:
         import torch_impl
 
         results["torch"] = measure(torch_impl)
+        import onnx_impl
+
+        results["onnx"] = measure(onnx_impl)
     return results
 
 

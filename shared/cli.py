@@ -229,6 +229,7 @@ def _onnx_parity(checkpoint, torch_pair, src: np.ndarray, max_len: int):
 
 
 def cmd_export(args) -> int:
+    out = check_output_dir(args.out)
     try:
         from shared.onnx_export import export_checkpoint
     except ImportError as err:
@@ -236,7 +237,7 @@ def cmd_export(args) -> int:
             f"export --format onnx needs the onnx package ({err}); "
             "pip install 'seq2seq-rosetta[onnx]'"
         ) from err
-    paths = export_checkpoint(args.checkpoint, args.out)
+    paths = export_checkpoint(args.checkpoint, out)
     print(f"wrote {paths['encoder']} and {paths['decoder']}")
     return 0
 
@@ -281,6 +282,14 @@ def _compare_engines(args, src) -> int:
             model = model_from_checkpoint(torch_impl, checkpoint)
             outputs.append(engines.run_engine(torch_impl, model, src, tgt_in, state_in,
                                               args.max_len, "torch"))
+    try:
+        onnx_impl = load_backend("onnx")
+    except BackendError:
+        skipped.append("onnx (onnxruntime is not installed)")
+    else:
+        model = model_from_checkpoint(onnx_impl, checkpoint)
+        outputs.append(engines.run_engine(onnx_impl, model, src, tgt_in, state_in, args.max_len,
+                                          "onnx"))
     rows = engines.engine_table(outputs, tgt_in)
     if args.json:
         print(json.dumps({"ok": all(r.ok for r in rows), "skipped": skipped,
