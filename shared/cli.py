@@ -1,8 +1,10 @@
-"""The ``seq2seq-rosetta`` command line: train, answer, compare, export, demo.
+"""The ``seq2seq-rosetta`` command line: train, answer, compare, port, export, demo.
 
     seq2seq-rosetta train --backend torch --task dates --epochs 5 --out runs/dates
     seq2seq-rosetta answer runs/dates/model.safetensors --backend keras "Nov 26, 2026"
     seq2seq-rosetta compare runs/dates/model.safetensors --task dates
+    seq2seq-rosetta compare runs/dates/model.safetensors --keras-backends tensorflow,jax,torch
+    seq2seq-rosetta port s2s_model.keras --to torch --out s2s.safetensors --check
     seq2seq-rosetta export runs/dates/model.safetensors --format onnx --out runs/dates/onnx
     seq2seq-rosetta demo --quick
 
@@ -313,7 +315,8 @@ def cmd_demo(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="seq2seq-rosetta",
-        description="The same seq2seq LSTM in Keras and PyTorch: train, answer, compare, demo.",
+        description="The same seq2seq LSTM or GRU in Keras and PyTorch: train, answer, "
+                    "compare, port, export, demo.",
     )
     parser.add_argument("--version", action="version", version=f"seq2seq-rosetta {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
