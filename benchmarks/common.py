@@ -142,9 +142,11 @@ def machine() -> dict:
         "python": platform.python_version(),
         "numpy": np.__version__,
     }
-    for name in ("torch", "tensorflow", "keras", "onnxruntime"):
+    for name in ("torch", "tensorflow", "keras", "jax", "onnxruntime"):
         if name in sys.modules:
             info[name] = sys.modules[name].__version__
+    if "keras" in sys.modules:
+        info["keras_backend"] = sys.modules["keras"].backend.backend()
     info["TF_ENABLE_ONEDNN_OPTS"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "(unset: on)")
     return info
 

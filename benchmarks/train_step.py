@@ -1,20 +1,23 @@
 """Milliseconds per training step: our two implementations against the bare frameworks.
 
-    python benchmarks/train_step.py [--quick] [--json] [--variants] [--ragged]
-           [--torch-threads N] [--tf-threads INTRA,INTER] [--onednn on|off]
+    [KERAS_BACKEND=tensorflow|jax|torch] python benchmarks/train_step.py [--quick] [--json]
+           [--variants] [--ragged] [--torch-threads N] [--tf-threads INTRA,INTER]
+           [--onednn on|off]
 
 One step is forward, masked cross-entropy, backward and an Adam update on one
 batch (B = 64, S = T = 20, V = 1000, E = 128, H = 256, one layer), ending when the
 loss is back in Python.  Four contenders, timed side by side in one process, in
-interleaved rounds after warm-up:
+interleaved rounds after warm-up.  The two Keras contenders run on the backend
+that ``KERAS_BACKEND`` names (TensorFlow when unset); benchmarks/keras_backends.py
+runs this script once per backend and prints the backends side by side.
 
     torch_impl  the body of ``torch_impl.train``'s loop: input checks, zero_grad,
                 ``model(src, tgt_in)`` (packed encoder and decoder),
                 ``masked_cross_entropy``, backward, Adam step, ``loss.item()``.
     keras_impl  the body of ``keras_impl.train``'s loop: input checks, one call of
                 the compiled step that ``train`` uses (``keras_impl.per_backend.TrainStep``:
-                model, masked loss, dense gradients, Adam in one tf.function),
-                ``float(loss)``.
+                model, masked loss, gradients, Adam; one tf.function on TensorFlow,
+                one jax.jit on JAX, eager on PyTorch), ``float(loss)``.
     torch_bare  what a PyTorch user writes: nn.Embedding + nn.LSTM, whose final
                 (h, c) is handed to nn.Embedding + nn.LSTM + nn.Linear; no packing;
                 ``F.cross_entropy(ignore_index=PAD)``; torch.optim.Adam on all weights.
@@ -23,17 +26,21 @@ interleaved rounds after warm-up:
                 LSTM(initial_state=[h, c], mask=...) + Dense (the decoder's mask
                 passed explicitly: initial_state= drops mask_zero's); ``model.compile(Adam,
                 SparseCategoricalCrossentropy(from_logits=True))``; ``train_on_batch``.
+                ``jit_compile`` stays at Keras's "auto": a tf.function without XLA on
+                a TensorFlow CPU, jax.jit on JAX (``False`` there would run eagerly,
+                op by op), eager on PyTorch.
 
-Why the loop body and not ``train(model, [batch] * N)``: ``train`` traces a new
-tf.function on every call (seconds), so dividing its time by N would weigh
-tracing, not steps; the loop body is everything ``train`` does per step except
-the progress bar.
+Why the loop body and not ``train(model, [batch] * N)``: ``train`` compiles a new
+step on every call (a tf.function trace or a jax.jit compile, seconds), so
+dividing its time by N would weigh compiling, not steps; the loop body is
+everything ``train`` does per step except the progress bar.
 
 Every row is 20 real tokens, so all four do the same arithmetic and a difference
 is overhead (masking, packing, checks).  ``--ragged`` gives rows of 10 to 20 tokens
 instead, where packing lets PyTorch skip the padded steps.  ``--variants`` adds
-the experiments of docs/performance.md: the Keras step under XLA, Keras without
-the mask, PyTorch with packing.
+the experiments of docs/performance.md: the Keras step under XLA (on TensorFlow
+only: JAX always compiles with XLA, and PyTorch has none), Keras without the
+mask, PyTorch with packing.
 """
 
 from __future__ import annotations
@@ -114,7 +121,6 @@ def torch_impl_step(batch):
 
 
 def keras_impl_step(batch, jit_compile: bool = False):
-    import keras
     from keras import ops
 
     import keras_impl
@@ -128,7 +134,7 @@ def keras_impl_step(batch, jit_compile: bool = False):
     if jit_compile:  # the very same Python step, compiled by XLA instead (TensorFlow only)
         import tensorflow as tf
 
-        assert keras.backend.backend() == "tensorflow", "--variants' XLA step is TensorFlow's"
+        assert per_backend.BACKEND == "tensorflow", "--variants' XLA step is TensorFlow's"
         traced = compiled._step
         compiled._step = tf.function(
             traced.python_function, input_signature=traced.input_signature, jit_compile=True
@@ -182,7 +188,7 @@ def torch_bare_step(batch, packed: bool = False):
     return step
 
 
-def keras_bare_step(batch, mask: bool = True, jit_compile: bool = False):
+def keras_bare_step(batch, mask: bool = True, jit_compile: bool | str = "auto"):
     import keras
     from keras import layers
 
@@ -211,6 +217,8 @@ def keras_bare_step(batch, mask: bool = True, jit_compile: bool = False):
 
 
 def contenders(batch, variants: bool) -> dict:
+    import keras
+
     steps = {
         "torch_impl": torch_impl_step(batch),
         "keras_impl": keras_impl_step(batch),
@@ -218,8 +226,9 @@ def contenders(batch, variants: bool) -> dict:
         "keras_bare": keras_bare_step(batch),
     }
     if variants:
-        steps["keras_impl_xla"] = keras_impl_step(batch, jit_compile=True)
-        steps["keras_bare_xla"] = keras_bare_step(batch, jit_compile=True)
+        if keras.backend.backend() == "tensorflow":
+            steps["keras_impl_xla"] = keras_impl_step(batch, jit_compile=True)
+            steps["keras_bare_xla"] = keras_bare_step(batch, jit_compile=True)
         steps["keras_bare_nomask"] = keras_bare_step(batch, mask=False)
         steps["torch_bare_packed"] = torch_bare_step(batch, packed=True)
     return steps
@@ -259,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
 
     set_onednn(args)
     prepare_environment()
-    import keras_impl  # noqa: F401  (both frameworks loaded before the pools are set)
+    import keras_impl  # (both frameworks loaded before the pools are set)
     import torch_impl  # noqa: F401
 
     threads = apply_thread_arguments(args)
@@ -267,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     ms = run(quick=args.quick, ragged=args.ragged, variants=args.variants)
     print(f"machine: {machine()}, load_1min before the run {load_before:.2f}")
     print("threads: torch {}, tensorflow intra {} inter {}".format(*threads))
+    print(f"keras backend: {keras_impl.BACKEND}")
+    if args.variants and keras_impl.BACKEND != "tensorflow":
+        print(f"--variants: no XLA rows on {keras_impl.BACKEND} (they are TensorFlow's "
+              "jit_compile=True; JAX always compiles with XLA, PyTorch has no XLA)")
     report(ms, ragged=args.ragged)
     if args.json:
         print_json_line({f"{name}_ms": value for name, value in ms.items()})
