@@ -95,7 +95,8 @@ def _call_findings(call: ast.Call, aliases: dict[str, str]) -> list[tuple[str, s
         found.append(("unpickling", f"{name}("))
     if name in {"eval", "exec", "builtins.eval", "builtins.exec"}:  # not model.eval()
         found.append(("eval-exec", f"{name}("))
-    if last in KERAS_LOADERS:
+    # onnx_impl.load_model is ours: it reads only the checked ONNX files it wrote (docs/onnx.md).
+    if last in KERAS_LOADERS and name != "onnx_impl.load_model":
         found.append(("keras-loading", f"{name or last}("))
     for keyword in call.keywords:
         is_false = isinstance(keyword.value, ast.Constant) and keyword.value.value is False
