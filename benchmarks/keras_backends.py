@@ -17,12 +17,14 @@ the same moment's load, and then its median over rounds is printed.
 Threads, the same for every backend (``--threads``):
 
     one  every process is pinned to one core (``os.sched_setaffinity``):
-         PyTorch 1 thread, TensorFlow intra-op 1 and inter-op 1, and JAX, which
-         has no thread-count setting (XLA sizes its CPU pool from the cores the
-         process may run on), one core.  Robust on a shared machine.
+         PyTorch 1 thread, TensorFlow intra-op 1 and inter-op 1, ONNX Runtime
+         (decode.py) 1, and JAX, which has no thread-count setting (XLA sizes
+         its CPU pool from the cores the process may run on), one core.
+         Robust on a shared machine.
     all  every framework may use every core: PyTorch ``nproc`` threads,
          TensorFlow intra-op 1 and inter-op ``nproc`` (its best here,
-         docs/performance.md), JAX's own pool (one thread per core).
+         docs/performance.md), ONNX Runtime ``nproc``, JAX's own pool (one
+         thread per core).
 
 XLA_FLAGS, TF_ENABLE_ONEDNN_OPTS and OMP_NUM_THREADS are removed from the
 subprocesses' environment, so that these settings alone decide (oneDNN stays on,
@@ -67,12 +69,11 @@ def versions() -> dict:
     return found
 
 
-def thread_flags(threads: str) -> list[str]:
-    """train_step.py's and decode.py's thread flags for the ``--threads`` preset."""
-    cores = os.cpu_count() or 1
-    if threads == "one":
-        return ["--torch-threads", "1", "--tf-threads", "1,1"]
-    return ["--torch-threads", str(cores), "--tf-threads", f"1,{cores}"]
+def thread_flags(threads: str, script: str = "train_step.py") -> list[str]:
+    """``script``'s thread flags for the ``--threads`` preset (decode.py also runs onnx)."""
+    cores = 1 if threads == "one" else os.cpu_count() or 1
+    flags = ["--torch-threads", str(cores), "--tf-threads", f"1,{cores}"]
+    return [*flags, "--onnx-threads", str(cores)] if script == "decode.py" else flags
 
 
 def _pin_to_one_core() -> None:
@@ -85,7 +86,8 @@ def run_script(script: str, backend: str, flags: list[str], threads: str) -> dic
     env = {k: v for k, v in os.environ.items() if k not in CLEARED}
     env["KERAS_BACKEND"] = backend
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    command = [sys.executable, str(HERE / script), "--json", *flags, *thread_flags(threads)]
+    command = [sys.executable, str(HERE / script), "--json", *flags,
+               *thread_flags(threads, script)]
     done = subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
         preexec_fn=_pin_to_one_core if threads == "one" else None,
