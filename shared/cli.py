@@ -1,9 +1,10 @@
-"""The ``seq2seq-rosetta`` command line: train, answer, compare, demo.
+"""The ``seq2seq-rosetta`` command line: train, answer, compare, demo, experiment.
 
     seq2seq-rosetta train --backend torch --task dates --epochs 5 --out runs/dates
     seq2seq-rosetta answer runs/dates/model.safetensors --backend keras "Nov 26, 2026"
     seq2seq-rosetta compare runs/dates/model.safetensors --task dates
     seq2seq-rosetta demo --quick
+    seq2seq-rosetta experiment thought-vector --quick
 
 A checkpoint written by either backend is read by both.  Every error (missing
 or corrupt file, unknown task, bad flag) is one line on stderr and exit code 2;
@@ -25,8 +26,9 @@ import numpy as np
 
 from shared import __version__
 from shared.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from shared.config import CELLS, Seq2SeqConfig
+from shared.config import ATTENTIONS, CELLS, Seq2SeqConfig
 from shared.data import batches, build_tokenizers, encode_questions, read_pairs
+from shared.experiment import add_parser as add_experiment_parser
 from shared.runtime import threads
 from shared.tasks import TASKS, load_task
 
@@ -81,6 +83,7 @@ def cmd_train(args) -> int:
         bidirectional=args.bidirectional,
         dropout=args.dropout,
         cell=args.cell,
+        attention=args.attention,
     )
     backend = load_backend(args.backend)
     model = backend.build_model(config, seed=args.seed)
@@ -223,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dropout", type=float, default=0.0)
     train.add_argument("--cell", choices=CELLS, default="lstm",
                        help="the recurrent cell: lstm hands off (h, c), gru hands off h")
+    train.add_argument("--attention", choices=ATTENTIONS, default="none",
+                       help="the decoder also reads every encoder output: luong (h_t^T W_a h_s) "
+                            "or bahdanau (v_a^T tanh(W_1 h_t + W_2 h_s)); see docs/attention.md")
     train.add_argument("--lr", type=float, default=1e-2)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", required=True, help="directory for model.safetensors, history.json")
@@ -257,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--cell", choices=CELLS, default="lstm", help="the recurrent cell")
     demo.add_argument("--out", default="out/demo")
     demo.set_defaults(func=cmd_demo)
+
+    add_experiment_parser(sub)  # experiment thought-vector: shared/experiment.py
     return parser
 
 
