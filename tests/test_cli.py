@@ -142,3 +142,22 @@ def test_compare_keras_backends_refuses_an_unknown_backend(trained, capsys):
     assert main(["compare", path, "--keras-backends", "tensorflow,theano"]) == 2
     error = capsys.readouterr().err
     assert "--keras-backends" in error and "'tensorflow,theano'" in error and "jax" in error
+
+
+def test_attention_trains_answers_and_compares(tmp_path, capsys):
+    """--attention luong: the checkpoint says so, both backends answer alike, and compare
+    checks the attention weights besides the hand-off and the logits."""
+    out = tmp_path / "luong"
+    assert main(["train", "--backend", "keras", "--task", "reverse", *TINY, "--bidirectional",
+                 "--attention", "luong", "--out", str(out)]) == 0
+    path = str(out / "model.safetensors")
+    checkpoint = load_checkpoint(path)
+    assert checkpoint.config.attention == "luong" and "decoder.attention.W_a" in checkpoint.weights
+    capsys.readouterr()
+    answers = {}
+    for backend in ("keras", "torch"):
+        assert main(["answer", path, "--backend", backend, "--beam", "2", "abcde", "xyz"]) == 0
+        answers[backend] = capsys.readouterr().out.splitlines()
+    assert answers["keras"] == answers["torch"] and len(answers["torch"]) == 2
+    assert main(["compare", path, "--task", "reverse", "--n", "8"]) == 0
+    assert "attention weights" in capsys.readouterr().out
