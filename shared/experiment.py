@@ -45,6 +45,7 @@ import numpy as np
 from shared.config import ATTENTIONS, CELLS, Seq2SeqConfig
 from shared.data import build_tokenizers, encode_questions, make_batch
 from shared.layout import count_parameters
+from shared.tokenizer import EOS
 
 ALPHABET = string.ascii_lowercase
 # The answer to each question, written once: both need every letter of the question.
@@ -104,12 +105,11 @@ def accuracy(backend, model, task: str, length: int, count: int, src_tok, tgt_to
     asked = questions(rng, length, count)
     tokens = backend.greedy_decode(model, encode_questions(asked, src_tok), length + 1)
     exact, right = 0, 0
-    for question, row in zip(asked, tokens, strict=True):
-        answer = RULES[task](question)
-        said = tgt_tok.decode(row)
-        exact += said == answer
-        # Position by position over the answer's length; a short answer misses the rest.
-        right += sum(a == b for a, b in zip(answer, said.ljust(len(answer), "\0"), strict=False))
+    for question, row in zip(asked, tokens, strict=True):  # row (length + 1,)
+        answer = tgt_tok.encode(RULES[task](question))      # the answer's ids, EOS not included
+        exact += row.tolist() == [*answer, EOS]
+        # Position by position over the answer: an early EOS leaves the rest wrong.
+        right += int(np.sum(row[:length] == answer))
     return exact / count, right / (count * length)
 
 
