@@ -22,9 +22,10 @@ Both then take the softmax over S and the weighted mean of the values.  The
 source mask goes in as ``mask=[None, value_mask]``: Keras subtracts 1e9 from a
 masked score (exp gives exactly 0 in float32, as -inf would).  A query mask
 would only zero the outputs at PAD target positions, which are unspecified
-anyway.  Keras's softmax of an all-masked row is the softmax of the unmasked
-scores (every score moved by the same 1e9), so rows with no real source token
-are zeroed here, weights and context, by the rule of ``shared.attention``.
+anyway.  In a row with no real source token every score becomes score - 1e9,
+which float32 rounds to -1e9 itself, and the softmax spreads the weight evenly
+over the PAD positions; such rows are zeroed here, weights and context, by the
+rule of ``shared.attention``.
 W_c is a bias-free ``Dense`` with tanh on [c; h_t].
 
 Each ``Dense`` kernel is (in, out), the transpose of the canonical W (out, in).

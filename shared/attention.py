@@ -132,8 +132,13 @@ def check_memory(memory: object, batch_size: int, hidden_size: int) -> Memory:
             "length), like its outputs"
         )
     if mask.dtype != bool:
-        if not np.issubdtype(mask.dtype, np.integer) or not np.isin(mask, (0, 1)).all():
+        if not np.issubdtype(mask.dtype, np.integer):
             raise ValueError(f"memory mask must hold booleans (or 0/1); got {mask.dtype}")
+        other = mask[~np.isin(mask, (0, 1))]
+        if other.size:
+            raise ValueError(
+                f"memory mask must hold booleans (or 0/1); got {mask.dtype} holding {other[0]}"
+            )
         mask = mask.astype(bool)
     with np.errstate(over="ignore"):
         outputs = np.ascontiguousarray(outputs, dtype=np.float32)  # (B, S, H_dec)

@@ -225,7 +225,7 @@ def test_decode_without_memory_says_where_to_get_it(luong_models):
     (lambda memory: Memory(memory.outputs[:1], memory.mask[:1]), "expected (2, S, 6)"),
     (lambda memory: Memory(memory.outputs[..., :4], memory.mask), "expected (2, S, 6)"),
     (lambda memory: Memory(memory.outputs, memory.mask[:, :2]), "memory mask has shape (2, 2)"),
-    (lambda memory: Memory(memory.outputs, memory.mask * 2), "booleans (or 0/1)"),
+    (lambda memory: Memory(memory.outputs, memory.mask * 2), "(or 0/1); got int64 holding 2"),
     (lambda memory: Memory(memory.outputs * np.nan, memory.mask), "holds NaN/inf"),
 ])
 def test_a_bad_memory_is_refused_alike(luong_models, edit, detail):

@@ -11,12 +11,13 @@ PyTorch has no layer for either score: ``nn.MultiheadAttention`` with one head
 scores (W_q h_t) . (W_k h_s) / sqrt(H_dec) and projects the values and the output
 too (W_v, out_proj): a factored, scaled W_a and two more matrices, not Luong's
 parameters.  So each projection is a bias-free ``nn.Linear`` and the rest is
-torch ops, as in the PyTorch translation tutorial's ``AttnDecoderRNN``.  PAD
-source positions get the score -inf (``masked_fill``), which the softmax turns
-into weight 0.  A row with no
-real source token would be all -inf, whose softmax is NaN, and NaN would leak
-into the gradients: such rows are left unmasked for the softmax and then zeroed,
-weights and context, by the rule of ``shared.attention``.
+torch ops, as in the PyTorch translation tutorial's ``AttnDecoderRNN``.
+
+PAD source positions get the score -inf (``masked_fill``), which the softmax
+turns into weight 0.  A row with no real source token would be all -inf, whose
+softmax is NaN, and NaN would leak into the gradients: such rows are left
+unmasked for the softmax and then zeroed, weights and context, by the rule of
+``shared.attention``.
 
 Each ``nn.Linear.weight`` (out, in) is the canonical W as it is; v_a is the
 weight (1, H_dec) of the bias-free ``nn.Linear`` that takes v_a^T x.
