@@ -63,7 +63,7 @@ import numpy as np
 
 from shared.config import ATTENTIONS, Seq2SeqConfig
 
-__all__ = ["ATTENTIONS", "Memory", "attention_shapes", "check_memory"]
+__all__ = ["ATTENTIONS", "Memory", "attention_shapes", "check_memory", "encode_for_decode"]
 
 PREFIX = "decoder.attention"
 
@@ -95,6 +95,25 @@ class Memory(NamedTuple):
     def take(self, index: np.ndarray) -> Memory:
         """The rows ``index`` along the batch axis (beam search copies and reorders rows)."""
         return Memory(np.take(self.outputs, index, axis=0), np.take(self.mask, index, axis=0))
+
+
+def encode_for_decode(module, model, src) -> tuple[tuple, tuple]:
+    """The hand-off and the rest of what ``module.decode`` needs: ``(state, extra)``.
+
+    ``extra`` is ``(memory,)`` for a model with attention and ``()`` without, so that
+    ``module.decode(model, tgt_in, state, *extra)`` suits both.  A model without
+    attention is called exactly as before attention existed, ``encode(model, src)``:
+    an engine that has no attention (an ONNX one) runs unchanged.
+
+    Args:
+        module: a backend module (``keras_impl``, ``torch_impl``, ...).
+        model: its model.
+        src: (B, S) source ids.
+    """
+    if model.config.attention == "none":
+        return module.encode(model, src), ()
+    state, memory = module.encode(model, src, return_memory=True)
+    return state, (memory,)
 
 
 def check_memory(memory: object, batch_size: int, hidden_size: int) -> Memory:
