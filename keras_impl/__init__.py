@@ -17,6 +17,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from keras_impl.api import (
+    attention_weights,
     beam_decode,
     build_model,
     decode,
@@ -36,6 +37,7 @@ __all__ = [
     "BACKEND",
     "NAME",
     "Seq2Seq",
+    "attention_weights",
     "beam_decode",
     "build_model",
     "decode",

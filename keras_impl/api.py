@@ -6,6 +6,10 @@ checked by ``shared.inputs`` before any framework sees them, so both backends
 refuse bad input with the same message.
 
 A state is a tuple: (h, c) for an LSTM, (h,) for a GRU, each (L, B, H_dec).
+With attention the decoder also reads a memory, ``shared.attention.Memory``
+(the encoder's outputs and the source mask): ``encode(model, src,
+return_memory=True)`` returns it beside the state, and ``decode`` takes it as one
+more argument.  Greedy and beam search carry it next to the state.
 
 Shapes: B batch, S source length, T target length, L layers, H_dec decoder
 hidden, V_tgt target vocabulary.
@@ -19,6 +23,7 @@ from keras import ops
 from keras_impl import per_backend
 from keras_impl.model import Seq2Seq
 from shared import Seq2SeqConfig
+from shared.attention import Memory, check_memory
 from shared.inputs import (
     check_batch_sizes,
     check_beam_size,
@@ -48,6 +53,8 @@ class _Compiled:
     Eager Keras would run the recurrent time loop op by op in Python; a
     TensorFlow graph or a JAX program runs it in one call.  The signature leaves
     B, S and T free, so that no new batch shape makes TensorFlow retrace.
+    ``encode`` returns (state, memory); ``decode(tgt_in, state, memory)`` reads the
+    memory only with attention (without, it is compiled without it).
     """
 
     def __init__(self, model: Seq2Seq):
@@ -55,8 +62,19 @@ class _Compiled:
         ids = ((None, None), "int64")                                          # (B, S) or (B, T)
         part = ((cfg.num_layers, None, cfg.decoder_hidden_size), "float32")   # (L, B, H_dec)
         state = (part,) * len(cfg.state_names)                                 # (h, c) or (h,)
-        self.encode = per_backend.compile_fn(model.encode, model, [ids])
-        self.decode = per_backend.compile_fn(model.decode, model, [ids, state])
+        memory = (((None, None, cfg.decoder_hidden_size), "float32"),          # (B, S, H_dec)
+                  ((None, None), "bool"))                                      # (B, S)
+        self.encode = per_backend.compile_fn(
+            lambda src: model.encode(src, return_memory=True), model, [ids])
+        if cfg.attention == "none":
+            decode = per_backend.compile_fn(model.decode, model, [ids, state])
+            self.decode = lambda tgt_in, state, memory=None: decode(tgt_in, state)
+        else:
+            self.decode = per_backend.compile_fn(model.decode, model, [ids, state, memory])
+            self.attention = per_backend.compile_fn(
+                lambda tgt_in, state, memory: model.decode(tgt_in, state, memory,
+                                                           return_attention=True)[2],
+                model, [ids, state, memory])
 
 
 def _compiled(model: Seq2Seq) -> _Compiled:
@@ -74,28 +92,54 @@ def _numpy(x) -> np.ndarray:
     return ops.convert_to_numpy(x)
 
 
-def encode(model: Seq2Seq, src) -> tuple[np.ndarray, ...]:
-    """The hand-off, (h, c) or (h,), float32 NumPy, each (L, B, H_dec); all-PAD rows give zeros."""
+def encode(model: Seq2Seq, src, return_memory: bool = False):
+    """The hand-off, (h, c) or (h,), float32 NumPy, each (L, B, H_dec); all-PAD rows give zeros.
+
+    With ``return_memory``, (state, memory): ``Memory(outputs (B, S, H_dec) float32,
+    zeros at PAD, mask (B, S) bool)``, what attention reads.
+    """
     src = check_source(src, model.config.src_vocab_size)                       # (B, S)
-    state = _compiled(model).encode(_tensor(src))                              # each (L, B, H_dec)
-    return tuple(_numpy(part) for part in state)
+    state, (outputs, mask) = _compiled(model).encode(_tensor(src))             # each (L, B, H_dec)
+    state = tuple(_numpy(part) for part in state)
+    if return_memory:
+        return state, Memory(_numpy(outputs), _numpy(mask))
+    return state
 
 
-def decode(model: Seq2Seq, tgt_in, state) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+def decode(model: Seq2Seq, tgt_in, state, memory=None) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
     """Decoder logits (B, T, V_tgt) and final state from ``state``; T = 1 is one step.
 
-    Logits at PAD positions of ``tgt_in`` are unspecified (see ``Seq2Seq.decode``).
+    ``memory``, from ``encode(model, src, return_memory=True)``, is needed with
+    attention and not read without.  Logits at PAD positions of ``tgt_in`` are
+    unspecified (see ``Seq2Seq.decode``).
     """
     cfg = model.config
-    tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")  # (B, T)
-    state = check_state(state, cfg.num_layers, tgt_in.shape[0], cfg.decoder_hidden_size,
-                        cell=cfg.cell)                                         # each (L, B, H_dec)
+    tgt_in, state, memory = _decoder_inputs(cfg, tgt_in, state, memory)
     if tgt_in.shape[1] == 0:  # no step to take: no logits, and the state stays as given
         logits = np.zeros((tgt_in.shape[0], 0, cfg.tgt_vocab_size), np.float32)
         return logits, tuple(part.copy() for part in state)
     state = tuple(_tensor(part) for part in state)
-    logits, state = _compiled(model).decode(_tensor(tgt_in), state)            # (B, T, V_tgt)
-    return _numpy(logits), tuple(_numpy(part) for part in state)
+    logits, state = _compiled(model).decode(_tensor(tgt_in), state, _memory_tensors(memory))
+    return _numpy(logits), tuple(_numpy(part) for part in state)               # (B, T, V_tgt)
+
+
+def _decoder_inputs(cfg: Seq2SeqConfig, tgt_in, state, memory):
+    """tgt_in, state and memory checked (the memory only where the model reads it)."""
+    tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")  # (B, T)
+    state = check_state(state, cfg.num_layers, tgt_in.shape[0], cfg.decoder_hidden_size,
+                        cell=cfg.cell)                                         # each (L, B, H_dec)
+    if cfg.attention == "none":
+        return tgt_in, state, None
+    if memory is None:
+        raise ValueError(
+            f"this model has {cfg.attention} attention: decode needs memory, the Memory that "
+            "encode(model, src, return_memory=True) returns beside the state"
+        )
+    return tgt_in, state, check_memory(memory, tgt_in.shape[0], cfg.decoder_hidden_size)
+
+
+def _memory_tensors(memory: Memory | None):
+    return None if memory is None else tuple(_tensor(part) for part in memory)
 
 
 def forward(model: Seq2Seq, src, tgt_in) -> np.ndarray:
@@ -105,39 +149,73 @@ def forward(model: Seq2Seq, src, tgt_in) -> np.ndarray:
     src, _ = check_token_ids(src, cfg.src_vocab_size, "src", "source")            # (B, S)
     tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")  # (B, T)
     check_batch_sizes(src, tgt_in)
-    logits, _ = decode(model, tgt_in, encode(model, src))
+    logits, _ = decode(model, tgt_in, *encode(model, src, return_memory=True))
     return logits
 
 
+def attention_weights(model: Seq2Seq, src, tgt_in) -> np.ndarray:
+    """Teacher-forced attention weights, float32 (B, T, S): how much step t reads source s.
+
+    A row sums to 1 over the real source positions, 0 at PAD ones, and is all 0 for
+    an all-PAD source row; rows at PAD positions of ``tgt_in`` are unspecified.
+    """
+    cfg = model.config
+    if cfg.attention == "none":
+        raise ValueError("this model has no attention (config.attention is 'none')")
+    src, _ = check_token_ids(src, cfg.src_vocab_size, "src", "source")            # (B, S)
+    tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")  # (B, T)
+    check_batch_sizes(src, tgt_in)
+    state, memory = encode(model, src, return_memory=True)
+    if tgt_in.shape[1] == 0:  # no step, no weights
+        return np.zeros((len(tgt_in), 0, memory.mask.shape[1]), np.float32)
+    state = tuple(_tensor(part) for part in state)
+    return _numpy(_compiled(model).attention(_tensor(tgt_in), state, _memory_tensors(memory)))
+
+
 def _step_fn(model: Seq2Seq):
-    """One generation step on tensors: feed one token per row, carry the state."""
+    """One generation step on tensors: feed one token per row, carry the state and memory."""
     decode_graph = _compiled(model).decode
 
-    def step(tokens: np.ndarray, state):
-        logits, state = decode_graph(_tensor(tokens[:, None]), state)          # (N, 1, V_tgt)
-        return _numpy(logits[:, 0]), state                                     # each (L, N, H_dec)
+    def step(tokens: np.ndarray, carried):
+        state, memory = carried
+        logits, state = decode_graph(_tensor(tokens[:, None]), state, memory)  # (N, 1, V_tgt)
+        return _numpy(logits[:, 0]), (state, memory)                           # each (L, N, H_dec)
 
     return step
 
 
-def _select(state, index: np.ndarray):
-    """Pick hypotheses along the batch axis (1) of each state part: beam search reorders them."""
-    return tuple(ops.take(s, _tensor(index), axis=1) for s in state)
+def _select(carried, index: np.ndarray):
+    """Pick hypotheses along the batch: axis 1 of each state part, axis 0 of the memory.
+
+    Beam search copies each row to its K places and reorders them every step; the
+    memory (with attention) must follow its rows, or a hypothesis would read
+    another question.
+    """
+    state, memory = carried
+    index = _tensor(index)
+    state = tuple(ops.take(s, index, axis=1) for s in state)                   # each (L, N, H_dec)
+    if memory is not None:
+        memory = tuple(ops.take(m, index, axis=0) for m in memory)           # (N, S, H_dec), (N, S)
+    return state, memory
+
+
+def _start(model: Seq2Seq, src: np.ndarray):
+    """What generation carries: (the hand-off, the memory or None without attention)."""
+    state, memory = _compiled(model).encode(_tensor(src))                     # each (L, B, H_dec)
+    return state, (memory if model.config.attention != "none" else None)
 
 
 def greedy_decode(model: Seq2Seq, src, max_len: int) -> np.ndarray:
     """One-to-many generation: int64 (B, max_len), EOS kept, PAD after it."""
     max_len = check_max_len(max_len)
     src = check_source(src, model.config.src_vocab_size)                       # (B, S)
-    state = _compiled(model).encode(_tensor(src))                              # each (L, B, H_dec)
-    return greedy_search(_step_fn(model), state, src.shape[0], max_len)
+    return greedy_search(_step_fn(model), _start(model, src), src.shape[0], max_len)
 
 
 def beam_decode(model: Seq2Seq, src, beam_size: int, max_len: int) -> np.ndarray:
     """Beam search (length-normalised): int64 (B, max_len); beam_size=1 equals greedy."""
     beam_size, max_len = check_beam_size(beam_size), check_max_len(max_len)
     src = check_source(src, model.config.src_vocab_size)                       # (B, S)
-    state = _compiled(model).encode(_tensor(src))                              # each (L, B, H_dec)
     return beam_search(
-        _step_fn(model), state, src.shape[0], beam_size, max_len, select=_select
+        _step_fn(model), _start(model, src), src.shape[0], beam_size, max_len, select=_select
     )

@@ -16,6 +16,9 @@ The algorithm, in words:
    predict answer + EOS (many-to-many, teacher forcing: the target is ahead of
    the input by one step).
 3. A dense layer turns each decoder output into target-vocabulary logits.
+   With attention (``config.attention``), the top decoder layer's outputs first
+   look back at every encoder output (the memory) and the attentional states
+   h~ = tanh(W_c [context; h_t]) feed that layer instead (``keras_impl.attention``).
 
 The cells (``shared.gates`` has the canonical equations and every layout):
 
@@ -40,6 +43,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from keras_impl.attention import DecoderAttention
 from shared import PAD, Seq2SeqConfig
 
 # One Keras layer per cell kind; the rest of the model reads the same for both.
@@ -62,6 +66,7 @@ class Seq2Seq(keras.Model):
         -> ``encoder.layers.{k}.{forward|backward}``,
     ``decoder_embedding`` -> ``decoder.embedding``,
     ``decoder_rnn`` [k] -> ``decoder.layers.{k}.forward``,
+    ``decoder_attention`` -> ``decoder.attention`` (with attention only),
     ``decoder_output`` -> ``decoder.output``.
 
     Args:
@@ -89,6 +94,11 @@ class Seq2Seq(keras.Model):
         ]
         # Dropout between stacked layers, as nn.LSTM(dropout=...) does.
         self.between_layers = layers.Dropout(config.dropout, name="between_layers")
+        self.decoder_attention = None
+        if config.attention != "none":
+            self.decoder_attention = DecoderAttention(
+                config.attention, H_dec, name="decoder_attention"
+            )
         self.decoder_output = layers.Dense(config.tgt_vocab_size, name="decoder_output")
 
     def build(self, input_shape=None):
@@ -104,6 +114,8 @@ class Seq2Seq(keras.Model):
         self.decoder_embedding.build()
         for k, rnn in enumerate(self.decoder_rnn):
             rnn.build((None, None, E if k == 0 else H_dec))       # (B, T, E) or (B, T, H_dec)
+        if self.decoder_attention is not None:
+            self.decoder_attention.build()
         self.decoder_output.build((None, None, H_dec))            # (B, T, H_dec)
 
     def _encoder_layer(self, k: int, H: int) -> layers.Layer:
@@ -129,11 +141,13 @@ class Seq2Seq(keras.Model):
                      for fw, bw in zip(state[:n], state[n:], strict=True)]
         return y, state
 
-    def encode(self, src, training=False):
+    def encode(self, src, training=False, return_memory=False):
         """Read the question; return the hand-off, (h, c) or (h,), each (L, B, H_dec).
 
         Args:
             src: int (B, S), post-padded with PAD.  A row of only PAD gives zeros.
+            return_memory: also return what attention reads, (outputs, mask): the
+                top layer's outputs (B, S, H_dec), zeros at PAD, and src != PAD (B, S).
         """
         mask = ops.not_equal(src, PAD)                                      # (B, S)
         x = self.encoder_embedding(src)                                     # (B, S, E)
@@ -143,9 +157,15 @@ class Seq2Seq(keras.Model):
                 x = self.between_layers(x, training=training)               # (B, S, D*H)
             x, state = self._run(rnn, x, mask, training=training)           # (B, S, D*H)
             per_layer.append(state)
-        return _stack_layers(per_layer)                                     # each (L, B, H_dec)
+        state = _stack_layers(per_layer)                                    # each (L, B, H_dec)
+        if not return_memory:
+            return state
+        # A masked step repeats the last output (Bidirectional: zeros); attention never
+        # reads it, and zeros make the memory the same in every framework.
+        outputs = ops.where(ops.expand_dims(mask, -1), x, 0.0)             # (B, S, H_dec)
+        return state, (outputs, mask)
 
-    def decode(self, tgt_in, state, training=False):
+    def decode(self, tgt_in, state, memory=None, training=False, return_attention=False):
         """Run the decoder from ``state``; return (logits, state).
 
         Args:
@@ -153,12 +173,16 @@ class Seq2Seq(keras.Model):
                 generation step.
             state: the initial state, (h, c) or (h,), each (L, B, H_dec): the
                 hand-off, or the state returned by the previous step.
+            memory: (outputs (B, S, H_dec), mask (B, S)) from ``encode``; read only
+                with attention.
+            return_attention: also return the attention weights (B, T, S).
 
         Returns:
             logits (B, T, V_tgt) and the decoder's final state, like ``state``,
-            taken at each row's last real token.  Logits at PAD positions are
-            unspecified: Keras repeats the last real step's output there, packed
-            PyTorch gives the output bias.  Compare and train only on real positions.
+            taken at each row's last real token (and the weights, if asked).
+            Logits at PAD positions are unspecified: Keras repeats the last real
+            step's output there, packed PyTorch gives the output bias (without
+            attention).  Compare and train only on real positions.
         """
         mask = ops.not_equal(tgt_in, PAD)                                   # (B, T)
         y = self.decoder_embedding(tgt_in)                                  # (B, T, E)
@@ -174,14 +198,19 @@ class Seq2Seq(keras.Model):
             # A masked (PAD) step keeps the state, so an all-PAD row keeps its state.
             y, final = self._run(rnn, y, mask, [part[k] for part in state], training)
             finals.append(final)                                            # y (B, T, H_dec)
+        weights = None
+        if self.decoder_attention is not None:  # h~ = tanh(W_c [context; h_t]) replaces h_t
+            y, weights = self.decoder_attention(y, *memory)                 # (B, T, H_dec)
         logits = self.decoder_output(y)                                     # (B, T, V_tgt)
+        if return_attention:
+            return logits, _stack_layers(finals), weights                   # weights (B, T, S)
         return logits, _stack_layers(finals)
 
     def call(self, inputs, training=False):
         """Teacher-forced logits (B, T, V_tgt) for inputs (src, tgt_in)."""
         src, tgt_in = inputs
-        state = self.encode(src, training=training)                         # each (L, B, H_dec)
-        logits, _ = self.decode(tgt_in, state, training=training)           # (B, T, V_tgt)
+        state, memory = self.encode(src, training=training, return_memory=True)
+        logits, _ = self.decode(tgt_in, state, memory, training=training)   # (B, T, V_tgt)
         return logits
 
 

@@ -11,6 +11,10 @@ which are transposed ((in, G*H) rather than (G*H, in)), and per cell:
 
 ``shared.layout`` does both conversions; this file only finds the arrays.
 
+Attention (``keras_impl.attention``): every projection is a bias-free ``Dense``
+whose kernel (in, out) is the canonical W (out, in) transposed; v_a is
+``AdditiveAttention``'s ``scale`` (H_dec,), as it is.
+
 Shapes: H hidden of the layer, in its input width, V vocabulary.
 """
 
@@ -56,6 +60,20 @@ def _rnn_params(cell) -> list:
     return [cell.kernel, cell.recurrent_kernel, cell.bias]
 
 
+def _attention_parts(model) -> list[tuple[str, object, bool]]:
+    """Each (canonical name, Keras variable, transposed?) of the attention; [] without."""
+    attention = model.decoder_attention
+    if attention is None:
+        return []
+    if model.config.attention == "luong":
+        parts = [("W_a", attention.W_a.kernel, True)]
+    else:
+        parts = [("W_1", attention.W_1.kernel, True), ("W_2", attention.W_2.kernel, True),
+                 ("v_a", attention.score.scale, False)]  # AdditiveAttention's scale is v_a
+    parts.append(("W_c", attention.W_c.kernel, True))
+    return [(f"decoder.attention.{name}", variable, t) for name, variable, t in parts]
+
+
 def _numpy(value) -> np.ndarray:
     return np.asarray(value, dtype=np.float32)
 
@@ -72,6 +90,9 @@ def to_canonical(model, read=lambda v: v) -> dict[str, np.ndarray]:
         torch_layout = TO_TORCH[cell](*(_numpy(read(v)) for v in _rnn_params(rnn_cell)))
         values.update(split_gates(prefix, *torch_layout, cell=cell))
     values["decoder.embedding"] = _numpy(read(model.decoder_embedding.embeddings))    # (V_tgt, E)
+    for name, variable, transposed in _attention_parts(model):
+        value = _numpy(read(variable))                         # kernel (in, out) or v_a (H_dec,)
+        values[name] = value.T if transposed else value
     # Dense stores its kernel as (in, out) = (H_dec, V_tgt): transposed from canonical.
     values["decoder.output.W"] = _numpy(read(model.decoder_output.kernel)).T    # (V_tgt, H_dec)
     values["decoder.output.b"] = _numpy(read(model.decoder_output.bias))              # (V_tgt,)
@@ -104,5 +125,7 @@ def import_weights(model, weights: dict[str, np.ndarray]) -> None:
         for variable, array in zip(_rnn_params(rnn_cell), keras_layout, strict=True):
             variable.assign(array)
     model.decoder_embedding.embeddings.assign(weights["decoder.embedding"])
+    for name, variable, transposed in _attention_parts(model):
+        variable.assign(weights[name].T if transposed else weights[name])
     model.decoder_output.kernel.assign(weights["decoder.output.W"].T)
     model.decoder_output.bias.assign(weights["decoder.output.b"])

@@ -1,4 +1,4 @@
-"""The ``seq2seq-rosetta`` command line: train, answer, compare, port, export, demo.
+"""The ``seq2seq-rosetta`` command line: train, answer, compare, port, export, demo, experiment.
 
     seq2seq-rosetta train --backend torch --task dates --epochs 5 --out runs/dates
     seq2seq-rosetta answer runs/dates/model.safetensors --backend keras "Nov 26, 2026"
@@ -7,6 +7,7 @@
     seq2seq-rosetta port s2s_model.keras --to torch --out s2s.safetensors --check
     seq2seq-rosetta export runs/dates/model.safetensors --format onnx --out runs/dates/onnx
     seq2seq-rosetta demo --quick
+    seq2seq-rosetta experiment thought-vector --quick
 
 A checkpoint written by either backend is read by both.  Every error (missing
 or corrupt file, unknown task, bad flag, an --out that cannot be written, work
@@ -37,7 +38,7 @@ from shared.backends import (
     threads_for_both,
 )
 from shared.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from shared.config import CELLS, Seq2SeqConfig
+from shared.config import ATTENTIONS, CELLS, Seq2SeqConfig
 from shared.data import (
     MAX_LENGTH,
     batches,
@@ -46,6 +47,7 @@ from shared.data import (
     encode_questions,
     read_pairs,
 )
+from shared.experiment import add_parser as add_experiment_parser
 from shared.inputs import SEED_RANGE
 from shared.memory import MEMORY_CAP, check_memory
 from shared.parity import parity_bytes
@@ -137,6 +139,7 @@ def cmd_train(args) -> int:
         bidirectional=args.bidirectional,
         dropout=args.dropout,
         cell=args.cell,
+        attention=args.attention,
     )
     backend = load_backend(args.backend)
     model = backend.build_model(config, seed=args.seed)
@@ -339,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the recurrent cell: lstm hands off (h, c), gru hands off h")
     train.add_argument("--max-length", type=COUNT, default=MAX_LENGTH,
                        help="drop pairs whose question or answer has more tokens than this")
+    train.add_argument("--attention", choices=ATTENTIONS, default="none",
+                       help="the decoder also reads every encoder output: luong (h_t^T W_a h_s) "
+                            "or bahdanau (v_a^T tanh(W_1 h_t + W_2 h_s)); see docs/attention.md")
     train.add_argument("--lr", type=float, default=1e-2)
     train.add_argument("--seed", type=SEED, default=0)
     train.add_argument("--out", required=True, help="directory for model.safetensors, history.json")
@@ -383,6 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="out/demo")
     demo.set_defaults(func=cmd_demo)
     port_cli.add_parser(sub)
+
+    add_experiment_parser(sub)  # experiment thought-vector: shared/experiment.py
     return parser
 
 

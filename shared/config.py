@@ -14,6 +14,8 @@ from dataclasses import dataclass
 # The recurrent cells, each with the parts of its state in our order (h first).
 STATE_NAMES = {"lstm": ("h", "c"), "gru": ("h",)}
 CELLS = tuple(STATE_NAMES)
+# How the decoder looks back at the encoder's outputs (shared.attention has the equations).
+ATTENTIONS = ("none", "luong", "bahdanau")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,11 @@ class Seq2SeqConfig:
             (torch ``nn.LSTM(dropout=...)`` semantics), only while training.
         cell: "lstm" (state (h, c), four gates i, f, g, o) or "gru" (state (h,), three
             gates r, z, n).  Checkpoints written before this field existed are LSTMs.
+        attention: "none" (the decoder sees the question only through the hand-off),
+            "luong" (multiplicative, "general": score = h_t^T W_a h_s) or "bahdanau"
+            (additive: score = v_a^T tanh(W_1 h_t + W_2 h_s)); with either, the decoder
+            also reads every encoder output at every step (``shared.attention``).
+            Checkpoints written before this field existed have no attention.
     """
 
     src_vocab_size: int
@@ -43,6 +50,7 @@ class Seq2SeqConfig:
     bidirectional: bool = False
     dropout: float = 0.0
     cell: str = "lstm"
+    attention: str = "none"
 
     def __post_init__(self) -> None:
         # PAD, BOS, EOS and UNK take ids 0..3, so a vocabulary needs at least 4.
@@ -72,6 +80,11 @@ class Seq2SeqConfig:
             raise ValueError(
                 f"Seq2SeqConfig.cell must be one of {', '.join(map(repr, CELLS))}; "
                 f"got {self.cell!r}"
+            )
+        if self.attention not in ATTENTIONS:
+            raise ValueError(
+                f"Seq2SeqConfig.attention must be one of {', '.join(map(repr, ATTENTIONS))}; "
+                f"got {self.attention!r}"
             )
 
     @property

@@ -10,7 +10,9 @@ the same canonical weights:
     the hand-off       encode(src), every part (h, c or h) of every layer
     the logits         decode(tgt_in, reference hand-off), teacher-forced on the
                        reference's greedy answers (so logits compare alone,
-                       without the hand-off's rounding carried in)
+                       without the hand-off's rounding carried in; with attention
+                       each engine reads its own memory, whose rounding, about
+                       1e-6, is carried in)
     the greedy tokens  greedy_decode(src, max_len)
 
 and ``engine_table`` compares every pair of engines with the tolerances of
@@ -34,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from shared import reference
+from shared.attention import encode_for_decode
 from shared.checkpoint import load_checkpoint
 from shared.compare import LOGITS_ATOL, STATE_ATOL, agreement, max_abs_diff
 from shared.parity import teacher_inputs
@@ -56,18 +59,18 @@ class Outputs:
 
 def run_engine(module, model, src, tgt_in, state_in, max_len: int, engine: str) -> Outputs:
     """The three outputs of one backend ``module`` (keras_impl, torch_impl, ...) for ``model``."""
-    state = module.encode(model, src)                                       # each (L, B, H_dec)
-    logits, _ = module.decode(model, tgt_in, state_in)                      # (B, T, V_tgt)
+    state, extra = encode_for_decode(module, model, src)                    # each (L, B, H_dec)
+    logits, _ = module.decode(model, tgt_in, state_in, *extra)              # (B, T, V_tgt)
     return Outputs(engine, tuple(state), logits, module.greedy_decode(model, src, max_len))
 
 
 def reference_outputs(checkpoint, src, max_len: int) -> tuple[Outputs, np.ndarray]:
     """The NumPy reference's outputs (float64) and the teacher-forced input built from them."""
     weights, config = checkpoint.weights, checkpoint.config
-    state = reference.encode(weights, config, src)                          # each (L, B, H_dec)
+    state, memory = reference.encode(weights, config, src, return_memory=True)
     greedy = reference.greedy_decode(weights, config, src, max_len)         # (B, max_len)
     tgt_in = teacher_inputs(greedy)                                         # (B, T)
-    logits, _ = reference.decode(weights, config, tgt_in, state)            # (B, T, V_tgt)
+    logits, _ = reference.decode(weights, config, tgt_in, state, memory)    # (B, T, V_tgt)
     return Outputs("reference", tuple(state), logits, greedy), tgt_in
 
 

@@ -13,6 +13,7 @@ The canonical layout is a flat dict of float32 arrays, one entry per gate piece:
     {encoder|decoder}.layers.{k}.{forward|backward}.{gate}.b_ih     (H,)
     {encoder|decoder}.layers.{k}.{forward|backward}.{gate}.b_hh     (H,)
     decoder.embedding                                               (V_tgt, E)
+    decoder.attention.*     with attention only: W_a, W_c or W_1, W_2, v_a, W_c (shared.attention)
     decoder.output.W                                                (V_tgt, H_dec)
     decoder.output.b                                                (V_tgt,)
 
@@ -31,7 +32,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from shared.config import Seq2SeqConfig
+from shared.attention import attention_shapes
+from shared.config import ATTENTIONS, Seq2SeqConfig
 from shared.gates import (
     CELL_GATES,
     GATE_ORDER,
@@ -246,7 +248,8 @@ def canonical_shapes(config: Seq2SeqConfig) -> dict[str, tuple[int, ...]]:
 
     The order: encoder.embedding; encoder layers k = 0.. (forward, then backward),
     each gate (i, f, g, o or r, z, n) with W_ih, W_hh, b_ih, b_hh; decoder.embedding;
-    decoder layers likewise (forward only); decoder.output.W; decoder.output.b.
+    decoder layers likewise (forward only); with attention, decoder.attention.*
+    (``shared.attention.attention_shapes``); decoder.output.W; decoder.output.b.
 
     Args:
         config: the model's sizes.
@@ -264,6 +267,7 @@ def canonical_shapes(config: Seq2SeqConfig) -> dict[str, tuple[int, ...]]:
             for gate in CELL_GATES[config.cell]:
                 for piece, shape in zip(PIECES, piece_shapes, strict=True):
                     shapes[f"{layer.prefix}.{gate}.{piece}"] = shape
+    shapes.update(attention_shapes(config))  # between the decoder's layers and its output
     shapes["decoder.output.W"] = (config.tgt_vocab_size, config.decoder_hidden_size)
     shapes["decoder.output.b"] = (config.tgt_vocab_size,)
     return shapes
@@ -275,8 +279,9 @@ def _some(names: list[str], limit: int = 5) -> str:
     return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
 
 
-def _other_cell_hint(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig) -> str:
-    """A hint when ``weights`` has exactly the names of the same model with the other cell."""
+def _other_config_hint(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig) -> str:
+    """A hint when ``weights`` has exactly the names of the same model with the other cell,
+    or with another attention."""
     for cell in CELL_GATES:
         if cell != config.cell:
             other = Seq2SeqConfig(**{**config.to_dict(), "cell": cell})
@@ -284,6 +289,12 @@ def _other_cell_hint(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig) -
                 return (f"; these are the names of the same model with cell={cell!r} "
                         f"(gates {', '.join(CELL_GATES[cell])}), but config.cell is "
                         f"{config.cell!r}")
+    for attention in ATTENTIONS:
+        if attention != config.attention:
+            other = Seq2SeqConfig(**{**config.to_dict(), "attention": attention})
+            if set(weights) == set(canonical_shapes(other)):
+                return (f"; these are the names of the same model with attention={attention!r}, "
+                        f"but config.attention is {config.attention!r}")
     return ""
 
 
@@ -317,7 +328,7 @@ def check_weights(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig) -> d
     if problems:
         raise ValueError(
             "weights do not have this config's canonical names; " + "; ".join(problems)
-            + _other_cell_hint(weights, config)
+            + _other_config_hint(weights, config)
         )
     checked = {}
     for name, shape in shapes.items():
@@ -343,7 +354,10 @@ def random_weights(config: Seq2SeqConfig, seed: int = 0, scale: float = 0.3) -> 
     outputs and a parity test sees it (constant initialisers would hide it).
     Embeddings are N(0, 1), as ``torch.nn.Embedding`` initialises them; the rest is
     uniform in [-scale, scale].  The PAD row is random too: masking makes it irrelevant.
-    The gates follow ``config.cell``.
+    The gates follow ``config.cell``.  With attention, the score weights (W_a, or W_1,
+    W_2 and v_a) are drawn three times wider: a score is a product of two outputs
+    inside (-1, 1), and drawn like the rest it stays near 0, the attention near
+    uniform, and a transposed W_a would move the logits by less than the rounding.
 
     Args:
         config: the model's sizes.
@@ -360,12 +374,14 @@ def random_weights(config: Seq2SeqConfig, seed: int = 0, scale: float = 0.3) -> 
             value = rng.standard_normal(shape)
         else:
             value = rng.uniform(-scale, scale, shape)
+        if name.startswith("decoder.attention.") and not name.endswith(".W_c"):
+            value = 3 * value  # the score weights: see above
         weights[name] = value.astype(np.float32)
     return weights
 
 
 def count_parameters(weights: Mapping[str, np.ndarray]) -> int:
-    """The number of scalars in a canonical dict, of either cell.
+    """The number of scalars in a canonical dict, of either cell, with or without attention.
 
     The canonical layout keeps two biases per gate, so an LSTM counts 4H more per
     layer than Keras's ``count_params`` (one bias); a GRU counts the same as a Keras

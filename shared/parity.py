@@ -2,9 +2,9 @@
 
 Used by the ``compare`` command and by the demo.  Both models hold the same
 canonical weights; every quantity the seed question is about -- the hand-off of
-each layer (h and c for an LSTM, h for a GRU), the decoder's logits, the
-generated tokens -- is computed by each and compared with the tolerances of
-``shared.compare``.
+each layer (h and c for an LSTM, h for a GRU), the decoder's logits, with
+attention the attention weights, the generated tokens -- is computed by each and
+compared with the tolerances of ``shared.compare``.
 
 Shapes: B batch, S source length, T target length, L layers, H_dec decoder hidden.
 """
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from shared.attention import encode_for_decode
 from shared.compare import LOGITS_ATOL, STATE_ATOL, Comparison, agreement, compare, format_table
 from shared.config import Seq2SeqConfig
 from shared.search import search_bytes
@@ -26,7 +27,8 @@ class ParityReport:
     """What ``parity_report`` found.
 
     Attributes:
-        comparisons: one Comparison per hand-off part (h, c) per layer, then the logits.
+        comparisons: one Comparison per hand-off part (h, c) per layer, then the logits
+            (and, with attention, the attention weights).
         greedy_agreement: fraction of rows whose greedy tokens are identical.
         greedy: each backend's greedy tokens, int64 (B, max_len).
     """
@@ -99,7 +101,7 @@ def parity_report(first, second, src: np.ndarray, max_len: int = 20) -> ParityRe
         max_len: generation length for the greedy comparison.
     """
     (mod_a, model_a), (mod_b, model_b) = first, second
-    state_a = mod_a.encode(model_a, src)                                    # each (L, B, H_dec)
+    state_a, extra = encode_for_decode(mod_a, model_a, src)                 # each (L, B, H_dec)
     state_b = mod_b.encode(model_b, src)                                    # each (L, B, H_dec)
     names = model_a.config.state_names                                      # ("h", "c") or ("h",)
     comparisons = []
@@ -111,9 +113,15 @@ def parity_report(first, second, src: np.ndarray, max_len: int = 20) -> ParityRe
         mod_a.NAME: mod_a.greedy_decode(model_a, src, max_len),
         mod_b.NAME: mod_b.greedy_decode(model_b, src, max_len),
     }
-    # Teacher-force both decoders on the first backend's answers, from the same hand-off.
+    # Teacher-force both decoders on the first backend's answers, from the same hand-off
+    # (and the same memory, which only an attending decoder reads).
     tgt_in = teacher_inputs(greedy[mod_a.NAME])                             # (B, T + 1)
-    logits_a, _ = mod_a.decode(model_a, tgt_in, state_a)                    # (B, T + 1, V)
-    logits_b, _ = mod_b.decode(model_b, tgt_in, state_a)                    # (B, T + 1, V)
+    logits_a, _ = mod_a.decode(model_a, tgt_in, state_a, *extra)            # (B, T + 1, V)
+    logits_b, _ = mod_b.decode(model_b, tgt_in, state_a, *extra)            # (B, T + 1, V)
     comparisons.append(compare("logits", logits_a, logits_b, LOGITS_ATOL, mask=tgt_in != PAD))
+    if model_a.config.attention != "none":
+        weights_a = mod_a.attention_weights(model_a, src, tgt_in)           # (B, T + 1, S)
+        weights_b = mod_b.attention_weights(model_b, src, tgt_in)           # (B, T + 1, S)
+        comparisons.append(compare("attention weights", weights_a, weights_b, STATE_ATOL,
+                                   mask=tgt_in != PAD))
     return ParityReport(comparisons, agreement(*greedy.values()), greedy)

@@ -19,7 +19,8 @@ from shared.layout import random_weights
 from shared.tokenizer import Tokenizer
 
 
-def make_parts(num_layers=2, bidirectional=True, seed=3, cell="lstm", extra_word=""):
+def make_parts(num_layers=2, bidirectional=True, seed=3, cell="lstm", extra_word="",
+               attention="none"):
     """(weights, config, src_tokenizer, tgt_tokenizer) with V_src = 8 != V_tgt = 10 (or 11).
 
     The target vocabulary holds non-ASCII words, to prove the JSON in the header
@@ -37,6 +38,7 @@ def make_parts(num_layers=2, bidirectional=True, seed=3, cell="lstm", extra_word
         bidirectional=bidirectional,
         dropout=0.1,
         cell=cell,
+        attention=attention,
     )
     return random_weights(config, seed=seed), config, src, tgt
 

@@ -4,7 +4,9 @@ The grid covers every level of each factor (layers 1 to 3, bidirectional or
 not, E equal to H or not) in six models, each pair of levels at least once, for
 each cell (LSTM and GRU): twelve models.  E == H matters: there a kernel swapped
 with the recurrent kernel passes every shape check, so only the numbers can
-catch it.
+catch it.  Four more models have attention, each kind with each cell once and
+with a uni- and a bidirectional encoder once (the same parity files also run
+for Keras on JAX and PyTorch, so the grid grows by four, not by a factor).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import pytest
 
 from shared import BOS, PAD, Seq2SeqConfig, reference
+from shared.layout import random_weights
 from shared.search import beam_search
 
 V_SRC, V_TGT = 13, 11
@@ -31,11 +34,19 @@ SHAPES = [
     (3, False, 8, 8),
     (3, True, 7, 5),
 ]
-# (cell, num_layers, bidirectional, embedding_dim, hidden_size)
-GRID = [(cell, *shape) for cell in CELLS for shape in SHAPES]
+# (cell, num_layers, bidirectional, embedding_dim, hidden_size, attention)
+ATTENTION_GRID = [
+    ("lstm", 2, True, 6, 6, "luong"),
+    ("gru", 1, False, 5, 7, "luong"),
+    ("lstm", 1, False, 6, 6, "bahdanau"),
+    ("gru", 2, True, 7, 5, "bahdanau"),
+]
+GRID = [(cell, *shape, "none") for cell in CELLS for shape in SHAPES] + ATTENTION_GRID
 
 
-def grid_config(cell, num_layers, bidirectional, embedding_dim, hidden_size) -> Seq2SeqConfig:
+def grid_config(
+    cell, num_layers, bidirectional, embedding_dim, hidden_size, attention="none"
+) -> Seq2SeqConfig:
     return Seq2SeqConfig(
         src_vocab_size=V_SRC,
         tgt_vocab_size=V_TGT,
@@ -44,12 +55,25 @@ def grid_config(cell, num_layers, bidirectional, embedding_dim, hidden_size) -> 
         num_layers=num_layers,
         bidirectional=bidirectional,
         cell=cell,
+        attention=attention,
     )
 
 
+def grid_weights(config: Seq2SeqConfig, seed: int) -> dict:
+    """Random canonical weights for a grid model; an attending one draws them wider.
+
+    At ``random_weights``' default range (0.3) a two-layer LSTM's outputs stay
+    within about 0.2, and Luong's score h_t^T W_a h_s, a product of two of them,
+    stays near 0: a transposed W_a moved the logits by 1e-4, the tolerance.  At
+    0.5 it moves them by 6e-3.  Models without attention keep the default.
+    """
+    return random_weights(config, seed=seed, scale=0.3 if config.attention == "none" else 0.5)
+
+
 def grid_id(params) -> str:
-    cell, L, bi, E, H = params
-    return f"{cell}-L{L}-{'bi' if bi else 'uni'}-E{E}-H{H}"
+    cell, L, bi, E, H, attention = params
+    suffix = "" if attention == "none" else f"-{attention}"
+    return f"{cell}-L{L}-{'bi' if bi else 'uni'}-E{E}-H{H}{suffix}"
 
 
 def ragged_ids(rng, lengths, vocab_size, first=None) -> np.ndarray:
@@ -111,13 +135,30 @@ def model_with(name: str, config: Seq2SeqConfig, weights: dict):
 
 
 def reference_beam(weights: dict, config: Seq2SeqConfig, src, beam_size: int, max_len: int):
-    """Beam tokens (B, max_len) of the NumPy reference, searched by shared.search."""
-    def step(tokens, state):
-        logits, state = reference.decode(weights, config, tokens[:, None], state)
-        return logits[:, 0], state
+    """Beam tokens (B, max_len) of the NumPy reference, searched by shared.search.
 
-    state = reference.encode(weights, config, src)
-    return beam_search(step, state, len(src), beam_size, max_len)
+    An attending model carries (state, memory): beam search reorders the state along
+    its batch axis 1 and the memory (encoder outputs, source mask) along axis 0.
+    """
+    if config.attention == "none":
+        def step(tokens, state):
+            logits, state = reference.decode(weights, config, tokens[:, None], state)
+            return logits[:, 0], state
+
+        state = reference.encode(weights, config, src)
+        return beam_search(step, state, len(src), beam_size, max_len)
+
+    def attend_step(tokens, carried):
+        state, memory = carried
+        logits, state = reference.decode(weights, config, tokens[:, None], state, memory)
+        return logits[:, 0], (state, memory)
+
+    def select(carried, index):
+        state, memory = carried
+        return tuple(np.take(part, index, axis=1) for part in state), memory.take(index)
+
+    carried = reference.encode(weights, config, src, return_memory=True)
+    return beam_search(attend_step, carried, len(src), beam_size, max_len, select=select)
 
 
 def keras_export(weights: dict, config: Seq2SeqConfig) -> dict:

@@ -78,6 +78,27 @@ def test_round_trip_is_bit_exact(saved, parts):
     assert loaded.src_tokenizer.encode("dcbaz") == src.encode("dcbaz")
 
 
+@pytest.mark.parametrize("attention", ["luong", "bahdanau"])
+def test_an_attending_model_round_trips_with_its_attention(tmp_path, attention):
+    weights, config, src, tgt = make_parts(attention=attention, cell="gru")
+    path = tmp_path / "model.safetensors"
+    save_checkpoint(path, weights, config, src, tgt)
+    loaded = load_checkpoint(path)
+    assert loaded.config.attention == attention and loaded.config == config
+    assert [n for n in loaded.weights if n.startswith("decoder.attention.")] == [
+        n for n in canonical_shapes(config) if n.startswith("decoder.attention.")]
+    for name, value in weights.items():
+        assert loaded.weights[name].tobytes() == value.tobytes(), f"{name} changed"
+
+
+def test_attention_weights_without_an_attending_config_are_refused(tmp_path):
+    weights, config, src, tgt = make_parts(attention="luong")
+    plain = dataclasses.replace(config, attention="none")
+    with pytest.raises(ValueError, match=r"2 unexpected: 'decoder.attention.W_a', "
+                                         r"'decoder.attention.W_c'.*attention='luong'"):
+        save_checkpoint(tmp_path / "model.safetensors", weights, plain, src, tgt)
+
+
 def test_load_takes_str_or_path_and_the_result_is_frozen(saved):
     loaded = load_checkpoint(str(saved))
     assert loaded.config == load_checkpoint(saved).config

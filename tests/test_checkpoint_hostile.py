@@ -275,3 +275,20 @@ def test_a_checkpoint_from_before_the_cell_field_loads_as_an_lstm(small):
     loaded = load_checkpoint(path)
     assert loaded.config.cell == "lstm"
     assert_loads_the_same(path, weights)
+
+
+def test_a_checkpoint_from_before_the_attention_field_loads_without_attention(small):
+    path, weights = small
+    edit_config(path, attention=None)
+    assert "attention" not in json.loads(read_header(path)[0]["__metadata__"]["config"])
+    loaded = load_checkpoint(path)
+    assert loaded.config.attention == "none"
+    assert_loads_the_same(path, weights)
+
+
+def test_a_config_asking_for_attention_without_its_weights_is_refused(small):
+    path, _ = small
+    edit_config(path, attention="bahdanau")
+    message = refusal(path)
+    assert "the tensors do not match the stored config" in message, message
+    assert "4 missing: decoder.attention.W_1, decoder.attention.W_2" in message, message

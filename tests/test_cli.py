@@ -235,3 +235,20 @@ def test_the_stderr_filter_drops_only_hidden_log_lines(capfd):
         os.write(2, b"".join(lines))
     assert capfd.readouterr().err.encode() == b"".join(lines[3:])
     assert not any(is_hidden_notice(line, 0) for line in lines)
+def test_attention_trains_answers_and_compares(tmp_path, capsys):
+    """--attention luong: the checkpoint says so, both backends answer alike, and compare
+    checks the attention weights besides the hand-off and the logits."""
+    out = tmp_path / "luong"
+    assert main(["train", "--backend", "keras", "--task", "reverse", *TINY, "--bidirectional",
+                 "--attention", "luong", "--out", str(out)]) == 0
+    path = str(out / "model.safetensors")
+    checkpoint = load_checkpoint(path)
+    assert checkpoint.config.attention == "luong" and "decoder.attention.W_a" in checkpoint.weights
+    capsys.readouterr()
+    answers = {}
+    for backend in ("keras", "torch"):
+        assert main(["answer", path, "--backend", backend, "--beam", "2", "abcde", "xyz"]) == 0
+        answers[backend] = capsys.readouterr().out.splitlines()
+    assert answers["keras"] == answers["torch"] and len(answers["torch"]) == 2
+    assert main(["compare", path, "--task", "reverse", "--n", "8"]) == 0
+    assert "attention weights" in capsys.readouterr().out

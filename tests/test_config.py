@@ -61,6 +61,7 @@ def test_smallest_valid_sizes():
         Seq2SeqConfig(**VALID),
         Seq2SeqConfig(**VALID, num_layers=2, bidirectional=True, dropout=0.5),
         Seq2SeqConfig(**VALID, cell="gru"),
+        Seq2SeqConfig(**VALID, cell="gru", attention="bahdanau"),
     ],
 )
 def test_to_dict_from_dict_round_trip(config):
@@ -71,6 +72,7 @@ def test_to_dict_from_dict_round_trip(config):
         "bidirectional": config.bidirectional,
         "dropout": config.dropout,
         "cell": config.cell,
+        "attention": config.attention,
     }
     assert Seq2SeqConfig.from_dict(data) == config
     assert Seq2SeqConfig.from_dict(json.loads(json.dumps(data))) == config
@@ -83,6 +85,25 @@ def test_from_dict_fills_defaults():
 def test_a_config_written_before_the_cell_field_is_an_lstm():
     old = {**VALID, "num_layers": 1, "bidirectional": False, "dropout": 0.0}  # no "cell"
     assert Seq2SeqConfig.from_dict(old).cell == "lstm"
+
+
+def test_a_config_written_before_the_attention_field_has_no_attention():
+    old = {**VALID, "num_layers": 1, "bidirectional": False, "dropout": 0.0, "cell": "gru"}
+    assert Seq2SeqConfig.from_dict(old).attention == "none"
+    assert Seq2SeqConfig(**VALID).attention == "none"
+
+
+@pytest.mark.parametrize("attention", ["none", "luong", "bahdanau"])
+def test_attention_keeps_every_size(attention):
+    config = Seq2SeqConfig(**VALID, bidirectional=True, attention=attention)
+    assert config.decoder_hidden_size == 24 and config.state_names == ("h", "c")
+
+
+@pytest.mark.parametrize("attention", ["Luong", "dot", "general", "", None, 1, True])
+def test_an_unknown_attention_is_refused(attention):
+    with pytest.raises(ValueError, match=r"Seq2SeqConfig.attention must be one of 'none', "
+                                         r"'luong', 'bahdanau'; got"):
+        Seq2SeqConfig(**VALID, attention=attention)
 
 
 @pytest.mark.parametrize(("cell", "parts"), [("lstm", ("h", "c")), ("gru", ("h",))])

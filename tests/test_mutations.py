@@ -10,9 +10,12 @@ NumPy reference -- now fails.
 
 The bugs are applied where they happen: to the stacked PyTorch-layout or Keras-
 layout arrays of ``shared.layout`` (a wrong transpose, gate order or bias rule),
-to the canonical dict (swapped layers or directions), to the hand-off itself
-((c, h) for (h, c), h without c), or to the model code (the decoder's explicit
-``mask=`` dropped in Keras, packing dropped in PyTorch).  Shapes are chosen so
+to the canonical dict (swapped layers or directions, and for attention a W_a
+left untransposed, W_1 and W_2 swapped, [h_t; context] where [context; h_t] was
+meant), to the hand-off itself ((c, h) for (h, c), h without c), or to the model
+code (the decoder's explicit ``mask=`` dropped in Keras, packing dropped in
+PyTorch, the source mask dropped from the attention's scores).  Attending models
+also compare their attention weights.  Shapes are chosen so
 that every bug fits the shape checks (E == H, E == D*H): only the numbers can
 catch it.
 
@@ -39,7 +42,7 @@ from shared.layout import (
     torch_gru_to_keras,
     torch_lstm_to_keras,
 )
-from tests.support import BACKENDS, V_SRC, V_TGT, backend, ragged_ids
+from tests.support import BACKENDS, V_SRC, V_TGT, backend, grid_weights, ragged_ids
 
 # Two layers, one direction, E == H == H_dec: a kernel fits where the recurrent
 # kernel goes, and layer 0 fits where layer 1 goes, in the encoder and the decoder.
@@ -49,7 +52,11 @@ BI = Seq2SeqConfig(V_SRC, V_TGT, embedding_dim=8, hidden_size=4, num_layers=2, b
 # The same two shapes for a GRU, whose r and z blocks have the same shape too.
 GRU_UNI = Seq2SeqConfig(**{**UNI.to_dict(), "cell": "gru"})
 GRU_BI = Seq2SeqConfig(**{**BI.to_dict(), "cell": "gru"})
-CONFIGS = {"uni": UNI, "bi": BI, "gru-uni": GRU_UNI, "gru-bi": GRU_BI}
+# Attention: Luong over a bidirectional LSTM, Bahdanau over a one-directional GRU.
+LUONG_BI = Seq2SeqConfig(**{**BI.to_dict(), "attention": "luong"})
+BAHDANAU_GRU = Seq2SeqConfig(**{**GRU_UNI.to_dict(), "attention": "bahdanau"})
+CONFIGS = {"uni": UNI, "bi": BI, "gru-uni": GRU_UNI, "gru-bi": GRU_BI,
+           "luong-bi": LUONG_BI, "bahdanau-gru-uni": BAHDANAU_GRU}
 
 
 def _each_layer(convert):
@@ -141,6 +148,26 @@ def _gru_reshaped_not_transposed(weight_ih, weight_hh, bias_ih, bias_hh):
     return (to_torch(kernel.reshape(weight_ih.shape)),
             to_torch(recurrent_kernel.reshape(weight_hh.shape)),
             to_torch(bias[0]), to_torch(bias[1]))
+
+
+def _attention_edit(edit):
+    """A weight mutation that changes the decoder.attention.* entries with ``edit``."""
+
+    def mutate(weights, config):
+        mutated = dict(weights)
+        attention = {name.rsplit(".", 1)[1]: value for name, value in weights.items()
+                     if name.startswith("decoder.attention.")}
+        mutated.update({f"decoder.attention.{name}": value
+                        for name, value in edit(**attention).items()})
+        return mutated
+
+    return mutate
+
+
+def _concat_swapped(W_c, **_):
+    # h~ = tanh(W_c [h_t; c]) where [c; h_t] was meant: W_c's two halves change places.
+    H = W_c.shape[0]
+    return {"W_c": np.concatenate([W_c[:, H:], W_c[:, :H]], axis=1)}
 
 
 def _renamed(pairs):
@@ -243,6 +270,14 @@ MUTATIONS = {
         "gru-bi", _each_layer(_gru_reshaped_not_transposed), None),
     "gru-kernel-recurrent-kernel-swapped": ("gru-uni", _each_layer(_swapped_kernels), None),
     "gru-encoder-layers-swapped": ("gru-uni", _renamed(_encoder_layers_swapped), None),
+    # A Keras Dense kernel (in, out) copied as the canonical (out, in) W_a.
+    "luong-W_a-not-transposed": ("luong-bi", _attention_edit(lambda W_a, **_: {"W_a": W_a.T}),
+                                 None),
+    "luong-context-h_t-swapped-in-concat": ("luong-bi", _attention_edit(_concat_swapped), None),
+    "bahdanau-W_1-W_2-swapped": (
+        "bahdanau-gru-uni", _attention_edit(lambda W_1, W_2, **_: {"W_1": W_2, "W_2": W_1}), None),
+    "bahdanau-context-h_t-swapped-in-concat": (
+        "bahdanau-gru-uni", _attention_edit(_concat_swapped), None),
 }
 
 
@@ -267,26 +302,33 @@ def models():
 
 
 def _truth(config, weights, src, tgt_in):
-    """The reference's hand-off, logits and decoder final state for the batch."""
-    handoff_ref = reference.encode(weights, config, src)  # each (L, B, H_dec)
-    logits_ref, final_ref = reference.decode(weights, config, tgt_in, handoff_ref)
-    return handoff_ref, logits_ref, final_ref
+    """The reference's hand-off, logits, decoder final state and attention weights (or None)."""
+    handoff_ref, memory = reference.encode(weights, config, src, return_memory=True)
+    logits_ref, final_ref = reference.decode(weights, config, tgt_in, handoff_ref, memory)
+    a_ref = None
+    if config.attention != "none":
+        a_ref = reference.attention_weights(weights, config, src, tgt_in)  # (B, T, S)
+    return handoff_ref, logits_ref, final_ref, a_ref
 
 
 def _comparisons(module, model, config, weights, handoff, src, tgt_in, truth):
     """Load ``weights``, run the backend, and compare with the reference's ``truth``."""
     module.import_weights(model, weights)
-    state = module.encode(model, src)  # each (L, B, H_dec)
-    logits, final = module.decode(model, tgt_in, handoff(*state))  # (B, T, V_tgt)
-    handoff_ref, logits_ref, final_ref = truth
+    state, memory = module.encode(model, src, return_memory=True)  # each (L, B, H_dec)
+    logits, final = module.decode(model, tgt_in, handoff(*state), memory)  # (B, T, V_tgt)
+    handoff_ref, logits_ref, final_ref, a_ref = truth
     names = config.state_names
-    return [
+    found = [
         *(compare(f"hand-off {n}", s, r, STATE_ATOL)
           for n, s, r in zip(names, state, handoff_ref, strict=True)),
         compare("logits", logits, logits_ref, LOGITS_ATOL, mask=tgt_in != PAD),
         *(compare(f"decoder final {n}", s, r, STATE_ATOL)
           for n, s, r in zip(names, final, final_ref, strict=True)),
     ]
+    if a_ref is not None:
+        a = module.attention_weights(model, src, tgt_in)  # (B, T, S)
+        found.append(compare("attention weights", a, a_ref, STATE_ATOL, mask=tgt_in != PAD))
+    return found
 
 
 @pytest.mark.parametrize("backend_name", BACKENDS)
@@ -296,7 +338,7 @@ def test_parity_flags_the_porting_bug(models, batch, mutation, backend_name):
     config = CONFIGS[key]
     module, model = models[key, backend_name]
     src, tgt_in = batch
-    weights = random_weights(config, seed=5)
+    weights = grid_weights(config, seed=5)
     truth = _truth(config, weights, src, tgt_in)
 
     correct = _comparisons(module, model, config, weights, lambda *s: s, src, tgt_in, truth)
@@ -344,3 +386,54 @@ def test_dropping_the_mask_or_the_packing_leaves_the_decoder_state_after_the_pad
     assert not found["decoder final h"].ok, (
         f"{backend_name}: the decoder ran over PAD and nobody noticed: {found['decoder final h']}"
     )
+
+
+def _keras_attention_without_source_mask(monkeypatch):
+    """Keras: every source position scored, PAD included (the value mask left out)."""
+    from keras import ops
+
+    from keras_impl.attention import DecoderAttention
+
+    call = DecoderAttention.call
+    monkeypatch.setattr(DecoderAttention, "call",
+                        lambda self, h_t, h_s, source_mask: call(self, h_t, h_s,
+                                                                  ops.ones_like(source_mask)))
+
+
+def _torch_attention_without_source_mask(monkeypatch):
+    """PyTorch: no masked_fill, so PAD positions take part in the softmax."""
+    import torch
+
+    from torch_impl.attention import DecoderAttention
+
+    forward = DecoderAttention.forward
+    monkeypatch.setattr(DecoderAttention, "forward",
+                        lambda self, h_t, h_s, mask: forward(self, h_t, h_s,
+                                                             torch.ones_like(mask)))
+
+
+SOURCE_MASK_DROPPED = {"keras_impl": _keras_attention_without_source_mask,
+                       "torch_impl": _torch_attention_without_source_mask}
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+@pytest.mark.parametrize("key", ["luong-bi", "bahdanau-gru-uni"])
+def test_attending_to_source_padding_is_caught(models, batch, monkeypatch, key, backend_name):
+    """PAD source positions left in the softmax: they take weight, and the context drifts.
+
+    The memory is zero at PAD, so a PAD position's score is not even random: Luong
+    scores it 0, Bahdanau v_a^T tanh(W_1 h_t); either takes weight from the real tokens.
+    """
+    config = CONFIGS[key]
+    module, _ = models[key, backend_name]
+    src, tgt_in = batch
+    weights = grid_weights(config, seed=5)
+    truth = _truth(config, weights, src, tgt_in)
+    SOURCE_MASK_DROPPED[backend_name](monkeypatch)
+    model = module.build_model(config, seed=0)  # built and traced with the bug in place
+    found = {c.name: c for c in
+             _comparisons(module, model, config, weights, lambda *s: s, src, tgt_in, truth)}
+    assert found["hand-off h"].ok, "the encoder does not attend: its hand-off stays right"
+    assert not found["attention weights"].ok and not found["logits"].ok, (
+        f"{backend_name}: attention on PAD went unnoticed: "
+        + "; ".join(map(str, found.values())))

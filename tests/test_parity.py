@@ -2,10 +2,11 @@
 
 Rungs, from the smallest to the whole model (the cell and single-layer rungs
 are in test_layout.py and test_reference.py):
-  hand-off (h, c) of every layer -> teacher-forced logits -> greedy tokens ->
-  beam tokens -> weights through the canonical layout -> the hand-off crossing
-  frameworks.
-The grid runs every rung for both cells: an LSTM hands off (h, c), a GRU (h,).
+  hand-off (h, c) of every layer and the memory -> teacher-forced logits ->
+  attention weights -> greedy tokens -> beam tokens -> weights through the
+  canonical layout -> the hand-off (and memory) crossing frameworks.
+The grid runs every rung for both cells: an LSTM hands off (h, c), a GRU (h,);
+four of its models attend (Luong and Bahdanau, each with both cells).
 Random, asymmetric weights; a batch of mixed lengths with an empty source row;
 float32; dropout off.  Every failure names the cell, the tensor and the largest
 difference.
@@ -17,13 +18,14 @@ import numpy as np
 import pytest
 
 from shared import PAD, reference
+from shared.attention import Memory
 from shared.compare import LOGITS_ATOL, STATE_ATOL, assert_close
-from shared.layout import random_weights
 from tests.support import (
     BACKENDS,
     GRID,
     grid_config,
     grid_id,
+    grid_weights,
     keras_export,
     model_with,
     reference_beam,
@@ -35,7 +37,7 @@ from tests.support import (
 def case(request):
     """One configuration: its random canonical weights, a batch and both models."""
     config = grid_config(*request.param)
-    weights = random_weights(config, seed=7)
+    weights = grid_weights(config, seed=7)
     src, tgt_in = sample_batch(seed=3)
     models = {name: model_with(name, config, weights) for name in BACKENDS}
     return config, weights, src, tgt_in, models
@@ -49,35 +51,67 @@ def _real(tgt_in):
 def test_handoff_matches_reference_every_layer(case, name):
     config, weights, src, _, models = case
     module, model = models[name]
-    state = module.encode(model, src)                                       # each (L, B, H_dec)
-    expected = reference.encode(weights, config, src)
+    state, memory = module.encode(model, src, return_memory=True)          # each (L, B, H_dec)
+    expected, memory_ref = reference.encode(weights, config, src, return_memory=True)
     assert len(state) == len(config.state_names), f"{config.cell} hands off {config.state_names}"
-    for part, value, value_ref in zip(config.state_names, state, expected, strict=True):
+    for part, value, value_ref, alone in zip(config.state_names, state, expected,
+                                             module.encode(model, src), strict=True):
         assert value.shape == (config.num_layers, len(src), config.decoder_hidden_size)
         assert value.dtype == np.float32
+        np.testing.assert_array_equal(alone, value, err_msg=f"{name} encode without memory")
         for k in range(config.num_layers):
             assert_close(f"{name} {config.cell} hand-off {part} layer {k}", value[k],
                          value_ref[k], STATE_ATOL)
         empty = (src == PAD).all(axis=1)
         assert empty.any() and not value[:, empty].any(), "an all-PAD row hands off zeros"
+    # The memory attention reads: the top layer's outputs, zeros at PAD, and the mask.
+    assert memory.outputs.dtype == np.float32 and memory.mask.dtype == bool
+    np.testing.assert_array_equal(memory.mask, src != PAD, err_msg=f"{name} memory mask")
+    assert_close(f"{name} {config.cell} memory outputs", memory.outputs, memory_ref.outputs,
+                 STATE_ATOL)
 
 
 @pytest.mark.parametrize("name", BACKENDS)
 def test_teacher_forced_logits_and_final_state(case, name):
     config, weights, src, tgt_in, models = case
     module, model = models[name]
-    state = reference.encode(weights, config, src)
-    logits, final = module.decode(model, tgt_in, tuple(s.astype(np.float32) for s in state))
-    logits_ref, final_ref = reference.decode(weights, config, tgt_in, state)
+    state, memory = reference.encode(weights, config, src, return_memory=True)
+    logits, final = module.decode(model, tgt_in, tuple(s.astype(np.float32) for s in state),
+                                  memory)
+    logits_ref, final_ref = reference.decode(weights, config, tgt_in, state, memory)
     assert logits.shape == (len(tgt_in), tgt_in.shape[1], config.tgt_vocab_size)
-    assert_close(f"{name} {config.cell} logits", logits, logits_ref, LOGITS_ATOL,
-                 mask=_real(tgt_in))
+    assert_close(f"{name} {config.cell} {config.attention} logits", logits, logits_ref,
+                 LOGITS_ATOL, mask=_real(tgt_in))
     for part, value, value_ref in zip(config.state_names, final, final_ref, strict=True):
         assert_close(f"{name} {config.cell} decoder final {part}", value, value_ref, STATE_ATOL)
     assert_close(
         f"{name} {config.cell} forward logits", module.forward(model, src, tgt_in), logits_ref,
         LOGITS_ATOL, mask=_real(tgt_in),
     )
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_attention_weights_match_reference(case, name):
+    """a (B, T, S): sums to 1 over real source tokens, 0 on PAD, all 0 for an all-PAD source."""
+    config, weights, src, tgt_in, models = case
+    module, model = models[name]
+    if config.attention == "none":
+        with pytest.raises(ValueError, match=r"this model has no attention"):
+            module.attention_weights(model, src, tgt_in)
+        return
+    a = module.attention_weights(model, src, tgt_in)                       # (B, T, S)
+    assert a.shape == (len(src), tgt_in.shape[1], src.shape[1]) and a.dtype == np.float32
+    real = _real(tgt_in)                                                    # (B, T)
+    assert_close(f"{name} {config.cell} {config.attention} attention weights", a,
+                 reference.attention_weights(weights, config, src, tgt_in), STATE_ATOL,
+                 mask=real)
+    assert np.isfinite(a).all(), f"{name}: NaN or inf in the attention weights"
+    has_source = (src != PAD).any(axis=1)                                   # (B,)
+    sums = a.sum(axis=2)[real & has_source[:, None]]
+    assert_close(f"{name} attention row sums", sums, np.ones_like(sums), STATE_ATOL)
+    pad_source = np.broadcast_to((src == PAD)[:, None, :], a.shape)         # (B, T, S)
+    assert not a[pad_source].any(), f"{name}: a PAD source position received attention"
+    assert not has_source.all() and not a[~has_source].any(), "an all-PAD source: weights 0"
 
 
 @pytest.mark.parametrize("name", BACKENDS)
@@ -135,24 +169,32 @@ def test_keras_to_canonical_to_torch_and_back(case):
 
 @pytest.mark.parametrize(("encoder", "decoder"), [BACKENDS, BACKENDS[::-1]])
 def test_cross_handoff_gives_reference_logits(case, encoder, decoder):
-    """The seed question as a test: hand the whole state (h and c, or a GRU's h) across."""
+    """The seed question as a test: hand the whole state (h and c, or a GRU's h) across.
+
+    With attention the memory crosses too: NumPy arrays, read by either framework.
+    """
     config, weights, src, tgt_in, models = case
     enc_module, enc_model = models[encoder]
     dec_module, dec_model = models[decoder]
-    handoff = enc_module.encode(enc_model, src)                             # (h, c)
-    logits, _ = dec_module.decode(dec_model, tgt_in, handoff)
+    handoff, memory = enc_module.encode(enc_model, src, return_memory=True)   # (h, c), Memory
+    assert isinstance(memory, Memory)
+    logits, _ = dec_module.decode(dec_model, tgt_in, handoff, memory)
     expected = reference.forward(weights, config, src, tgt_in)
     assert_close(f"{encoder} encoder -> {decoder} decoder logits", logits, expected,
                  LOGITS_ATOL, mask=_real(tgt_in))
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+CHECKPOINTED = [("lstm", "none"), ("gru", "none"), ("lstm", "luong"), ("gru", "bahdanau")]
+
+
+@pytest.mark.parametrize(("cell", "attention"), CHECKPOINTED)
 @pytest.mark.parametrize(("writer", "reader"), [BACKENDS, BACKENDS[::-1]])
-def test_a_checkpoint_saved_from_one_backend_runs_in_the_other(tmp_path, cell, writer, reader):
+def test_a_checkpoint_saved_from_one_backend_runs_in_the_other(tmp_path, cell, attention, writer,
+                                                               reader):
     from shared import Tokenizer, load_checkpoint, save_checkpoint
 
-    config = grid_config(cell, 2, True, 6, 6)
-    weights = random_weights(config, seed=9)
+    config = grid_config(cell, 2, True, 6, 6, attention)
+    weights = grid_weights(config, seed=9)
     src, tgt_in = sample_batch(seed=4)
     module, model = model_with(writer, config, weights)
     tokens = [chr(ord("a") + i) for i in range(config.src_vocab_size - 4)]
@@ -161,7 +203,8 @@ def test_a_checkpoint_saved_from_one_backend_runs_in_the_other(tmp_path, cell, w
     path = tmp_path / "model.safetensors"
     save_checkpoint(path, module.export_weights(model), config, src_tok, tgt_tok)
     loaded = load_checkpoint(path)
-    assert loaded.config == config and loaded.config.cell == cell
+    assert loaded.config == config and (loaded.config.cell, loaded.config.attention) == (
+        cell, attention)
     other, other_model = model_with(reader, loaded.config, loaded.weights)
     assert_close(f"{cell} {writer} checkpoint -> {reader} logits",
                  other.forward(other_model, src, tgt_in), reference.forward(weights, config, src,

@@ -3,8 +3,10 @@
 From the same canonical weights on the same batches, both backends must give
 the same loss and canonical gradients, the same weights after 1 and 20 SGD
 steps, and -- with Adam's epsilon matched -- the same losses over 50 steps,
-for an LSTM and for a GRU.  The GRU matters here: its two biases both train in
-both frameworks (b_hn sits inside r * (...)), where the LSTM trains one.
+for an LSTM and for a GRU, and for one model of each attention kind.  The GRU
+matters here: its two biases both train in both frameworks (b_hn sits inside
+r * (...)), where the LSTM trains one.  Attention adds weights that only the
+loss through the attentional states reaches.
 """
 
 from __future__ import annotations
@@ -15,22 +17,32 @@ import pytest
 from shared import Seq2SeqConfig, batches, load_task
 from shared.compare import STATE_ATOL, assert_close
 from shared.data import build_tokenizers
-from shared.layout import random_weights
-from tests.support import BACKENDS, CELLS, backend, keras_export, model_with
+from tests.support import BACKENDS, backend, grid_weights, keras_export, model_with
 
 GRAD_RTOL = 1e-4  # relative to the tensor's largest gradient: float32 sums in two orders
 
+# (cell, attention): both cells without attention, and each attention kind once.
+MODELS = [("lstm", "none"), ("gru", "none"), ("lstm", "luong"), ("gru", "bahdanau")]
+LSTM = [MODELS[0]]  # the tests of the training loop itself need one model only
 
-@pytest.fixture(scope="module", params=CELLS)
+
+def _model_id(model) -> str:
+    cell, attention = model
+    return cell if attention == "none" else f"{cell}-{attention}"
+
+
+@pytest.fixture(scope="module", params=MODELS, ids=_model_id)
 def setup(request):
+    cell, attention = request.param
     pairs = load_task("addition", 96, seed=5)
     src_tok, tgt_tok = build_tokenizers(pairs)
     config = Seq2SeqConfig(
         src_vocab_size=len(src_tok), tgt_vocab_size=len(tgt_tok),
-        embedding_dim=8, hidden_size=6, num_layers=2, bidirectional=True, cell=request.param,
+        embedding_dim=8, hidden_size=6, num_layers=2, bidirectional=True, cell=cell,
+        attention=attention,
     )
     batch_list = list(batches(pairs, src_tok, tgt_tok, batch_size=24, seed=1))
-    weights = random_weights(config, seed=11)
+    weights = grid_weights(config, seed=11)
     return config, batch_list, weights
 
 
@@ -52,15 +64,27 @@ def test_loss_and_gradients_agree(setup):
     if config.cell == "gru":  # b_hn acts inside r * (...): its gradient is its own
         key = "decoder.layers.0.forward.n"
         assert np.abs(grads_t[f"{key}.b_hh"] - grads_t[f"{key}.b_ih"]).max() > 1e-4
+    for key in (k for k in grads_t if k.startswith("decoder.attention.")):
+        assert np.abs(grads_t[key]).max() > 1e-4, f"{key}: no gradient reaches the attention"
 
 
 def test_gradient_matches_finite_difference(setup):
-    """Both backends agree, and they are right: a central difference on one weight."""
+    """Both backends agree, and they are right: a central difference on one weight.
+
+    With attention, the weight is one of the score's (W_a, or W_1 on h_t), at its
+    largest gradient: score gradients are small (about 1e-3), so the check is
+    relative, with a wider step that keeps float32 rounding of the loss below 1%.
+    """
     config, batch_list, weights = setup
     module, model = model_with("torch_impl", config, weights)
     _, grads = module.loss_and_gradients(model, *batch_list[0])
     gate = "o" if config.cell == "lstm" else "n"
     key, index, eps = f"decoder.layers.1.forward.{gate}.W_hh", (2, 3), 1e-2
+    if config.attention != "none":
+        key = {"luong": "decoder.attention.W_a", "bahdanau": "decoder.attention.W_1"}[
+            config.attention]
+        index = np.unravel_index(np.argmax(np.abs(grads[key])), grads[key].shape)
+        eps = 5e-2
     losses = []
     for sign in (1, -1):
         moved = {k: v.astype(np.float64).copy() for k, v in weights.items()}
@@ -69,7 +93,11 @@ def test_gradient_matches_finite_difference(setup):
         losses.append(module.loss_and_gradients(model, *batch_list[0])[0])
     numeric = (losses[0] - losses[1]) / (2 * eps)
     analytic = grads[key][index]
-    assert abs(numeric - analytic) < 2e-3 * max(1.0, abs(numeric)), (key, numeric, analytic)
+    if config.attention == "none":
+        assert abs(numeric - analytic) < 2e-3 * max(1.0, abs(numeric)), (key, numeric, analytic)
+    else:
+        assert abs(analytic) > 1e-4, f"{key}: the gradient to check is {analytic}"
+        assert abs(numeric - analytic) < 0.02 * abs(analytic), (key, index, numeric, analytic)
 
 
 @pytest.mark.parametrize("steps", [1, 20])
@@ -99,11 +127,12 @@ def test_adam_50_steps_losses_agree_and_fall(setup):
         losses[name] = np.array(history["loss"][:50])
     assert len(losses["torch_impl"]) == 50
     worst = np.abs(losses["keras_impl"] - losses["torch_impl"]).max()
-    assert worst < 1e-3, f"{config.cell}: Adam losses differ by up to {worst:.2e} over 50 steps"
+    assert worst < 1e-3, (
+        f"{config.cell} {config.attention}: Adam losses differ by up to {worst:.2e} over 50 steps")
     assert losses["torch_impl"][-1] < 0.8 * losses["torch_impl"][0], "Adam did not learn"
 
 
-@pytest.mark.parametrize("setup", ["lstm"], indirect=True)
+@pytest.mark.parametrize("setup", LSTM, indirect=True, ids=_model_id)
 @pytest.mark.parametrize("name", BACKENDS)
 def test_same_seed_gives_bit_identical_weights(setup, name):
     config, batch_list, _ = setup
@@ -119,7 +148,7 @@ def test_same_seed_gives_bit_identical_weights(setup, name):
         np.testing.assert_array_equal(runs[0][key], runs[1][key], err_msg=f"{name} {key}")
 
 
-@pytest.mark.parametrize("setup", ["lstm"], indirect=True)
+@pytest.mark.parametrize("setup", LSTM, indirect=True, ids=_model_id)
 @pytest.mark.parametrize("name", BACKENDS)
 def test_loss_and_gradients_run_with_dropout_off(setup, name):
     """With dropout in the config, two calls still give one answer: dropout is off there."""
@@ -132,7 +161,7 @@ def test_loss_and_gradients_run_with_dropout_off(setup, name):
         np.testing.assert_array_equal(first[1][key], second[1][key], err_msg=f"{name} {key}")
 
 
-@pytest.mark.parametrize("setup", ["lstm"], indirect=True)
+@pytest.mark.parametrize("setup", LSTM, indirect=True, ids=_model_id)
 @pytest.mark.parametrize("name", BACKENDS)
 def test_batches_can_change_every_epoch(setup, name):
     """A function of the epoch gives each epoch its own batches (a new shuffle)."""

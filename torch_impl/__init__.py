@@ -8,6 +8,7 @@ Importing this package loads PyTorch and never TensorFlow or Keras.
 """
 
 from torch_impl.api import (
+    attention_weights,
     beam_decode,
     build_model,
     decode,
@@ -25,6 +26,7 @@ NAME = "torch"
 __all__ = [
     "NAME",
     "Seq2Seq",
+    "attention_weights",
     "beam_decode",
     "build_model",
     "decode",

@@ -6,6 +6,10 @@ checked by ``shared.inputs`` before any framework sees them, so both backends
 refuse bad input with the same message.
 
 A state is a tuple: (h, c) for an LSTM, (h,) for a GRU, each (L, B, H_dec).
+With attention the decoder also reads a memory, ``shared.attention.Memory``
+(the encoder's outputs and the source mask): ``encode(model, src,
+return_memory=True)`` returns it beside the state, and ``decode`` takes it as one
+more argument.  Greedy and beam search carry it next to the state.
 
 Shapes: B batch, S source length, T target length, L layers, H_dec decoder
 hidden, V_tgt target vocabulary.
@@ -19,6 +23,7 @@ import numpy as np
 import torch
 
 from shared import Seq2SeqConfig
+from shared.attention import Memory, check_memory
 from shared.inputs import (
     check_batch_sizes,
     check_beam_size,
@@ -64,30 +69,56 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.cpu().numpy()
 
 
-def encode(model: Seq2Seq, src) -> tuple[np.ndarray, ...]:
-    """The hand-off, (h, c) or (h,), float32 NumPy, each (L, B, H_dec); all-PAD rows give zeros."""
+def encode(model: Seq2Seq, src, return_memory: bool = False):
+    """The hand-off, (h, c) or (h,), float32 NumPy, each (L, B, H_dec); all-PAD rows give zeros.
+
+    With ``return_memory``, (state, memory): ``Memory(outputs (B, S, H_dec) float32,
+    zeros at PAD, mask (B, S) bool)``, what attention reads.
+    """
     src = check_source(src, model.config.src_vocab_size)                       # (B, S)
     with _inference(model):
-        state = model.encode(_tensor(model, src))                              # each (L, B, H_dec)
-    return tuple(_numpy(part) for part in state)
+        state, (outputs, mask) = model.encode(_tensor(model, src), return_memory=True)
+    state = tuple(_numpy(part) for part in state)                              # each (L, B, H_dec)
+    if return_memory:
+        return state, Memory(_numpy(outputs), _numpy(mask))
+    return state
 
 
-def decode(model: Seq2Seq, tgt_in, state) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+def decode(model: Seq2Seq, tgt_in, state, memory=None) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
     """Decoder logits (B, T, V_tgt) and final state from ``state``; T = 1 is one step.
 
-    Logits at PAD positions of ``tgt_in`` are unspecified (see ``Seq2Seq.decode``).
+    ``memory``, from ``encode(model, src, return_memory=True)``, is needed with
+    attention and not read without.  Logits at PAD positions of ``tgt_in`` are
+    unspecified (see ``Seq2Seq.decode``).
     """
     cfg = model.config
-    tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")  # (B, T)
-    state = check_state(state, cfg.num_layers, tgt_in.shape[0], cfg.decoder_hidden_size,
-                        cell=cfg.cell)                                         # each (L, B, H_dec)
+    tgt_in, state, memory = _decoder_inputs(cfg, tgt_in, state, memory)
     if tgt_in.shape[1] == 0:  # no step to take: no logits, and the state stays as given
         logits = np.zeros((tgt_in.shape[0], 0, cfg.tgt_vocab_size), np.float32)
         return logits, tuple(part.copy() for part in state)
     with _inference(model):
         state = tuple(_tensor(model, part) for part in state)
-        logits, state = model.decode(_tensor(model, tgt_in), state)            # (B, T, V_tgt)
-    return _numpy(logits), tuple(_numpy(part) for part in state)
+        logits, state = model.decode(_tensor(model, tgt_in), state, _memory_tensors(model, memory))
+    return _numpy(logits), tuple(_numpy(part) for part in state)               # (B, T, V_tgt)
+
+
+def _decoder_inputs(cfg: Seq2SeqConfig, tgt_in, state, memory):
+    """tgt_in, state and memory checked (the memory only where the model reads it)."""
+    tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")  # (B, T)
+    state = check_state(state, cfg.num_layers, tgt_in.shape[0], cfg.decoder_hidden_size,
+                        cell=cfg.cell)                                         # each (L, B, H_dec)
+    if cfg.attention == "none":
+        return tgt_in, state, None
+    if memory is None:
+        raise ValueError(
+            f"this model has {cfg.attention} attention: decode needs memory, the Memory that "
+            "encode(model, src, return_memory=True) returns beside the state"
+        )
+    return tgt_in, state, check_memory(memory, tgt_in.shape[0], cfg.decoder_hidden_size)
+
+
+def _memory_tensors(model: Seq2Seq, memory: Memory | None):
+    return None if memory is None else tuple(_tensor(model, part) for part in memory)
 
 
 def forward(model: Seq2Seq, src, tgt_in) -> np.ndarray:
@@ -97,24 +128,62 @@ def forward(model: Seq2Seq, src, tgt_in) -> np.ndarray:
     src, _ = check_token_ids(src, cfg.src_vocab_size, "src", "source")            # (B, S)
     tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")  # (B, T)
     check_batch_sizes(src, tgt_in)
-    logits, _ = decode(model, tgt_in, encode(model, src))
+    logits, _ = decode(model, tgt_in, *encode(model, src, return_memory=True))
     return logits
 
 
-def _step_fn(model: Seq2Seq):
-    """One generation step on tensors: feed one token per row, carry the state."""
+def attention_weights(model: Seq2Seq, src, tgt_in) -> np.ndarray:
+    """Teacher-forced attention weights, float32 (B, T, S): how much step t reads source s.
 
-    def step(tokens: np.ndarray, state):
-        logits, state = model.decode(_tensor(model, tokens[:, None]), state)   # (N, 1, V_tgt)
-        return _numpy(logits[:, 0]), state                                     # each (L, N, H_dec)
+    A row sums to 1 over the real source positions, 0 at PAD ones, and is all 0 for
+    an all-PAD source row; rows at PAD positions of ``tgt_in`` are unspecified.
+    """
+    cfg = model.config
+    if cfg.attention == "none":
+        raise ValueError("this model has no attention (config.attention is 'none')")
+    src, _ = check_token_ids(src, cfg.src_vocab_size, "src", "source")            # (B, S)
+    tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")  # (B, T)
+    check_batch_sizes(src, tgt_in)
+    state, memory = encode(model, src, return_memory=True)
+    if tgt_in.shape[1] == 0:  # no step, no weights
+        return np.zeros((len(tgt_in), 0, memory.mask.shape[1]), np.float32)
+    with _inference(model):
+        state = tuple(_tensor(model, part) for part in state)
+        _, _, weights = model.decode(_tensor(model, tgt_in), state,
+                                     _memory_tensors(model, memory), return_attention=True)
+    return _numpy(weights)                                                     # (B, T, S)
+
+
+def _step_fn(model: Seq2Seq):
+    """One generation step on tensors: feed one token per row, carry the state and memory."""
+
+    def step(tokens: np.ndarray, carried):
+        state, memory = carried
+        logits, state = model.decode(_tensor(model, tokens[:, None]), state, memory)  # (N, 1, V)
+        return _numpy(logits[:, 0]), (state, memory)                           # each (L, N, H_dec)
 
     return step
 
 
-def _select(state, index: np.ndarray):
-    """Pick hypotheses along the batch axis (1) of each state part: beam search reorders them."""
+def _select(carried, index: np.ndarray):
+    """Pick hypotheses along the batch: axis 1 of each state part, axis 0 of the memory.
+
+    Beam search copies each row to its K places and reorders them every step; the
+    memory (with attention) must follow its rows, or a hypothesis would read
+    another question.
+    """
+    state, memory = carried
     index = torch.from_numpy(index).to(state[0].device)
-    return tuple(s.index_select(1, index) for s in state)
+    state = tuple(s.index_select(1, index) for s in state)                     # each (L, N, H_dec)
+    if memory is not None:
+        memory = tuple(m.index_select(0, index) for m in memory)             # (N, S, H_dec), (N, S)
+    return state, memory
+
+
+def _start(model: Seq2Seq, src: np.ndarray):
+    """What generation carries: (the hand-off, the memory or None without attention)."""
+    state, memory = model.encode(_tensor(model, src), return_memory=True)    # each (L, B, H_dec)
+    return state, (memory if model.config.attention != "none" else None)
 
 
 def greedy_decode(model: Seq2Seq, src, max_len: int) -> np.ndarray:
@@ -122,8 +191,7 @@ def greedy_decode(model: Seq2Seq, src, max_len: int) -> np.ndarray:
     max_len = check_max_len(max_len)
     src = check_source(src, model.config.src_vocab_size)                       # (B, S)
     with _inference(model):
-        state = model.encode(_tensor(model, src))                              # each (L, B, H_dec)
-        return greedy_search(_step_fn(model), state, src.shape[0], max_len)
+        return greedy_search(_step_fn(model), _start(model, src), src.shape[0], max_len)
 
 
 def beam_decode(model: Seq2Seq, src, beam_size: int, max_len: int) -> np.ndarray:
@@ -131,7 +199,6 @@ def beam_decode(model: Seq2Seq, src, beam_size: int, max_len: int) -> np.ndarray
     beam_size, max_len = check_beam_size(beam_size), check_max_len(max_len)
     src = check_source(src, model.config.src_vocab_size)                       # (B, S)
     with _inference(model):
-        state = model.encode(_tensor(model, src))                              # each (L, B, H_dec)
         return beam_search(
-            _step_fn(model), state, src.shape[0], beam_size, max_len, select=_select
+            _step_fn(model), _start(model, src), src.shape[0], beam_size, max_len, select=_select
         )

@@ -16,6 +16,9 @@ The algorithm, in words:
    predict answer + EOS (many-to-many, teacher forcing: the target is ahead of
    the input by one step).
 3. A dense layer turns each decoder output into target-vocabulary logits.
+   With attention (``config.attention``), the top decoder layer's outputs first
+   look back at every encoder output (the memory) and the attentional states
+   h~ = tanh(W_c [context; h_t]) feed that layer instead (``torch_impl.attention``).
 
 The cells (``shared.gates`` has the canonical equations and every layout):
 
@@ -41,6 +44,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from shared import PAD, Seq2SeqConfig
+from torch_impl.attention import DecoderAttention
 
 # One PyTorch module per cell kind; the rest of the model reads the same for both.
 RNN_LAYERS = {"lstm": nn.LSTM, "gru": nn.GRU}
@@ -54,6 +58,7 @@ class Seq2Seq(nn.Module):
         -> ``encoder.layers.{k}.{forward|backward}``,
     ``decoder_embedding`` -> ``decoder.embedding``,
     ``decoder_rnn`` layer k -> ``decoder.layers.{k}.forward``,
+    ``decoder_attention`` -> ``decoder.attention`` (with attention only),
     ``decoder_output`` -> ``decoder.output``.
 
     Args:
@@ -78,6 +83,9 @@ class Seq2Seq(nn.Module):
         self.decoder_rnn = RNN_LAYERS[config.cell](
             E, H_dec, num_layers=L, dropout=dropout, batch_first=True,
         )
+        self.decoder_attention = None
+        if config.attention != "none":
+            self.decoder_attention = DecoderAttention(config.attention, H_dec)
         self.decoder_output = nn.Linear(H_dec, config.tgt_vocab_size)
         if config.cell == "lstm":
             # Two biases per gate, but only their sum b_ih + b_hh acts.  Keras has one
@@ -90,18 +98,20 @@ class Seq2Seq(nn.Module):
                     if name.startswith("bias_hh"):
                         param.requires_grad_(False)
 
-    def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def encode(self, src: torch.Tensor, return_memory: bool = False):
         """Read the question; return the hand-off, (h, c) or (h,), each (L, B, H_dec).
 
         Args:
             src: int64 (B, S), post-padded with PAD.  A row of only PAD gives zeros.
+            return_memory: also return what attention reads, (outputs, mask): the
+                top layer's outputs (B, S, H_dec), zeros at PAD, and src != PAD (B, S).
         """
         cfg = self.config
         B = src.shape[0]
         lengths = (src != PAD).sum(dim=1)                                   # (B,)
         x = self.encoder_embedding(src)                                     # (B, S, E)
         # Keras masks; PyTorch packs: both end each row at its last real token.
-        _, final = run_packed(self.encoder_rnn, x, lengths)                 # each (L*D, B, H)
+        out, final = run_packed(self.encoder_rnn, x, lengths)               # (B, S, D*H)
         empty = (lengths == 0).view(1, B, 1)                                # (1, B, 1)
         handoff = []
         for part in final:
@@ -110,11 +120,14 @@ class Seq2Seq(nn.Module):
             part = part.view(cfg.num_layers, cfg.num_directions, B, cfg.hidden_size)
             part = torch.cat(part.unbind(dim=1), dim=-1)                    # (L, B, H_dec)
             handoff.append(part.masked_fill(empty, 0.0))  # an empty row ran one PAD step
-        return tuple(handoff)
+        if not return_memory:
+            return tuple(handoff)
+        # Packed outputs are zeros at PAD, except an empty row's one PAD step.
+        mask = src != PAD                                                   # (B, S)
+        return tuple(handoff), (out.masked_fill(~mask.unsqueeze(-1), 0.0), mask)
 
-    def decode(
-        self, tgt_in: torch.Tensor, state: tuple[torch.Tensor, ...]
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    def decode(self, tgt_in: torch.Tensor, state: tuple[torch.Tensor, ...], memory=None,
+               return_attention: bool = False):
         """Run the decoder from ``state``; return (logits, state).
 
         Args:
@@ -122,27 +135,37 @@ class Seq2Seq(nn.Module):
                 generation step.
             state: the initial state, (h, c) or (h,), each (L, B, H_dec): the
                 hand-off, or the state returned by the previous step.
+            memory: (outputs (B, S, H_dec), mask (B, S)) from ``encode``; read only
+                with attention.
+            return_attention: also return the attention weights (B, T, S).
 
         Returns:
             logits (B, T, V_tgt) and the decoder's final state, like ``state``,
-            taken at each row's last real token.  Logits at PAD positions are
-            unspecified: packed PyTorch gives the output bias there, Keras repeats
-            the last real step's output.  Compare and train only on real positions.
+            taken at each row's last real token (and the weights, if asked).
+            Logits at PAD positions are unspecified: packed PyTorch gives the output
+            bias there (without attention), Keras repeats the last real step's
+            output.  Compare and train only on real positions.
         """
         B = tgt_in.shape[0]
         lengths = (tgt_in != PAD).sum(dim=1)                                # (B,)
         y = self.decoder_embedding(tgt_in)                                  # (B, T, E)
         out, final = run_packed(self.decoder_rnn, y, lengths, state)        # (B, T, H_dec)
+        weights = None
+        if self.decoder_attention is not None:  # h~ = tanh(W_c [context; h_t]) replaces h_t
+            out, weights = self.decoder_attention(out, *memory)             # (B, T, H_dec)
         logits = self.decoder_output(out)                                   # (B, T, V_tgt)
         # An all-PAD row has taken no step: it keeps the state it was given.
         empty = (lengths == 0).view(1, B, 1)                                # (1, B, 1)
         final = tuple(torch.where(empty, given, new)                        # (L, B, H_dec)
                       for given, new in zip(state, final, strict=True))
+        if return_attention:
+            return logits, final, weights                                   # weights (B, T, S)
         return logits, final
 
     def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits (B, T, V_tgt) for a batch: decode(tgt_in, encode(src))."""
-        logits, _ = self.decode(tgt_in, self.encode(src))                   # (B, T, V_tgt)
+        state, memory = self.encode(src, return_memory=True)                # each (L, B, H_dec)
+        logits, _ = self.decode(tgt_in, state, memory)                      # (B, T, V_tgt)
         return logits
 
 

@@ -6,6 +6,10 @@ for an LSTM, r, z, n for a GRU), and both biases are kept.  So the only work is
 naming: ``shared.layout.split_gates`` cuts the stacks into named gates,
 ``join_gates`` stacks them back.  Nothing is transposed or reordered.
 
+Attention (``torch_impl.attention``): every projection is a bias-free
+``nn.Linear`` whose weight (out, in) is the canonical W as it is; v_a is the
+weight (1, H_dec) of ``v_a``, its one row.
+
 Shapes: H hidden of the layer, in its input width, V vocabulary.
 """
 
@@ -34,6 +38,16 @@ def _rnn_params(rnn: torch.nn.Module, suffix: str) -> list[torch.nn.Parameter]:
     return [getattr(rnn, f"{name}_{suffix}") for name in names]
 
 
+def _attention_parts(model) -> list[tuple[str, torch.nn.Parameter]]:
+    """Each (canonical name, parameter) of the attention; [] without attention."""
+    attention = model.decoder_attention
+    if attention is None:
+        return []
+    names = ("W_a",) if model.config.attention == "luong" else ("W_1", "W_2", "v_a")
+    return [(f"decoder.attention.{name}", getattr(attention, name).weight)
+            for name in (*names, "W_c")]
+
+
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().cpu().numpy().astype(np.float32)
 
@@ -50,6 +64,9 @@ def to_canonical(model, read=lambda p: p) -> dict[str, np.ndarray]:
         arrays = (_numpy(read(p)) for p in _rnn_params(rnn, suffix))
         values.update(split_gates(prefix, *arrays, cell=cell))
     values["decoder.embedding"] = _numpy(read(model.decoder_embedding.weight))      # (V_tgt, E)
+    for name, param in _attention_parts(model):
+        value = _numpy(read(param))                                     # (out, in), v_a (1, H_dec)
+        values[name] = value[0] if name.endswith(".v_a") else value
     # nn.Linear stores W as (out, in) = (V_tgt, H_dec): the canonical orientation.
     values["decoder.output.W"] = _numpy(read(model.decoder_output.weight))          # (V_tgt, H_dec)
     values["decoder.output.b"] = _numpy(read(model.decoder_output.bias))            # (V_tgt,)
@@ -79,5 +96,7 @@ def import_weights(model, weights: dict[str, np.ndarray]) -> None:
             for param, array in zip(_rnn_params(rnn, suffix), arrays, strict=True):
                 param.copy_(torch.from_numpy(array))
         model.decoder_embedding.weight.copy_(torch.from_numpy(weights["decoder.embedding"]))
+        for name, param in _attention_parts(model):
+            param.copy_(torch.from_numpy(weights[name]).view(param.shape))  # v_a: (H,) -> (1, H)
         model.decoder_output.weight.copy_(torch.from_numpy(weights["decoder.output.W"]))
         model.decoder_output.bias.copy_(torch.from_numpy(weights["decoder.output.b"]))
