@@ -239,7 +239,7 @@ def test_attention_trains_answers_and_compares(tmp_path, capsys):
     """--attention luong: the checkpoint says so, both backends answer alike, and compare
     checks the attention weights besides the hand-off and the logits."""
     out = tmp_path / "luong"
-    assert main(["train", "--backend", "keras", "--task", "reverse", *TINY, "--bidirectional",
+    assert main(["train", "--backend", "torch", "--task", "reverse", *TINY, "--bidirectional",
                  "--attention", "luong", "--out", str(out)]) == 0
     path = str(out / "model.safetensors")
     checkpoint = load_checkpoint(path)
