@@ -11,11 +11,15 @@ each the largest |engine - reference| over the grid (the reference is NumPy in
 float64):
 
     hand-off   every part (h, c or h) of every layer of encode(src)
+    memory     the encoder outputs an attending decoder reads (B, S, H_dec)
+    attention  the teacher-forced attention weights (B, T, S), real positions only
     logits     decode(tgt_in, reference hand-off), real positions only
     final      the decoder's final state from the same call
     greedy     rows whose greedy tokens differ from the reference's (a count)
-               (every figure is given per cell: LSTM and GRU)
     beam       rows whose beam-3 tokens differ from the reference's (a count)
+
+Every figure is given per family: the six LSTM and six GRU models without
+attention, and the two models of each attention kind (one LSTM, one GRU).
 
 Each Keras backend runs in its own process (Keras fixes its backend at import);
 PyTorch and ONNX Runtime (onnx_impl) run in the first.
@@ -34,45 +38,60 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
-RUNGS = ("hand-off", "logits", "final", "greedy", "beam")
+RUNGS = ("hand-off", "memory", "attention", "logits", "final", "greedy", "beam")
+
+
+def family(config) -> str:
+    """The row a grid model counts in: its cell without attention, its attention kind with."""
+    return config.cell if config.attention == "none" else f"{config.attention}"
 
 
 def measure(module) -> dict[str, dict[str, float]]:
-    """Worst difference per cell and rung of one backend module over the grid."""
+    """Worst difference per family (lstm, gru, luong, bahdanau) and rung of one backend."""
     from shared import PAD, reference
-    from shared.layout import random_weights
-    from shared.search import beam_search
-    from tests.support import GRID, grid_config, sample_batch
+    from tests.support import GRID, grid_config, grid_weights, reference_beam, sample_batch
 
-    by_cell = {}
+    by_family = {}
     for params in GRID:
         config = grid_config(*params)
-        worst = by_cell.setdefault(config.cell, dict.fromkeys(RUNGS, 0.0))
-        weights = random_weights(config, seed=7)
+        attends = config.attention != "none"
+        worst = by_family.setdefault(family(config), dict.fromkeys(RUNGS, 0.0))
+        weights = grid_weights(config, seed=7)
         src, tgt_in = sample_batch(seed=3)
+        real = tgt_in != PAD                                                # (B, T)
         model = module.build_model(config, seed=0)
         module.import_weights(model, weights)
-        state_ref = reference.encode(weights, config, src)
-        state = module.encode(model, src)
+        state_ref, memory_ref = reference.encode(weights, config, src, return_memory=True)
+        if attends:
+            state, memory = module.encode(model, src, return_memory=True)
+            worst["memory"] = max(worst["memory"],
+                                  float(np.abs(memory.outputs - memory_ref.outputs).max()))
+            attention = module.attention_weights(model, src, tgt_in)        # (B, T, S)
+            attention_ref = reference.attention_weights(weights, config, src, tgt_in)
+            worst["attention"] = max(worst["attention"],
+                                     float(np.abs(attention - attention_ref)[real].max()))
+            extra = (memory,)
+        else:
+            state, extra = module.encode(model, src), ()
         diffs = [float(np.abs(a - b).max()) for a, b in zip(state, state_ref, strict=True)]
         worst["hand-off"] = max(worst["hand-off"], *diffs)
+        # The reference's hand-off goes in, so that the logits compare alone (with
+        # attention, each engine reads its own memory: its rounding is carried in).
         state_in = tuple(part.astype(np.float32) for part in state_ref)
-        logits, final = module.decode(model, tgt_in, state_in)
-        logits_ref, final_ref = reference.decode(weights, config, tgt_in, state_ref)
-        real = tgt_in != PAD
+        logits, final = module.decode(model, tgt_in, state_in, *extra)
+        logits_ref, final_ref = reference.decode(weights, config, tgt_in, state_ref, memory_ref)
         worst["logits"] = max(worst["logits"], float(np.abs(logits - logits_ref)[real].max()))
         worst["final"] = max(worst["final"], *(float(np.abs(a - b).max())
                                                for a, b in zip(final, final_ref, strict=True)))
         greedy_ref = reference.greedy_decode(weights, config, src, 8)
         worst["greedy"] += int((module.greedy_decode(model, src, 8) != greedy_ref).any(1).sum())
-
-        def step(tokens, state, weights=weights, config=config):
-            logits, state = reference.decode(weights, config, tokens[:, None], state)
-            return logits[:, 0], state
-
-        beam_ref = beam_search(step, state_ref, len(src), 3, 8)
+        beam_ref = reference_beam(weights, config, src, 3, 8)
         worst["beam"] += int((module.beam_decode(model, src, 3, 8) != beam_ref).any(1).sum())
-    return by_cell
+    for rung in ("memory", "attention"):
+        for name in ("lstm", "gru"):
+            if name in by_family:
+                by_family[name][rung] = None                                # no attention
+    return by_family
 
 
 def run_here(with_torch: bool) -> dict[str, dict[str, float]]:
@@ -107,14 +126,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(results))
         return 0
-    print(f"{'engine':<18}{'cell':<6}" + "".join(f"{rung:>10}" for rung in RUNGS))
+    print(f"{'engine':<18}{'model':<10}" + "".join(f"{rung:>10}" for rung in RUNGS))
     for engine, by_cell in results.items():
         for cell, worst in by_cell.items():
-            cells = [f"{worst[r]:10.1e}" if r not in ("greedy", "beam") else f"{int(worst[r]):10d}"
-                     for r in RUNGS]
-            print(f"{engine:<18}{cell:<6}" + "".join(cells))
-    print("hand-off, logits, final: max |diff| against the float64 reference over the grid;"
-          " greedy, beam: rows that differ (of 30 per cell)")
+            cells = [f"{'-':>10}" if worst[r] is None
+                     else f"{int(worst[r]):10d}" if r in ("greedy", "beam")
+                     else f"{worst[r]:10.1e}" for r in RUNGS]
+            print(f"{engine:<18}{cell:<10}" + "".join(cells))
+    print("hand-off, memory, attention, logits, final: max |diff| against the float64 reference"
+          " over the grid; greedy, beam: rows that differ (of 30 per cell, 10 per attention"
+          " kind)")
     return 0
 
 
