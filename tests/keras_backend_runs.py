@@ -50,8 +50,10 @@ RUNS: dict[str, Run] = {}
 def _env(backend: str) -> dict[str, str]:
     env = dict(os.environ, KERAS_BACKEND=backend, OMP_NUM_THREADS="1",
                TF_CPP_MIN_LOG_LEVEL="2", PYTHONDONTWRITEBYTECODE="1")
-    # XLA's CPU client starts a thread per core; one, like every framework in the suite.
-    env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    # XLA's CPU client runs Eigen on a thread per core; one, like every framework in the
+    # suite.  (XLA reads only --xla_* flags here and stops at an unknown one; a word
+    # without "--" it skips silently, so the thread-pool size itself is not settable.)
+    env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
     return env
 
 
