@@ -5,8 +5,9 @@
 
 tests/test_training.py asserts each of these within its tolerance; this prints
 how far inside it each backend is, on that file's own setup (task "addition",
-96 pairs, batches of 24, two bidirectional layers, E = 8, H = 6, the canonical
-weights of seed 11), for the LSTM and the GRU:
+96 pairs, batches of 24, E = 8, H = 6, the canonical weights of seed 11), for
+its four models: the LSTM and the GRU over two bidirectional layers, and Luong
+over an LSTM and Bahdanau over a GRU, each over one bidirectional layer:
 
     loss      |loss_keras - loss_torch| / |loss_torch| on the first batch (test: 1e-4)
     gradient  the largest, over tensors, of max |g_keras - g_torch| / max |g_torch|
@@ -36,29 +37,31 @@ MEASURES = ("loss", "gradient", "sgd-20", "adam-50")
 TOLERANCES = {"loss": 1e-4, "gradient": 1e-4, "sgd-20": 1e-5, "adam-50": 1e-3}
 
 
-def setup(cell: str):
+def setup(model: tuple):
     """tests/test_training.py's ``setup`` fixture: (config, batches, canonical weights)."""
     from shared import Seq2SeqConfig, batches, load_task
     from shared.data import build_tokenizers
-    from shared.layout import random_weights
+    from tests.support import grid_weights
 
+    cell, attention, num_layers = model
     pairs = load_task("addition", 96, seed=5)
     src_tok, tgt_tok = build_tokenizers(pairs)
     config = Seq2SeqConfig(
         src_vocab_size=len(src_tok), tgt_vocab_size=len(tgt_tok),
-        embedding_dim=8, hidden_size=6, num_layers=2, bidirectional=True, cell=cell,
+        embedding_dim=8, hidden_size=6, num_layers=num_layers, bidirectional=True, cell=cell,
+        attention=attention,
     )
     batch_list = list(batches(pairs, src_tok, tgt_tok, batch_size=24, seed=1))
-    return config, batch_list, random_weights(config, seed=11)
+    return config, batch_list, grid_weights(config, seed=11)
 
 
-def measure(cell: str) -> dict[str, float]:
-    """The four figures of one cell, keras_impl (this process's backend) against torch_impl."""
+def measure(model: tuple) -> dict[str, float]:
+    """The four figures of one model, keras_impl (this process's backend) against torch_impl."""
     import keras_impl
     import torch_impl
     from tests.support import keras_export
 
-    config, batch_list, weights = setup(cell)
+    config, batch_list, weights = setup(model)
 
     def fresh(module):
         model = module.build_model(config, seed=0)
@@ -91,8 +94,10 @@ def measure(cell: str) -> dict[str, float]:
 
 def run_here() -> dict[str, dict[str, float]]:
     import keras_impl
+    from tests.test_training import MODELS, _model_id
 
-    return {f"{cell}, keras/{keras_impl.BACKEND}": measure(cell) for cell in ("lstm", "gru")}
+    return {f"{_model_id(model)}, keras/{keras_impl.BACKEND}": measure(model)
+            for model in MODELS}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,10 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(results))
         return 0
-    print(f"{'against torch_impl':<24}" + "".join(f"{m:>10}" for m in MEASURES))
+    print(f"{'against torch_impl':<32}" + "".join(f"{m:>10}" for m in MEASURES))
     for engine, figures in results.items():
-        print(f"{engine:<24}" + "".join(f"{figures[m]:10.1e}" for m in MEASURES))
-    print(f"{'test tolerance':<24}" + "".join(f"{TOLERANCES[m]:10.0e}" for m in MEASURES))
+        print(f"{engine:<32}" + "".join(f"{figures[m]:10.1e}" for m in MEASURES))
+    print(f"{'test tolerance':<32}" + "".join(f"{TOLERANCES[m]:10.0e}" for m in MEASURES))
     return 0
 
 
