@@ -312,7 +312,8 @@ def cmd_demo(args) -> int:
     from shared.demo import run_demo
 
     out = check_output_dir(args.out)  # before the demo trains for a minute
-    return run_demo(out=out, quick=args.quick, task=args.task, seed=args.seed, cell=args.cell)
+    return run_demo(out=out, quick=args.quick, task=args.task, seed=args.seed, cell=args.cell,
+                    attention=args.attention)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -386,6 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--task", choices=sorted(TASKS), default=None)
     demo.add_argument("--seed", type=SEED, default=0)
     demo.add_argument("--cell", choices=CELLS, default="lstm", help="the recurrent cell")
+    demo.add_argument("--attention", choices=ATTENTIONS, default="none",
+                      help="give the decoder attention and draw one answer's weights in both "
+                           "frameworks (attention.png)")
     demo.add_argument("--out", default="out/demo")
     demo.set_defaults(func=cmd_demo)
     port_cli.add_parser(sub)

@@ -10,7 +10,9 @@
    Keras model, and print the parity table: hand-off h and c per layer, logits,
    greedy agreement.
 5. Answer a few held-out questions with both, side by side.
-6. Write report.json, loss.png and model.safetensors.
+6. Write report.json, loss.png and model.safetensors; with ``--attention``, also
+   attention.png: the attention weights of one answer in Keras and in PyTorch,
+   side by side (the default demo has no attention, to stay under two minutes).
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from shared.backends import load_backend, model_from_checkpoint, threads_for_bot
 from shared.checkpoint import load_checkpoint, save_checkpoint
 from shared.config import Seq2SeqConfig
 from shared.data import batches, build_tokenizers, encode_questions, make_batch
-from shared.parity import parity_report
+from shared.parity import parity_report, teacher_inputs
 from shared.runtime import seed_everything
 from shared.tasks import load_task
+from shared.tokenizer import PAD
 
 # Sized so that --quick ends within a minute and
 # the default within three on two cores, and both learn the task.
@@ -48,15 +51,16 @@ def _say(text: str = "") -> None:
 
 
 def run_demo(
-    out: Path, quick: bool = False, task: str | None = None, seed: int = 0, cell: str = "lstm"
+    out: Path, quick: bool = False, task: str | None = None, seed: int = 0, cell: str = "lstm",
+    attention: str = "none",
 ) -> int:
     """Run the demo; return 0 when the swapped checkpoint agrees within tolerance, else 1."""
-    settings = SETTINGS["quick" if quick else "default"]
+    settings = {**SETTINGS["quick" if quick else "default"], "cell": cell, "attention": attention}
     task = task or "dates"
     started = time.perf_counter()
     keras_impl, torch_impl = load_backend("keras"), load_backend("torch")
     with threads_for_both():
-        return _demo(keras_impl, torch_impl, out, {**settings, "cell": cell}, task, seed, started)
+        return _demo(keras_impl, torch_impl, out, settings, task, seed, started)
 
 
 def _demo(keras_impl, torch_impl, out: Path, settings: dict, task: str, seed: int,
@@ -71,9 +75,12 @@ def _demo(keras_impl, torch_impl, out: Path, settings: dict, task: str, seed: in
         embedding_dim=settings["embedding_dim"], hidden_size=settings["hidden_size"],
         num_layers=settings.get("num_layers", 1),
         bidirectional=settings.get("bidirectional", False), cell=settings["cell"],
+        attention=settings["attention"],
     )
     _say(f"cell {config.cell}: the encoder hands the decoder "
-         + ("(h, c), hidden and cell state" if config.cell == "lstm" else "h alone, a GRU's state"))
+         + ("(h, c), hidden and cell state" if config.cell == "lstm" else "h alone, a GRU's state")
+         + ("" if config.attention == "none" else
+            f", and its {config.attention} attention reads every encoder output"))
     _say(f"task {task!r}: {len(train_pairs)} training pairs, e.g. {train_pairs[0]}")
     _say(f"config: {config}")
     _show_batch(train_pairs[0], src_tok, tgt_tok)
@@ -129,11 +136,73 @@ def _demo(keras_impl, torch_impl, out: Path, settings: dict, task: str, seed: in
         "final_loss": {name: h["loss"][-1] for name, h in histories.items()},
         "total_seconds": time.perf_counter() - started,
     }
+    written = [out / "report.json"]
+    if config.attention != "none":
+        question = test_pairs[0][0]
+        weights, worst = _attention_of_one_answer(
+            (keras_impl, swapped), (torch_impl, torch_model), src[:1], report.greedy["torch"][:1])
+        _say(f"\nattention weights of the answer to {question!r}, Keras vs PyTorch: "
+             f"max |diff| {worst:.1e}")
+        report_json["attention"] = {"question": question, "answer": answers["torch"][0],
+                                    "max_abs_diff": worst}
+        cols = [src_tok.tokens[i] for i in src[0] if i != PAD]
+        rows = [tgt_tok.tokens[i] for i in teacher_inputs(report.greedy["torch"][:1])[0, 1:]
+                if i != PAD] + ["EOS"]
+        if _plot_attention(out / "attention.png", weights, rows, cols, config.attention):
+            written.append(out / "attention.png")
     (out / "report.json").write_text(json.dumps(report_json, indent=2))
-    plotted = _plot(out / "loss.png", histories, task, config.cell)
-    _say(f"\nwrote {out / 'report.json'}" + (f", {out / 'loss.png'}" if plotted else ""))
+    if _plot(out / "loss.png", histories, task, config.cell):
+        written.insert(1, out / "loss.png")
+    _say(f"\nwrote {', '.join(str(path) for path in written)}")
     _say(f"done in {report_json['total_seconds']:.0f} s")
     return 0 if report.ok else 1
+
+
+def _attention_of_one_answer(keras_pair, torch_pair, src, tokens) -> tuple[dict, float]:
+    """Both frameworks' attention weights (T + 1, S) over one question and its greedy answer.
+
+    Args:
+        src: (1, S) the question's ids; tokens: (1, max_len) the answer PyTorch generated,
+            fed back teacher-forced (BOS + answer), so both read the same steps.
+
+    Returns:
+        ({"keras": (T', S), "torch": (T', S)}, their largest difference), T' the real
+        steps (BOS + answer): the weights at PAD steps are unspecified.
+    """
+    tgt_in = teacher_inputs(tokens)                                         # (1, T + 1)
+    steps = int((tgt_in[0] != PAD).sum())                                   # T'
+    weights = {module.NAME: module.attention_weights(model, src, tgt_in)[0, :steps]  # (T', S)
+               for module, model in (keras_pair, torch_pair)}
+    return weights, float(np.abs(weights["keras"] - weights["torch"]).max())
+
+
+def _plot_attention(path: Path, weights: dict, rows: list, cols: list, kind: str) -> bool:
+    """The two heat maps side by side: rows the answer's steps, columns the question's tokens.
+
+    Step t reads the token before it (BOS first) and writes ``rows[t]``; the last
+    real step writes EOS.
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        return False
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(2 + 0.9 * len(cols), 1.5 + 0.3 * len(rows)),
+                             sharey=True)
+    for ax, name in zip(axes, ("keras", "torch"), strict=True):
+        image = ax.imshow(weights[name][: len(rows), : len(cols)], vmin=0, vmax=1, cmap="viridis")
+        ax.set_xticks(range(len(cols)), cols)
+        ax.set_yticks(range(len(rows)), rows)
+        ax.set_xlabel("question (encoder position)")
+        ax.set_title(name)
+    axes[0].set_ylabel("answer (decoder step)")
+    fig.colorbar(image, ax=axes, shrink=0.8, label="attention weight")
+    fig.suptitle(f"{kind} attention of one answer, Keras and PyTorch")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
 
 
 def _show_batch(pair: tuple[str, str], src_tok, tgt_tok) -> None:

@@ -127,16 +127,24 @@ def test_a_gru_trains_answers_and_compares(tmp_path, capsys):
     assert "hand-off h layer 0" in table and "hand-off c" not in table
 
 
-def test_demo_with_a_gru_says_which_cell(tmp_path, monkeypatch, capsys):
+def test_demo_with_a_gru_and_attention_says_so_and_draws_the_weights(tmp_path, monkeypatch,
+                                                                     capsys):
+    """--cell gru --attention bahdanau: the cell and the attention named, one answer's
+    attention weights compared between the frameworks and drawn (attention.png)."""
     import shared.demo
 
     tiny = {"n": 128, "epochs": 1, "hidden_size": 8, "embedding_dim": 8}
     monkeypatch.setitem(shared.demo.SETTINGS, "quick", tiny)
     assert main(["demo", "--quick", "--task", "reverse", "--cell", "gru",
-                 "--out", str(tmp_path)]) == 0
-    assert "cell gru: the encoder hands the decoder h alone" in capsys.readouterr().out
+                 "--attention", "bahdanau", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert ("cell gru: the encoder hands the decoder h alone, a GRU's state, and its bahdanau "
+            "attention reads every encoder output") in printed, printed
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["cell"] == "gru" and report["parity_ok"]
+    assert report["cell"] == "gru" and report["config"]["attention"] == "bahdanau"
+    assert report["parity_ok"] and report["attention"]["max_abs_diff"] <= 1e-5, report
+    assert f"Keras vs PyTorch: max |diff| {report['attention']['max_abs_diff']:.1e}" in printed
+    assert (tmp_path / "attention.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_compare_keras_backends_prints_one_table_of_every_engine(trained, capsys):
