@@ -164,3 +164,25 @@ def _cpu_model() -> str:
 def print_json_line(figures: dict) -> None:
     """The figures as one JSON line: the last line a ``--json`` run prints."""
     print(json.dumps({key: round(value, 4) for key, value in figures.items()}), flush=True)
+
+
+def per_keras_backend(script: str, backends: str, first_only: tuple[str, ...] = ()) -> dict:
+    """Run ``script --json`` once per Keras backend, each in its own process; merge the dicts.
+
+    Keras fixes its backend when first imported, so each backend needs a process.
+    ``first_only``: the flags that turn off, in every process after the first, the
+    work that does not depend on Keras's backend (e.g. ``--no-torch``).
+
+    Args:
+        script: the benchmark's own ``__file__``.
+        backends: comma-separated Keras backends, e.g. "tensorflow,jax,torch".
+    """
+    import subprocess
+
+    results = {}
+    for index, backend in enumerate(backends.split(",")):
+        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+        command = [sys.executable, script, "--json", *(first_only if index else ())]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+        results.update(json.loads(done.stdout.strip().splitlines()[-1]))
+    return results

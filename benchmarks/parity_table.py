@@ -29,14 +29,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
+
+from benchmarks.common import per_keras_backend
 
 RUNGS = ("hand-off", "memory", "attention", "logits", "final", "greedy", "beam")
 
@@ -117,12 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.keras_backends is None:
         results = run_here(with_torch=not args.no_torch)
     else:
-        results = {}
-        for index, backend in enumerate(args.keras_backends.split(",")):
-            env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-            command = [sys.executable, __file__, "--json"] + ([] if index == 0 else ["--no-torch"])
-            done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
-            results.update(json.loads(done.stdout.strip().splitlines()[-1]))
+        results = per_keras_backend(__file__, args.keras_backends, first_only=("--no-torch",))
     if args.json:
         print(json.dumps(results))
         return 0

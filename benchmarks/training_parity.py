@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
+
+from benchmarks.common import per_keras_backend
 
 MEASURES = ("loss", "gradient", "sgd-20", "adam-50")
 TOLERANCES = {"loss": 1e-4, "gradient": 1e-4, "sgd-20": 1e-5, "adam-50": 1e-3}
@@ -108,12 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.keras_backends is None:
         results = run_here()
     else:
-        results = {}
-        for backend in args.keras_backends.split(","):
-            env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-            done = subprocess.run([sys.executable, __file__, "--json"], env=env,
-                                  capture_output=True, text=True, check=True)
-            results.update(json.loads(done.stdout.strip().splitlines()[-1]))
+        results = per_keras_backend(__file__, args.keras_backends)
     if args.json:
         print(json.dumps(results))
         return 0
