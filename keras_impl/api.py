@@ -23,14 +23,13 @@ from keras import ops
 from keras_impl import per_backend
 from keras_impl.model import Seq2Seq
 from shared import Seq2SeqConfig
-from shared.attention import Memory, check_memory
+from shared.attention import Memory, check_attention_inputs, check_decoder_inputs
 from shared.inputs import (
     check_batch_sizes,
     check_beam_size,
     check_max_len,
     check_seed,
     check_source,
-    check_state,
     check_token_ids,
 )
 from shared.search import beam_search, greedy_search
@@ -114,28 +113,13 @@ def decode(model: Seq2Seq, tgt_in, state, memory=None) -> tuple[np.ndarray, tupl
     unspecified (see ``Seq2Seq.decode``).
     """
     cfg = model.config
-    tgt_in, state, memory = _decoder_inputs(cfg, tgt_in, state, memory)
+    tgt_in, state, memory = check_decoder_inputs(cfg, tgt_in, state, memory)
     if tgt_in.shape[1] == 0:  # no step to take: no logits, and the state stays as given
         logits = np.zeros((tgt_in.shape[0], 0, cfg.tgt_vocab_size), np.float32)
         return logits, tuple(part.copy() for part in state)
     state = tuple(_tensor(part) for part in state)
     logits, state = _compiled(model).decode(_tensor(tgt_in), state, _memory_tensors(memory))
     return _numpy(logits), tuple(_numpy(part) for part in state)               # (B, T, V_tgt)
-
-
-def _decoder_inputs(cfg: Seq2SeqConfig, tgt_in, state, memory):
-    """tgt_in, state and memory checked (the memory only where the model reads it)."""
-    tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")  # (B, T)
-    state = check_state(state, cfg.num_layers, tgt_in.shape[0], cfg.decoder_hidden_size,
-                        cell=cfg.cell)                                         # each (L, B, H_dec)
-    if cfg.attention == "none":
-        return tgt_in, state, None
-    if memory is None:
-        raise ValueError(
-            f"this model has {cfg.attention} attention: decode needs memory, the Memory that "
-            "encode(model, src, return_memory=True) returns beside the state"
-        )
-    return tgt_in, state, check_memory(memory, tgt_in.shape[0], cfg.decoder_hidden_size)
 
 
 def _memory_tensors(memory: Memory | None):
@@ -159,12 +143,7 @@ def attention_weights(model: Seq2Seq, src, tgt_in) -> np.ndarray:
     A row sums to 1 over the real source positions, 0 at PAD ones, and is all 0 for
     an all-PAD source row; rows at PAD positions of ``tgt_in`` are unspecified.
     """
-    cfg = model.config
-    if cfg.attention == "none":
-        raise ValueError("this model has no attention (config.attention is 'none')")
-    src, _ = check_token_ids(src, cfg.src_vocab_size, "src", "source")            # (B, S)
-    tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")  # (B, T)
-    check_batch_sizes(src, tgt_in)
+    src, tgt_in = check_attention_inputs(model.config, src, tgt_in)              # (B, S), (B, T)
     state, memory = encode(model, src, return_memory=True)
     if tgt_in.shape[1] == 0:  # no step, no weights
         return np.zeros((len(tgt_in), 0, memory.mask.shape[1]), np.float32)

@@ -3,6 +3,7 @@
     import onnx_impl as backend                       # or torch_impl, keras_impl
     model = backend.load_model("model.safetensors")   # or a folder from `seq2seq-rosetta export`
     h, c = backend.encode(model, src)                 # the hand-off, each (L, B, H_dec)
+    state, memory = backend.encode(model, src, return_memory=True)   # a model with attention
 
 The model is exported straight from the canonical weights (``shared.onnx_export``)
 and run by ONNX Runtime; docs/onnx.md describes the two graphs.  Importing this
@@ -10,6 +11,7 @@ package loads onnx and onnxruntime, and never TensorFlow, Keras or PyTorch.
 """
 
 from onnx_impl.api import (
+    attention_weights,
     beam_decode,
     build_model,
     decode,
@@ -28,6 +30,7 @@ __all__ = [
     "NAME",
     "OnnxModelError",
     "Seq2Seq",
+    "attention_weights",
     "beam_decode",
     "build_model",
     "decode",

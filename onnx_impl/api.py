@@ -10,6 +10,11 @@ canonical weights (``build_model`` + ``import_weights``, the calls the other
 backends use, so that code written against them runs here unchanged).
 
 A state is a tuple: (h, c) for an LSTM, (h,) for a GRU, each (L, B, H_dec).
+With attention the decoder also reads a memory, ``shared.attention.Memory``
+(the encoder's outputs and the source mask): ``encode(model, src,
+return_memory=True)`` returns it beside the state, and ``decode`` takes it as one
+more argument, as in the other backends.  Greedy and beam search carry it next to
+the state.
 
 Shapes: B batch, S source length, T target length, L layers, H_dec decoder
 hidden, V_tgt target vocabulary.
@@ -24,12 +29,12 @@ import numpy as np
 
 from onnx_impl.model import Seq2Seq
 from shared import Seq2SeqConfig
+from shared.attention import check_attention_inputs, check_decoder_inputs
 from shared.inputs import (
     check_batch_sizes,
     check_beam_size,
     check_max_len,
     check_source,
-    check_state,
     check_token_ids,
 )
 from shared.layout import random_weights
@@ -86,25 +91,30 @@ def load_model(
     return Seq2Seq(checkpoint.config, models, checksum, intra_op=intra_op, inter_op=inter_op)
 
 
-def encode(model: Seq2Seq, src) -> tuple[np.ndarray, ...]:
-    """The hand-off, (h, c) or (h,), float32 NumPy, each (L, B, H_dec); all-PAD rows give zeros."""
+def encode(model: Seq2Seq, src, return_memory: bool = False):
+    """The hand-off, (h, c) or (h,), float32 NumPy, each (L, B, H_dec); all-PAD rows give zeros.
+
+    With ``return_memory`` (a model with attention), (state, memory): ``Memory(outputs
+    (B, S, H_dec) float32, zeros at PAD, mask (B, S) bool)``, what attention reads.
+    A model without attention has no memory in its graph, and says so.
+    """
     src = check_source(src, model.config.src_vocab_size)                       # (B, S)
-    return model.encode(src)                                                   # each (L, B, H_dec)
+    return model.encode(src, return_memory=return_memory)                     # each (L, B, H_dec)
 
 
-def decode(model: Seq2Seq, tgt_in, state) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+def decode(model: Seq2Seq, tgt_in, state, memory=None) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
     """Decoder logits (B, T, V_tgt) and final state from ``state``; T = 1 is one step.
 
-    Logits at PAD positions of ``tgt_in`` are unspecified (see ``Seq2Seq.decode``).
+    ``memory``, from ``encode(model, src, return_memory=True)``, is needed with
+    attention and not read without.  Logits at PAD positions of ``tgt_in`` are
+    unspecified (see ``Seq2Seq.decode``).
     """
     cfg = model.config
-    tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")  # (B, T)
-    state = check_state(state, cfg.num_layers, tgt_in.shape[0], cfg.decoder_hidden_size,
-                        cell=cfg.cell)                                         # each (L, B, H_dec)
+    tgt_in, state, memory = check_decoder_inputs(cfg, tgt_in, state, memory)
     if tgt_in.shape[1] == 0:  # no step to take: no logits, and the state stays as given
         logits = np.zeros((tgt_in.shape[0], 0, cfg.tgt_vocab_size), np.float32)
         return logits, tuple(part.copy() for part in state)
-    return model.decode(tgt_in, state)                                         # (B, T, V_tgt)
+    return model.decode(tgt_in, state, memory)                                 # (B, T, V_tgt)
 
 
 def forward(model: Seq2Seq, src, tgt_in) -> np.ndarray:
@@ -114,33 +124,65 @@ def forward(model: Seq2Seq, src, tgt_in) -> np.ndarray:
     src, _ = check_token_ids(src, cfg.src_vocab_size, "src", "source")            # (B, S)
     tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")  # (B, T)
     check_batch_sizes(src, tgt_in)
-    logits, _ = decode(model, tgt_in, encode(model, src))
+    logits, _ = decode(model, tgt_in, *_start(model, src))
     return logits
 
 
-def _step_fn(model: Seq2Seq):
-    """One generation step on arrays: feed one token per row, carry the state."""
+def attention_weights(model: Seq2Seq, src, tgt_in) -> np.ndarray:
+    """Teacher-forced attention weights, float32 (B, T, S): how much step t reads source s.
 
-    def step(tokens: np.ndarray, state):
-        logits, state = model.decode(tokens[:, None], state)                   # (N, 1, V_tgt)
-        return logits[:, 0], state                                             # each (L, N, H_dec)
+    A row sums to 1 over the real source positions, 0 at PAD ones, and is all 0 for
+    an all-PAD source row; rows at PAD positions of ``tgt_in`` are unspecified.
+    """
+    src, tgt_in = check_attention_inputs(model.config, src, tgt_in)              # (B, S), (B, T)
+    state, memory = model.encode(src, return_memory=True)
+    if tgt_in.shape[1] == 0:  # no step, no weights
+        return np.zeros((len(tgt_in), 0, memory.mask.shape[1]), np.float32)
+    _, _, weights = model.decode(tgt_in, state, memory, return_attention=True)
+    return weights                                                             # (B, T, S)
+
+
+def _step_fn(model: Seq2Seq):
+    """One generation step on arrays: feed one token per row, carry the state and memory."""
+
+    def step(tokens: np.ndarray, carried):
+        state, memory = carried
+        logits, state = model.decode(tokens[:, None], state, memory)           # (N, 1, V_tgt)
+        return logits[:, 0], (state, memory)                                   # each (L, N, H_dec)
 
     return step
+
+
+def _select(carried, index: np.ndarray):
+    """Pick hypotheses along the batch: axis 1 of each state part, axis 0 of the memory.
+
+    Beam search copies each row to its K places and reorders them every step; the
+    memory (with attention) must follow its rows, or a hypothesis would read
+    another question.
+    """
+    state, memory = carried
+    state = tuple(np.take(s, index, axis=1) for s in state)                    # each (L, N, H_dec)
+    return state, (None if memory is None else memory.take(index))  # (N, S, H_dec), (N, S)
+
+
+def _start(model: Seq2Seq, src: np.ndarray):
+    """What generation carries: (the hand-off, the memory or None without attention)."""
+    if model.config.attention == "none":
+        return model.encode(src), None                                         # each (L, B, H_dec)
+    return model.encode(src, return_memory=True)
 
 
 def greedy_decode(model: Seq2Seq, src, max_len: int) -> np.ndarray:
     """One-to-many generation: int64 (B, max_len), EOS kept, PAD after it."""
     max_len = check_max_len(max_len)
     src = check_source(src, model.config.src_vocab_size)                       # (B, S)
-    state = model.encode(src)                                                  # each (L, B, H_dec)
-    return greedy_search(_step_fn(model), state, src.shape[0], max_len)
+    return greedy_search(_step_fn(model), _start(model, src), src.shape[0], max_len)
 
 
 def beam_decode(model: Seq2Seq, src, beam_size: int, max_len: int) -> np.ndarray:
     """Beam search (length-normalised): int64 (B, max_len); beam_size=1 equals greedy."""
     beam_size, max_len = check_beam_size(beam_size), check_max_len(max_len)
     src = check_source(src, model.config.src_vocab_size)                       # (B, S)
-    state = model.encode(src)                                                  # each (L, B, H_dec)
-    # The state is NumPy already: beam search reorders it with its default np.take.
-    return beam_search(_step_fn(model), state, src.shape[0], beam_size, max_len)
-
+    return beam_search(
+        _step_fn(model), _start(model, src), src.shape[0], beam_size, max_len, select=_select
+    )

@@ -9,6 +9,10 @@ ONNX Runtime sessions, one per exported graph:
     encoder   src int64 (B, S)                 -> hand-off (h, c) or (h,), each (L, B, H_dec)
     decoder   tgt_in int64 (B, T), the state   -> logits (B, T, V_tgt), the new state
 
+With attention the encoder also gives the memory (``shared.attention.Memory``:
+outputs (B, S, H_dec), mask (B, S)), the decoder takes it as two more inputs
+and gives the attention weights (B, T, S) too.
+
 The graphs count each row's length from PAD themselves and pass it to ONNX's
 ``LSTM``/``GRU`` as ``sequence_lens``: PyTorch packs, Keras masks, ONNX takes
 lengths, and all three end each row at its last real token.  An all-PAD source
@@ -28,6 +32,7 @@ import numpy as np
 import onnxruntime as ort
 
 from shared import Seq2SeqConfig
+from shared.attention import Memory
 from shared.onnx_graph import input_names, output_names
 
 
@@ -41,7 +46,7 @@ def _threads(value: object, name: str) -> int | None:
 
 
 class Seq2Seq:
-    """Encoder-decoder LSTM or GRU as two ONNX Runtime sessions.
+    """Encoder-decoder LSTM or GRU (with or without attention) as two ONNX Runtime sessions.
 
     Args:
         config: the sizes and the cell (``shared.Seq2SeqConfig``).
@@ -80,30 +85,52 @@ class Seq2Seq:
         self.encoder, self.decoder = sessions["encoder"], sessions["decoder"]
         self.checkpoint_sha256 = checkpoint_sha256
 
-    def encode(self, src: np.ndarray) -> tuple[np.ndarray, ...]:
+    def encode(self, src: np.ndarray, return_memory: bool = False):
         """Read the question; return the hand-off, (h, c) or (h,), each (L, B, H_dec).
 
         Args:
             src: int64 (B, S), S >= 1, post-padded with PAD.  A row of only PAD gives zeros.
+            return_memory: also return what attention reads, ``Memory(outputs (B, S,
+                H_dec), zeros at PAD, mask (B, S))``: (state, memory).  Only a model
+                with attention has one.
         """
-        return tuple(self.encoder.run(output_names(self.config, "encoder"), {"src": src}))
+        if return_memory and self.config.attention == "none":
+            raise ValueError(
+                "this model has no attention (config.attention is 'none'): its encoder graph "
+                "gives the hand-off only, no memory"
+            )
+        parts = len(self.config.state_names)
+        outputs = self.encoder.run(output_names(self.config, "encoder"), {"src": src})
+        state = tuple(outputs[:parts])                                       # each (L, B, H_dec)
+        if return_memory:
+            return state, Memory(*outputs[parts:])                           # (B, S, H_dec), (B, S)
+        return state
 
     def decode(
-        self, tgt_in: np.ndarray, state: tuple[np.ndarray, ...]
-    ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        self, tgt_in: np.ndarray, state: tuple[np.ndarray, ...], memory: Memory | None = None,
+        return_attention: bool = False,
+    ):
         """Run the decoder from ``state``; return (logits, state).
 
         Args:
             tgt_in: int64 (B, T), T >= 1, BOS + answer, post-padded with PAD.  T = 1 is
                 one generation step.
             state: (h, c) or (h,), float32, each (L, B, H_dec).
+            memory: with attention, the ``Memory`` from ``encode`` (float32 outputs,
+                bool mask); not read without.
+            return_attention: also return the attention weights (B, T, S).
 
         Returns:
             logits (B, T, V_tgt) and the decoder's final state, like ``state``, taken at
-            each row's last real token.  Logits at PAD positions are unspecified (here
-            the output bias, as packed PyTorch gives).
+            each row's last real token (and the weights, if asked).  Logits at PAD
+            positions are unspecified (here the output bias, as packed PyTorch gives,
+            or, with attention, the output layer of the attention over zeros).
         """
         names = input_names(self.config, "decoder")
-        feeds = dict(zip(names, (tgt_in, *state), strict=True))
-        logits, *final = self.decoder.run(output_names(self.config, "decoder"), feeds)
-        return logits, tuple(final)                                          # (B, T, V_tgt)
+        extra = tuple(memory) if self.config.attention != "none" else ()
+        feeds = dict(zip(names, (tgt_in, *state, *extra), strict=True))
+        logits, *rest = self.decoder.run(output_names(self.config, "decoder"), feeds)
+        final = tuple(rest[: len(self.config.state_names)])                  # each (L, B, H_dec)
+        if return_attention:
+            return logits, final, rest[-1]                                   # weights (B, T, S)
+        return logits, final                                                 # (B, T, V_tgt)

@@ -62,8 +62,17 @@ from typing import NamedTuple
 import numpy as np
 
 from shared.config import ATTENTIONS, Seq2SeqConfig
+from shared.inputs import check_batch_sizes, check_state, check_token_ids
 
-__all__ = ["ATTENTIONS", "Memory", "attention_shapes", "check_memory", "encode_for_decode"]
+__all__ = [
+    "ATTENTIONS",
+    "Memory",
+    "attention_shapes",
+    "check_attention_inputs",
+    "check_decoder_inputs",
+    "check_memory",
+    "encode_for_decode",
+]
 
 PREFIX = "decoder.attention"
 
@@ -103,7 +112,7 @@ def encode_for_decode(module, model, src) -> tuple[tuple, tuple]:
     ``extra`` is ``(memory,)`` for a model with attention and ``()`` without, so that
     ``module.decode(model, tgt_in, state, *extra)`` suits both.  A model without
     attention is called exactly as before attention existed, ``encode(model, src)``:
-    an engine that has no attention (an ONNX one) runs unchanged.
+    an ONNX model without attention, whose graph holds no memory, runs unchanged.
 
     Args:
         module: a backend module (``keras_impl``, ``torch_impl``, ...).
@@ -164,3 +173,39 @@ def check_memory(memory: object, batch_size: int, hidden_size: int) -> Memory:
     if not np.isfinite(outputs).all():
         raise ValueError("memory outputs holds NaN/inf; encoder outputs must be finite")
     return Memory(outputs, np.ascontiguousarray(mask))
+
+
+def check_decoder_inputs(config: Seq2SeqConfig, tgt_in, state, memory):
+    """``decode``'s arguments checked, the same in every backend: ``(tgt_in, state, memory)``.
+
+    The memory is checked only where the model reads it (None without attention).
+
+    Raises:
+        ValueError: a bad tgt_in or state (``shared.inputs``), a missing memory with
+            attention, or a bad one (``check_memory``).
+    """
+    tgt_in, _ = check_token_ids(tgt_in, config.tgt_vocab_size, "tgt_in", "target")  # (B, T)
+    state = check_state(state, config.num_layers, tgt_in.shape[0], config.decoder_hidden_size,
+                        cell=config.cell)                                      # each (L, B, H_dec)
+    if config.attention == "none":
+        return tgt_in, state, None
+    if memory is None:
+        raise ValueError(
+            f"this model has {config.attention} attention: decode needs memory, the Memory that "
+            "encode(model, src, return_memory=True) returns beside the state"
+        )
+    return tgt_in, state, check_memory(memory, tgt_in.shape[0], config.decoder_hidden_size)
+
+
+def check_attention_inputs(config: Seq2SeqConfig, src, tgt_in):
+    """``attention_weights``'s arguments checked, the same in every backend: ``(src, tgt_in)``.
+
+    Raises:
+        ValueError: a model without attention, bad ids, or batch sizes that differ.
+    """
+    if config.attention == "none":
+        raise ValueError("this model has no attention (config.attention is 'none')")
+    src, _ = check_token_ids(src, config.src_vocab_size, "src", "source")            # (B, S)
+    tgt_in, _ = check_token_ids(tgt_in, config.tgt_vocab_size, "tgt_in", "target")  # (B, T)
+    check_batch_sizes(src, tgt_in)
+    return src, tgt_in

@@ -13,6 +13,16 @@ file format's protobuf classes, no runtime and no framework) and NumPy.
 A GRU has no c: its encoder outputs h alone and its decoder takes h and gives
 h_out.  B, S and T are dynamic (S, T >= 1); L, H_dec and V are fixed by the config.
 
+With attention (``config.attention`` "luong" or "bahdanau", ``shared.attention``
+has the equations) the memory travels between the two graphs as two more
+tensors, and the decoder also returns the weights it attended with:
+
+    encoder.onnx   ... -> h, c, memory_outputs float32 (B, S, H_dec), memory_mask bool (B, S)
+    decoder.onnx   tgt_in, h, c, memory_outputs, memory_mask
+                       -> logits, h_out, c_out, attention float32 (B, T, S)
+
+A model without attention has exactly the graphs it had before attention existed.
+
 Each recurrent layer is one ONNX ``LSTM`` or ``GRU`` node, both directions of a
 bidirectional encoder layer in one node (``direction="bidirectional"``).  ONNX
 keeps a layer's weights per direction, gates stacked in its own order:
@@ -72,7 +82,12 @@ IR_VERSION = 8
 OPERATORS = frozenset({
     "Cast", "Concat", "Equal", "Gather", "GRU", "LSTM", "MatMul", "Add", "Not", "ReduceSum",
     "Reshape", "Squeeze", "Transpose", "Unsqueeze", "Where",
+    "Or", "Softmax", "Tanh",  # attention's
 })
+
+# The memory's two tensors, encoder output -> decoder input, and the weights the decoder returns.
+MEMORY_NAMES = ("memory_outputs", "memory_mask")
+ATTENTION_OUTPUT = "attention"
 
 # canonical (PyTorch) stacks -> Keras arrays -> ONNX arrays, per cell.
 _TO_ONNX = {
@@ -81,18 +96,27 @@ _TO_ONNX = {
 }
 
 
+def _memory(config: Seq2SeqConfig) -> list[str]:
+    return list(MEMORY_NAMES) if config.attention != "none" else []
+
+
 def input_names(config: Seq2SeqConfig, part: str) -> list[str]:
     """The graph inputs of ``part`` ("encoder" or "decoder"), in order."""
     if part == "encoder":
         return ["src"]
-    return ["tgt_in", *config.state_names]
+    return ["tgt_in", *config.state_names, *_memory(config)]
 
 
 def output_names(config: Seq2SeqConfig, part: str) -> list[str]:
-    """The graph outputs of ``part``, in order: the state parts, or logits and the new state."""
+    """The graph outputs of ``part``, in order.
+
+    The encoder: the state parts (then the memory, with attention); the decoder:
+    logits and the new state (then the attention weights).
+    """
     if part == "encoder":
-        return list(config.state_names)
-    return ["logits", *(f"{name}_out" for name in config.state_names)]
+        return [*config.state_names, *_memory(config)]
+    weights = [ATTENTION_OUTPUT] if config.attention != "none" else []
+    return ["logits", *(f"{name}_out" for name in config.state_names), *weights]
 
 
 class _Graph:
@@ -120,15 +144,15 @@ class _Graph:
         return self.constant(f"{self.side}.{name}", np.array(values, np.int64))
 
 
-def _lengths(graph: _Graph, ids: str) -> str:
-    """Each row's length, int32 (B,): its ids (B, T) that are not PAD."""
+def _lengths(graph: _Graph, ids: str) -> tuple[str, str]:
+    """Each row's length, int32 (B,): its ids (B, T) that are not PAD; and that mask (B, T)."""
     pad = graph.constant(f"{graph.side}.pad_id", np.array(PAD, np.int64))
     (is_pad,) = graph.node("Equal", [ids, pad], "is_pad")                      # (B, T) bool
     (is_real,) = graph.node("Not", [is_pad], "is_real")                        # (B, T) bool
     (ones,) = graph.node("Cast", [is_real], "is_real_int", to=TensorProto.INT32)
     (lengths,) = graph.node("ReduceSum", [ones, graph.ints("time_axis", [1])], "lengths",
                             keepdims=0)                                        # (B,) int32
-    return lengths
+    return lengths, is_real
 
 
 def _empty_rows(graph: _Graph, lengths: str) -> str:
@@ -207,7 +231,7 @@ def encoder_graph(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig) -> o
         config: the model's sizes and cell.
     """
     graph = _Graph("encoder")
-    lengths = _lengths(graph, "src")
+    lengths, is_real = _lengths(graph, "src")                                  # (B,), (B, S)
     x = _embedded(graph, weights, "src")                                       # (S, B, E)
     width = graph.ints("width", [0, 0, config.decoder_hidden_size])
     handoff_width = graph.ints("handoff_width", [0, config.decoder_hidden_size])
@@ -231,8 +255,36 @@ def encoder_graph(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig) -> o
         graph.nodes.append(helper.make_node(
             "Concat", [parts[j] for parts in finals], [name], name=f"encoder.{name}", axis=0,
         ))                                                                     # (L, B, H_dec)
-    outputs = [_state_value(name, config) for name in output_names(config, "encoder")]
+    outputs = [_state_value(name, config) for name in config.state_names]
+    if config.attention != "none":
+        _memory_outputs(graph, x, is_real)
+        outputs += _memory_values(config)
     return _graph(graph, "encoder", [_ids_input("src", "S")], outputs)
+
+
+def _memory_outputs(graph: _Graph, x: str, is_real: str) -> None:
+    """The memory: the top layer's outputs x (S, B, H_dec), batch-major, zeros at PAD; the mask.
+
+    ONNX Runtime already writes zeros past a row's length; the ``Where`` makes the
+    rule of ``shared.attention`` (zeros at PAD) the graph's own, not a runtime's habit.
+    """
+    (y,) = graph.node("Transpose", [x], "memory.batch_major", perm=[1, 0, 2])  # (B, S, H_dec)
+    (real,) = graph.node("Unsqueeze", [is_real, graph.ints("memory.feature_axis", [2])],
+                         "memory.real")                                        # (B, S, 1)
+    zero = graph.constant("encoder.memory.zero", np.array(0.0, np.float32))
+    graph.nodes.append(helper.make_node("Where", [real, y, zero], [MEMORY_NAMES[0]],
+                                        name=f"encoder.{MEMORY_NAMES[0]}"))     # (B, S, H_dec)
+    graph.nodes.append(helper.make_node("Cast", [is_real], [MEMORY_NAMES[1]],
+                                        name=f"encoder.{MEMORY_NAMES[1]}",
+                                        to=TensorProto.BOOL))                  # (B, S) bool
+
+
+def _memory_values(config: Seq2SeqConfig) -> list[onnx.ValueInfoProto]:
+    return [
+        helper.make_tensor_value_info(MEMORY_NAMES[0], TensorProto.FLOAT,
+                                      ["B", "S", config.decoder_hidden_size]),
+        helper.make_tensor_value_info(MEMORY_NAMES[1], TensorProto.BOOL, ["B", "S"]),
+    ]
 
 
 def decoder_graph(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig) -> onnx.GraphProto:
@@ -248,7 +300,7 @@ def decoder_graph(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig) -> o
         config: the model's sizes and cell.
     """
     graph = _Graph("decoder")
-    lengths = _lengths(graph, "tgt_in")
+    lengths, _ = _lengths(graph, "tgt_in")
     empty = _empty_rows(graph, lengths)                                        # (1, B, 1)
     y = _embedded(graph, weights, "tgt_in")                                    # (T, B, E)
     direction_axis = graph.ints("direction_axis", [1])
@@ -268,6 +320,8 @@ def decoder_graph(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig) -> o
             "Where", [empty, name, new], [f"{name}_out"], name=f"decoder.{name}_out",
         ))                                                                     # (L, B, H_dec)
     (y,) = graph.node("Transpose", [y], "batch_major", perm=[1, 0, 2])         # (B, T, H_dec)
+    if config.attention != "none":
+        y = _attention(graph, weights, config.attention, y)                    # (B, T, H_dec)
     W_T = graph.constant("decoder.output.W_T", weights["decoder.output.W"].T)  # (H_dec, V_tgt)
     b = graph.constant("decoder.output.b", weights["decoder.output.b"])        # (V_tgt,)
     (scores,) = graph.node("MatMul", [y, W_T], "output.matmul")                # (B, T, V_tgt)
@@ -276,4 +330,72 @@ def decoder_graph(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig) -> o
     logits = helper.make_tensor_value_info("logits", TensorProto.FLOAT,
                                            ["B", "T", config.tgt_vocab_size])
     outputs = [logits] + [_state_value(f"{n}_out", config) for n in config.state_names]
+    if config.attention != "none":
+        inputs += _memory_values(config)
+        outputs.append(helper.make_tensor_value_info(ATTENTION_OUTPUT, TensorProto.FLOAT,
+                                                     ["B", "T", "S"]))
     return _graph(graph, "decoder", inputs, outputs)
+
+
+def _linear(graph: _Graph, weights, piece: str, x: str, label: str) -> str:
+    """W x for the canonical ``decoder.attention.{piece}`` W (out, in): ``MatMul(x, W^T)``."""
+    W_T = graph.constant(f"decoder.attention.{piece}_T",
+                         np.ascontiguousarray(weights[f"decoder.attention.{piece}"].T))
+    return graph.node("MatMul", [x, W_T], f"attention.{label}")[0]
+
+
+def _attention(graph: _Graph, weights, kind: str, h_t: str) -> str:
+    """The attentional hidden states h~ (B, T, H_dec) of the top decoder outputs h_t (B, T, H_dec).
+
+    Reads the graph inputs ``memory_outputs`` h_s (B, S, H_dec) and ``memory_mask``
+    (B, S), and writes the graph output ``attention``, the weights a (B, T, S):
+
+        luong      score = h_t^T W_a h_s              MatMul(h_t, Transpose(h_s W_a^T))
+        bahdanau   score = v_a^T tanh(W_1 h_t + W_2 h_s)
+                                                      broadcast Add over (B, T, S, H_dec), Tanh,
+                                                      MatMul with v_a (H_dec, 1), Squeeze
+        a  = Softmax over s of Where(real s, score, -inf)
+        c  = a h_s;   h~ = tanh(W_c [c; h_t])         MatMul, Concat (context first), MatMul, Tanh
+
+    The all-PAD rule of ``shared.attention``: a source row with no real token would
+    be all -inf, and Softmax would give NaN; such a row is left unmasked for the
+    Softmax and its weights are then set to 0 (``Where``), so its context is 0.
+    """
+    h_s, mask = MEMORY_NAMES
+    if kind == "luong":
+        keys = _linear(graph, weights, "W_a", h_s, "keys")                     # (B, S, H_dec)
+        (keys,) = graph.node("Transpose", [keys], "attention.keys_by_column",
+                             perm=[0, 2, 1])                                   # (B, H_dec, S)
+        (scores,) = graph.node("MatMul", [h_t, keys], "attention.scores")      # (B, T, S)
+    else:
+        query = _linear(graph, weights, "W_1", h_t, "query")                   # (B, T, H_dec)
+        (query,) = graph.node("Unsqueeze", [query, graph.ints("attention.source_axis", [2])],
+                              "attention.query_per_source")                    # (B, T, 1, H_dec)
+        keys = _linear(graph, weights, "W_2", h_s, "keys")                     # (B, S, H_dec)
+        (keys,) = graph.node("Unsqueeze", [keys, graph.ints("attention.step_axis", [1])],
+                             "attention.keys_per_step")                        # (B, 1, S, H_dec)
+        (both,) = graph.node("Add", [query, keys], "attention.sum")            # (B, T, S, H_dec)
+        (both,) = graph.node("Tanh", [both], "attention.tanh")                 # (B, T, S, H_dec)
+        v_a = graph.constant("decoder.attention.v_a_column",
+                             np.asarray(weights["decoder.attention.v_a"])[:, None])  # (H_dec, 1)
+        (scores,) = graph.node("MatMul", [both, v_a], "attention.scores_column")  # (B, T, S, 1)
+        (scores,) = graph.node("Squeeze", [scores, graph.ints("attention.last_axis", [3])],
+                               "attention.scores")                             # (B, T, S)
+    # The mask: PAD positions -inf; a row with no real token at all, nothing masked (then 0).
+    (real,) = graph.node("Unsqueeze", [mask, graph.ints("attention.mask_step_axis", [1])],
+                         "attention.real")                                     # (B, 1, S)
+    (count,) = graph.node("Cast", [real], "attention.real_float", to=TensorProto.FLOAT)
+    (count,) = graph.node("ReduceSum", [count, graph.ints("attention.count_axis", [2])],
+                          "attention.count", keepdims=1)                       # (B, 1, 1)
+    zero = graph.constant("decoder.attention.zero", np.array(0.0, np.float32))
+    (empty,) = graph.node("Equal", [count, zero], "attention.empty")           # (B, 1, 1) bool
+    (kept,) = graph.node("Or", [real, empty], "attention.kept")                # (B, 1, S) bool
+    minus_inf = graph.constant("decoder.attention.minus_inf", np.array(-np.inf, np.float32))
+    (scores,) = graph.node("Where", [kept, scores, minus_inf], "attention.masked")  # (B, T, S)
+    (a,) = graph.node("Softmax", [scores], "attention.softmax", axis=-1)       # (B, T, S)
+    graph.nodes.append(helper.make_node("Where", [empty, zero, a], [ATTENTION_OUTPUT],
+                                        name=f"decoder.{ATTENTION_OUTPUT}"))    # (B, T, S)
+    (context,) = graph.node("MatMul", [ATTENTION_OUTPUT, h_s], "attention.context")  # (B, T, H)
+    (joined,) = graph.node("Concat", [context, h_t], "attention.joined", axis=-1)  # (B, T, 2H)
+    combined = _linear(graph, weights, "W_c", joined, "combined")              # (B, T, H_dec)
+    return graph.node("Tanh", [combined], "attention.hidden")[0]               # (B, T, H_dec)

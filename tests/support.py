@@ -119,6 +119,9 @@ def backend(name: str):
 
 
 BACKENDS = ["keras_impl", "torch_impl"]
+# Every engine that runs a model, for the inference rungs: the two above and, where ONNX
+# Runtime is installed (it is, in `make test`), onnx_impl.
+ENGINES = BACKENDS + (["onnx_impl"] if importlib.util.find_spec("onnxruntime") else [])
 
 # ONNX Runtime's sessions take their thread counts when built: one, like the frameworks
 # in conftest.py, so that nothing spins against the other engineers' tests.

@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import pytest
 
-from shared import Tokenizer, save_checkpoint
+from shared import Tokenizer, load_checkpoint, save_checkpoint
 from shared.cli import main
-from shared.layout import random_weights
-from tests.support import grid_config
+from tests.support import grid_config, grid_weights
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("torch")
 
 
-@pytest.fixture(scope="module", params=["lstm", "gru"])
+@pytest.fixture(scope="module", params=[("lstm", "none"), ("gru", "none"), ("gru", "bahdanau")],
+                ids=lambda param: "-".join(param).replace("-none", ""))
 def checkpoint(request, tmp_path_factory):
-    config = grid_config(request.param, 2, True, 6, 6)
+    config = grid_config(*request.param[:1], 2, True, 6, 6, request.param[1])
     src_tok = Tokenizer(("<pad>", "<bos>", "<eos>", "<unk>", *"0123456789+"[:9]), "char")
     tgt_tok = Tokenizer(src_tok.tokens[: config.tgt_vocab_size], "char")
-    path = tmp_path_factory.mktemp(request.param) / "model.safetensors"
-    save_checkpoint(path, random_weights(config, seed=3), config, src_tok, tgt_tok)
+    path = tmp_path_factory.mktemp("-".join(request.param)) / "model.safetensors"
+    save_checkpoint(path, grid_weights(config, seed=3), config, src_tok, tgt_tok)
     return path
 
 
@@ -37,6 +37,7 @@ def test_export_writes_a_folder_that_onnx_impl_loads(checkpoint, capsys):
                                                 f"{out / 'decoder.onnx'}")
     model = onnx_impl.load_model(out, intra_op=1, inter_op=1)
     assert model.checkpoint_sha256 == onnx_impl.load_model(checkpoint).checkpoint_sha256
+    assert model.config == load_checkpoint(checkpoint).config  # the attention kind included
 
 
 def test_answer_with_onnx_gives_torch_s_lines(checkpoint, capsys):

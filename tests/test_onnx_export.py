@@ -100,6 +100,44 @@ def test_every_recurrent_node_reads_the_lengths_and_b_s_t_stay_free(tmp_path, ce
             np.testing.assert_allclose(value, expected, atol=1e-5, err_msg=f"{cell} {part}")
 
 
+@pytest.mark.parametrize(("cell", "attention"), [("lstm", "luong"), ("gru", "bahdanau")])
+def test_an_attending_model_passes_the_memory_between_its_graphs(tmp_path, cell, attention):
+    """The encoder also gives memory_outputs and memory_mask, the decoder reads them and gives
+    the attention weights; only the operators we list, S free; a folder runs as exported."""
+    config = grid_config(cell, 2, True, 5, 4, attention)
+    weights = random_weights(config, seed=2, scale=0.5)
+    paths = export_onnx(weights, config, tmp_path)
+    graphs = {part: onnx.load(path) for part, path in paths.items()}
+    for model in graphs.values():
+        onnx.checker.check_model(model, full_check=True)
+        assert {node.op_type for node in model.graph.node} <= OPERATORS
+    encoder, decoder = graphs["encoder"].graph, graphs["decoder"].graph
+    state = list(config.state_names)
+    assert [v.name for v in encoder.output] == [*state, "memory_outputs", "memory_mask"]
+    assert [v.name for v in decoder.input] == ["tgt_in", *state, "memory_outputs", "memory_mask"]
+    assert [v.name for v in decoder.output] == ["logits", *(f"{n}_out" for n in state),
+                                                "attention"]
+    attention_dims = decoder.output[-1].type.tensor_type.shape.dim
+    assert [d.dim_param for d in attention_dims] == ["B", "T", "S"]
+    model = onnx_impl.load_model(tmp_path, **ONNX_THREADS)
+    rng = np.random.default_rng(4)
+    src = ragged_ids(rng, [6, 0, 2, 9], config.src_vocab_size)
+    tgt_in = ragged_ids(rng, [3, 5, 1, 2], config.tgt_vocab_size, first=1)
+    np.testing.assert_allclose(onnx_impl.forward(model, src, tgt_in)[tgt_in != 0],
+                               reference.forward(weights, config, src, tgt_in)[tgt_in != 0],
+                               atol=1e-5, err_msg=f"{cell} {attention} logits from a folder")
+
+
+def test_a_model_without_attention_keeps_the_graphs_of_before_attention(exported):
+    """No memory tensors, no attention operators: the files other runtimes already read."""
+    _, folder, _ = exported
+    for part in ("encoder", "decoder"):
+        graph = onnx.load(folder / f"{part}.onnx").graph
+        names = [v.name for v in (*graph.input, *graph.output)]
+        assert not any(name.startswith("memory") or name == "attention" for name in names)
+        assert not {"Softmax", "Tanh", "Or"} & {node.op_type for node in graph.node}
+
+
 def test_a_folder_and_its_checkpoint_load_as_the_same_model(exported):
     checkpoint, folder, _ = exported
     from_folder = onnx_impl.load_model(folder, **ONNX_THREADS)

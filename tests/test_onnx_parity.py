@@ -1,12 +1,14 @@
 """The parity ladder for the third engine: onnx_impl against the reference and torch_impl.
 
 The same rungs as test_parity.py, on the same grid (LSTM and GRU, 1-3 layers,
-bidirectional or not, E == H), for the ONNX models our exporter writes and ONNX
-Runtime runs: the hand-off of every layer -> teacher-forced logits and final
-state -> greedy tokens -> beam tokens; then the same against torch_impl, and
-the hand-off crossing engines.  The batch has an empty source row and
-length-1 rows; the last test gives the decoder an all-PAD row.  Random,
-asymmetric weights; float32; one ONNX Runtime thread.
+bidirectional or not, E == H, and the four attending models: Luong and Bahdanau,
+each with both cells), for the ONNX models our exporter writes and ONNX Runtime
+runs: the hand-off of every layer and the memory -> teacher-forced logits and
+final state -> attention weights -> greedy tokens -> beam tokens; then the same
+against torch_impl, and the hand-off (and memory) crossing engines.  The batch
+has an empty source row and length-1 rows; the last test gives the decoder an
+all-PAD row.  Random, asymmetric weights (``grid_weights``); float32; one ONNX
+Runtime thread.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ import numpy as np
 import pytest
 
 from shared import BOS, PAD, reference
-from shared.compare import LOGITS_ATOL, STATE_ATOL, assert_close
+from shared.attention import Memory, encode_for_decode
+from shared.compare import LOGITS_ATOL, STATE_ATOL, assert_close, compare
 from shared.layout import random_weights
 from tests.support import (
     CELLS,
     GRID,
     grid_config,
     grid_id,
+    grid_weights,
     model_with,
     reference_beam,
     sample_batch,
@@ -34,7 +38,7 @@ pytest.importorskip("onnxruntime")
 def case(request):
     """One configuration: its random canonical weights, a batch and the ONNX model."""
     config = grid_config(*request.param)
-    weights = random_weights(config, seed=7)
+    weights = grid_weights(config, seed=7)
     src, tgt_in = sample_batch(seed=3)
     return config, weights, src, tgt_in, model_with("onnx_impl", config, weights)
 
@@ -62,17 +66,59 @@ def test_handoff_matches_reference_every_layer(case):
         "an all-PAD row hands off zeros"
 
 
+def test_memory_matches_reference_and_only_attending_graphs_have_one(case):
+    """The encoder graph's memory: the top layer's outputs, zeros at PAD, and the mask."""
+    config, weights, src, _, (onnx_impl, model) = case
+    if config.attention == "none":
+        with pytest.raises(ValueError, match=r"this model has no attention.*no memory"):
+            onnx_impl.encode(model, src, return_memory=True)
+        return
+    state, memory = onnx_impl.encode(model, src, return_memory=True)
+    for value, alone in zip(state, onnx_impl.encode(model, src), strict=True):
+        np.testing.assert_array_equal(alone, value, err_msg="onnx encode without memory")
+    _, memory_ref = reference.encode(weights, config, src, return_memory=True)
+    assert isinstance(memory, Memory)
+    assert memory.outputs.dtype == np.float32 and memory.mask.dtype == bool
+    np.testing.assert_array_equal(memory.mask, src != PAD, err_msg="onnx memory mask")
+    assert_close(f"onnx {config.cell} memory outputs", memory.outputs, memory_ref.outputs,
+                 STATE_ATOL)
+    assert not memory.outputs[src == PAD].any(), "the memory is zeros at PAD"
+
+
 def test_teacher_forced_logits_and_final_state(case):
     config, weights, src, tgt_in, (onnx_impl, model) = case
-    state = reference.encode(weights, config, src)
-    logits, final = onnx_impl.decode(model, tgt_in, tuple(s.astype(np.float32) for s in state))
-    logits_ref, final_ref = reference.decode(weights, config, tgt_in, state)
+    state, memory = reference.encode(weights, config, src, return_memory=True)
+    logits, final = onnx_impl.decode(model, tgt_in, tuple(s.astype(np.float32) for s in state),
+                                     memory)
+    logits_ref, final_ref = reference.decode(weights, config, tgt_in, state, memory)
     assert logits.shape == (len(tgt_in), tgt_in.shape[1], config.tgt_vocab_size)
-    assert_close(f"onnx {config.cell} logits", logits, logits_ref, LOGITS_ATOL,
-                 mask=_real(tgt_in))
+    assert_close(f"onnx {config.cell} {config.attention} logits", logits, logits_ref,
+                 LOGITS_ATOL, mask=_real(tgt_in))
     _assert_states(f"onnx {config.cell} decoder final", config, final, final_ref)
     assert_close(f"onnx {config.cell} forward logits", onnx_impl.forward(model, src, tgt_in),
                  logits_ref, LOGITS_ATOL, mask=_real(tgt_in))
+
+
+def test_attention_weights_match_reference(case):
+    """a (B, T, S): sums to 1 over real source tokens, 0 on PAD, all 0 for an all-PAD source."""
+    config, weights, src, tgt_in, (onnx_impl, model) = case
+    if config.attention == "none":
+        with pytest.raises(ValueError, match=r"this model has no attention"):
+            onnx_impl.attention_weights(model, src, tgt_in)
+        return
+    a = onnx_impl.attention_weights(model, src, tgt_in)                    # (B, T, S)
+    assert a.shape == (len(src), tgt_in.shape[1], src.shape[1]) and a.dtype == np.float32
+    real = _real(tgt_in)                                                    # (B, T)
+    assert_close(f"onnx {config.cell} {config.attention} attention weights", a,
+                 reference.attention_weights(weights, config, src, tgt_in), STATE_ATOL,
+                 mask=real)
+    assert np.isfinite(a).all(), "onnx: NaN or inf in the attention weights"
+    has_source = (src != PAD).any(axis=1)                                   # (B,)
+    sums = a.sum(axis=2)[real & has_source[:, None]]
+    assert_close("onnx attention row sums", sums, np.ones_like(sums), STATE_ATOL)
+    pad_source = np.broadcast_to((src == PAD)[:, None, :], a.shape)         # (B, T, S)
+    assert not a[pad_source].any(), "onnx: a PAD source position received attention"
+    assert not has_source.all() and not a[~has_source].any(), "an all-PAD source: weights 0"
 
 
 def test_greedy_tokens_equal_reference(case):
@@ -97,20 +143,33 @@ def test_beam_tokens_equal_reference_and_beam1_is_greedy(case):
 
 
 def test_every_rung_equals_torch_impl_and_the_handoff_crosses(case):
-    """Hand-off, logits, greedy and beam tokens as torch_impl's; each decodes the other's state."""
+    """Hand-off, logits, greedy and beam tokens as torch_impl's; each decodes the other's state.
+
+    With attention the memory crosses with the hand-off: NumPy arrays either engine reads.
+    """
     config, weights, src, tgt_in, (onnx_impl, model) = case
     torch_impl, torch_model = model_with("torch_impl", config, weights)
     cell = config.cell
-    onnx_state, torch_state = onnx_impl.encode(model, src), torch_impl.encode(torch_model, src)
+    onnx_state, onnx_extra = encode_for_decode(onnx_impl, model, src)
+    torch_state, torch_extra = encode_for_decode(torch_impl, torch_model, src)
     _assert_states(f"onnx vs torch {cell} hand-off", config, onnx_state, torch_state)
-    expected, _ = torch_impl.decode(torch_model, tgt_in, torch_state)
+    for onnx_part, torch_part in zip(onnx_extra, torch_extra, strict=True):  # the memory
+        assert_close(f"onnx vs torch {cell} memory outputs", onnx_part.outputs,
+                     torch_part.outputs, STATE_ATOL)
+    expected, _ = torch_impl.decode(torch_model, tgt_in, torch_state, *torch_extra)
     for label, logits in (
-        ("onnx vs torch", onnx_impl.decode(model, tgt_in, onnx_state)[0]),
-        ("torch hand-off -> onnx decoder", onnx_impl.decode(model, tgt_in, torch_state)[0]),
+        ("onnx vs torch", onnx_impl.decode(model, tgt_in, onnx_state, *onnx_extra)[0]),
+        ("torch hand-off -> onnx decoder",
+         onnx_impl.decode(model, tgt_in, torch_state, *torch_extra)[0]),
         ("onnx hand-off -> torch decoder",
-         torch_impl.decode(torch_model, tgt_in, onnx_state)[0]),
+         torch_impl.decode(torch_model, tgt_in, onnx_state, *onnx_extra)[0]),
     ):
         assert_close(f"{label} {cell} logits", logits, expected, LOGITS_ATOL, mask=_real(tgt_in))
+    if config.attention != "none":
+        assert_close(f"onnx vs torch {cell} attention weights",
+                     onnx_impl.attention_weights(model, src, tgt_in),
+                     torch_impl.attention_weights(torch_model, src, tgt_in), STATE_ATOL,
+                     mask=_real(tgt_in))
     np.testing.assert_array_equal(onnx_impl.greedy_decode(model, src, 9),
                                   torch_impl.greedy_decode(torch_model, src, 9),
                                   err_msg=f"onnx vs torch {cell} greedy tokens")
@@ -139,3 +198,64 @@ def test_an_all_pad_decoder_row_keeps_its_state_as_in_torch_impl(cell):
         assert_close(f"onnx vs torch {cell} final {part}", value, torch_value, STATE_ATOL)
     assert_close(f"onnx vs torch {cell} logits", logits, torch_logits, LOGITS_ATOL,
                  mask=_real(tgt_in))
+
+
+# ---- mutations of the attending decoder graph: each is a mistake the ladder must see ----
+
+def _unmasked(graph):
+    """The Softmax reads the raw scores: PAD source positions take weight."""
+    _node(graph, "decoder.attention.softmax").input[0] = "decoder.attention.scores"
+
+
+def _context_last(graph):
+    """[h_t; c_t] instead of [c_t; h_t]: W_c's halves multiply the wrong vectors."""
+    joined = _node(graph, "decoder.attention.joined")
+    joined.input[:] = list(joined.input)[::-1]
+
+
+def _empty_rows_attend(graph):
+    """The all-PAD rule dropped: a source row with no real token spreads weight over its PADs."""
+    rule = _node(graph, "decoder.attention")
+    rule.input[1] = rule.input[2]  # Where(empty, a, a): a, even where it should be 0
+
+
+def _node(graph, name):
+    return next(node for node in graph.node if node.name == name)
+
+
+GRAPH_MUTATIONS = {  # the edit, and the rung that must see it
+    "unmasked": (_unmasked, "attention weights"),
+    "context-last": (_context_last, "logits"),  # the weights stay right: h_t does not change
+    # The logits stay right: the memory is zeros at PAD, so the context is 0 either way;
+    # only the weights show that the rule of shared.attention is broken.
+    "empty-rows-attend": (_empty_rows_attend, "attention weights"),
+}
+
+
+@pytest.mark.parametrize("mutation", list(GRAPH_MUTATIONS))
+@pytest.mark.parametrize("kind", ["luong", "bahdanau"])
+def test_a_broken_attention_graph_is_caught_by_the_ladder(kind, mutation):
+    """Each edit of the decoder graph, run by ONNX Runtime, moves its rung past the tolerance
+    against the reference: the rungs see what they claim to."""
+    import onnx_impl
+    from onnx_impl.model import Seq2Seq
+    from shared.onnx_export import build_models
+
+    config = grid_config("lstm", 1, True, 6, 6, kind)
+    weights = grid_weights(config, seed=7)
+    src, tgt_in = sample_batch(seed=3)
+    models = build_models(weights, config)
+    edit, rung = GRAPH_MUTATIONS[mutation]
+    edit(models["decoder"].graph)
+    model = Seq2Seq(config, {part: m.SerializeToString() for part, m in models.items()},
+                    intra_op=1, inter_op=1)
+    real = _real(tgt_in)
+    found = {
+        "attention weights": compare(
+            "attention weights", onnx_impl.attention_weights(model, src, tgt_in),
+            reference.attention_weights(weights, config, src, tgt_in), STATE_ATOL, mask=real),
+        "logits": compare("logits", onnx_impl.forward(model, src, tgt_in),
+                          reference.forward(weights, config, src, tgt_in), LOGITS_ATOL,
+                          mask=real),
+    }
+    assert not found[rung].ok, f"{kind} {mutation} went unnoticed: {found[rung]}"
