@@ -43,6 +43,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from keras_impl import per_backend
 from keras_impl.attention import DecoderAttention
 from shared import PAD, Seq2SeqConfig
 
@@ -122,7 +123,8 @@ class Seq2Seq(keras.Model):
         cell = self.config.cell
         rnn = RNN_LAYERS[cell](H, f"encoder_{cell}_{k}")
         if self.config.bidirectional:
-            return layers.Bidirectional(rnn, name=f"encoder_bi{cell}_{k}")
+            with per_backend.no_tensorflow_import():  # Keras would import it to copy rnn
+                return layers.Bidirectional(rnn, name=f"encoder_bi{cell}_{k}")
         return rnn
 
     def _run(self, rnn, x, mask, initial_state=None, training=False):

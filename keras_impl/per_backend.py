@@ -22,11 +22,14 @@ Shapes: B batch, S source length, T target length, V_tgt target vocabulary.
 
 from __future__ import annotations
 
+import contextlib
 import random
+import sys
 from collections.abc import Callable
 
 import keras
 import numpy as np
+from keras.src.utils import module_utils as _module_utils  # see no_tensorflow_import
 
 BACKEND = keras.backend.backend()
 SUPPORTED = ("tensorflow", "jax", "torch")
@@ -63,6 +66,29 @@ def seed(value: int) -> None:
     np.random.seed(value)
     if BACKEND == "torch":
         torch.manual_seed(value)
+
+
+@contextlib.contextmanager
+def no_tensorflow_import():
+    """Keep Keras from importing TensorFlow, off TensorFlow, while a layer is made.
+
+    ``keras.layers.Bidirectional`` serialises the layer it wraps, and Keras's
+    serialiser asks whether TensorFlow is installed (``module_utils.tensorflow``, a
+    lazy module) to recognise ``tf.TensorShape`` and the like: asking imports it,
+    ~5 s and a second framework in a JAX or PyTorch program.  While TensorFlow is
+    not imported no TensorFlow object can exist, so "not available" is the true
+    answer; it is given for the duration of the block only.
+    """
+    lazy = getattr(_module_utils, "tensorflow", None)
+    if BACKEND == "tensorflow" or "tensorflow" in sys.modules or lazy is None or (
+            getattr(lazy, "_available", True) is not None):
+        yield
+        return
+    lazy._available = False
+    try:
+        yield
+    finally:
+        lazy._available = None  # asked again next time
 
 
 def compile_fn(fn: Callable, model: keras.Model, signature: list) -> Callable:
@@ -166,6 +192,11 @@ class TrainStep:
         self.model, self.optimizer = model, optimizer
         variables = model.trainable_variables
         if BACKEND == "tensorflow":
+            # The optimizer's slots made now, not on the first call: a tf.function that
+            # creates variables traces its Python function twice (the train step's trace,
+            # ~5 s for two bidirectional layers, is the cost of a short training run).
+            optimizer.build(variables)
+
             def step(*inputs):
                 with tf.GradientTape() as tape:
                     loss = loss_of(model, *inputs, training=True)
