@@ -8,6 +8,7 @@ oneDNN is turned off in TensorFlow so that two runs give bit-identical numbers.
 
 import contextlib
 import importlib
+import importlib.util
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -45,10 +46,27 @@ def rng() -> np.random.Generator:
 
 
 def pytest_collection_modifyitems(items):
-    """Run the tests that wait for the Keras-on-JAX/PyTorch processes last, when they are done."""
+    """Run the tests that wait for the Keras-on-JAX/PyTorch processes last, when they are done.
+
+    Those processes also take whole files off this one (``keras_backend_runs.MOVED``):
+    when they run, this process skips those files' tests rather than run them twice.
+    """
     waiting = [item for item in items if item.nodeid.startswith("tests/test_keras_backends.py")]
-    if waiting:
-        items[:] = [item for item in items if item not in waiting] + waiting
+    if not waiting:
+        return
+    items[:] = [item for item in items if item not in waiting] + waiting
+    if os.environ["KERAS_BACKEND"] != "tensorflow":
+        return
+    from tests import keras_backend_runs
+
+    for backend, files in keras_backend_runs.MOVED.items():
+        if importlib.util.find_spec(backend) is None:
+            continue  # that run cannot start: the files stay here
+        skip = pytest.mark.skip(reason=f"runs in the Keras-on-{backend} run "
+                                       "(tests/keras_backend_runs.py)")
+        for item in items:
+            if item.nodeid.split("::")[0] in files:
+                item.add_marker(skip)
 
 
 def pytest_collection_finish(session):

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(
 # Bidirectional: Keras's own Bidirectional would import TensorFlow when it is installed
 # (its constructor serialises the layer: keras/src/saving/serialization_lib.py);
 # keras_impl keeps it from doing so (per_backend.no_tensorflow_import).
-CONFIG = Seq2SeqConfig(9, 8, 4, 5, num_layers=2, bidirectional=True)
+CONFIG = Seq2SeqConfig(9, 8, 4, 5, num_layers=1, bidirectional=True)
 
 
 def test_keras_impl_itself_loads_no_tensorflow():
@@ -35,7 +35,7 @@ def test_keras_impl_itself_loads_no_tensorflow():
     tgt_in = np.array([[1, 4, 5], [1, 0, 0]])
     tgt_out = np.array([[4, 5, 2], [2, 0, 0]])
     h, c = keras_impl.encode(model, src)
-    assert h.shape == c.shape == (2, 2, 10) and not h[:, 1].any()
+    assert h.shape == c.shape == (1, 2, 10) and not h[:, 1].any()
     keras_impl.decode(model, tgt_in, (h, c))
     keras_impl.loss_and_gradients(model, src, tgt_in, tgt_out)
     keras_impl.train(model, [_batch(src, tgt_in, tgt_out)], epochs=1, verbose=False)

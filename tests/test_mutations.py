@@ -19,6 +19,13 @@ also compare their attention weights.  Shapes are chosen so
 that every bug fits the shape checks (E == H, E == D*H): only the numbers can
 catch it.
 
+Where it runs: in ``make test``, in the Keras-on-PyTorch process beside the main one
+(tests/keras_backend_runs.py, ``MOVED``): keras_impl's mutations are the same code on
+every Keras backend, and on PyTorch they run eagerly, without a graph to trace per
+mutated model.  The main (TensorFlow) process of a whole-suite run skips this file
+(tests/conftest.py); run alone, ``pytest tests/test_mutations.py``, it runs here on
+whichever backend KERAS_BACKEND names.
+
 Shape legend: B batch, S source length, T target length, E embedding, H hidden,
 L layers, D directions, V vocabulary.
 """
