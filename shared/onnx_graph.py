@@ -274,6 +274,7 @@ def _memory_outputs(graph: _Graph, x: str, is_real: str) -> None:
     zero = graph.constant("encoder.memory.zero", np.array(0.0, np.float32))
     graph.nodes.append(helper.make_node("Where", [real, y, zero], [MEMORY_NAMES[0]],
                                         name=f"encoder.{MEMORY_NAMES[0]}"))     # (B, S, H_dec)
+    # The mask is is_real itself, given the output's name: a Cast to its own type does that.
     graph.nodes.append(helper.make_node("Cast", [is_real], [MEMORY_NAMES[1]],
                                         name=f"encoder.{MEMORY_NAMES[1]}",
                                         to=TensorProto.BOOL))                  # (B, S) bool

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from shared import BOS, PAD, Seq2SeqConfig, reference
+from shared.compare import STATE_ATOL, assert_close
 from shared.layout import random_weights
 from shared.search import beam_search
 
@@ -198,3 +199,30 @@ def random_torch(rng, inputs, hidden):
         rng.uniform(-0.5, 0.5, 4 * hidden).astype(np.float32),
         rng.uniform(-0.5, 0.5, 4 * hidden).astype(np.float32),
     )
+
+
+def assert_attention_weights(name: str, module, model, weights: dict, config, src, tgt_in):
+    """The attention rung for one engine: ``module.attention_weights`` against the reference.
+
+    a (B, T, S) float32 equals the reference's (atol 1e-5) at real target positions, is
+    finite, sums to 1 over the real source tokens, is 0 on PAD source positions and all
+    0 for an all-PAD source row (the batch must hold one).  A model without attention
+    must refuse to give weights.
+    """
+    if config.attention == "none":
+        with pytest.raises(ValueError, match=r"this model has no attention"):
+            module.attention_weights(model, src, tgt_in)
+        return
+    a = module.attention_weights(model, src, tgt_in)                       # (B, T, S)
+    assert a.shape == (len(src), tgt_in.shape[1], src.shape[1]) and a.dtype == np.float32
+    real = tgt_in != PAD                                                    # (B, T)
+    assert_close(f"{name} {config.cell} {config.attention} attention weights", a,
+                 reference.attention_weights(weights, config, src, tgt_in), STATE_ATOL,
+                 mask=real)
+    assert np.isfinite(a).all(), f"{name}: NaN or inf in the attention weights"
+    has_source = (src != PAD).any(axis=1)                                   # (B,)
+    sums = a.sum(axis=2)[real & has_source[:, None]]
+    assert_close(f"{name} attention row sums", sums, np.ones_like(sums), STATE_ATOL)
+    pad_source = np.broadcast_to((src == PAD)[:, None, :], a.shape)         # (B, T, S)
+    assert not a[pad_source].any(), f"{name}: a PAD source position received attention"
+    assert not has_source.all() and not a[~has_source].any(), "an all-PAD source: weights 0"

@@ -26,6 +26,7 @@ from tests.support import (
     GRID,
     KERAS_BACKEND,
     OTHER_KERAS_GRID,
+    assert_attention_weights,
     grid_config,
     grid_id,
     grid_weights,
@@ -99,23 +100,7 @@ def test_attention_weights_match_reference(case, name):
     """a (B, T, S): sums to 1 over real source tokens, 0 on PAD, all 0 for an all-PAD source."""
     config, weights, src, tgt_in, models = case
     module, model = models[name]
-    if config.attention == "none":
-        with pytest.raises(ValueError, match=r"this model has no attention"):
-            module.attention_weights(model, src, tgt_in)
-        return
-    a = module.attention_weights(model, src, tgt_in)                       # (B, T, S)
-    assert a.shape == (len(src), tgt_in.shape[1], src.shape[1]) and a.dtype == np.float32
-    real = _real(tgt_in)                                                    # (B, T)
-    assert_close(f"{name} {config.cell} {config.attention} attention weights", a,
-                 reference.attention_weights(weights, config, src, tgt_in), STATE_ATOL,
-                 mask=real)
-    assert np.isfinite(a).all(), f"{name}: NaN or inf in the attention weights"
-    has_source = (src != PAD).any(axis=1)                                   # (B,)
-    sums = a.sum(axis=2)[real & has_source[:, None]]
-    assert_close(f"{name} attention row sums", sums, np.ones_like(sums), STATE_ATOL)
-    pad_source = np.broadcast_to((src == PAD)[:, None, :], a.shape)         # (B, T, S)
-    assert not a[pad_source].any(), f"{name}: a PAD source position received attention"
-    assert not has_source.all() and not a[~has_source].any(), "an all-PAD source: weights 0"
+    assert_attention_weights(name, module, model, weights, config, src, tgt_in)
 
 
 @pytest.mark.parametrize("name", BACKENDS)
