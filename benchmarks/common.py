@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.runtime import configure_threads
+from shared.core.runtime import configure_threads
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

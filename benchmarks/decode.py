@@ -10,10 +10,10 @@ H = 256, one layer):
 
     keras_impl  ``keras_impl.greedy_decode``: the whole batch of 256 sentences
                 moves together, one compiled decoder step (a tf.function) per token.
-    torch_impl  ``torch_impl.greedy_decode``: the same search (shared.search) over
+    torch_impl  ``torch_impl.greedy_decode``: the same search (shared.decoding.search) over
                 PyTorch's decoder step, 256 sentences at once.
     onnx_impl   ``onnx_impl.greedy_decode``: the same search over ONNX Runtime's
-                session of the exported decoder (``shared.onnx_export``).
+                session of the exported decoder (``shared.onnx.export``).
     kerasio     the keras-io lstm_seq2seq tutorial's ``decode_sequence``: an
                 encoder model's ``predict``, then a decoder model's ``predict``
                 once per token, one sentence at a time.  Its models are built, as

@@ -37,9 +37,9 @@ import torch
 
 import torch_impl
 from shared import BOS, EOS, PAD, Seq2SeqConfig, reference
-from shared.compare import LOGITS_ATOL, STATE_ATOL, max_abs_diff
-from shared.data import Batch
+from shared.core.compare import LOGITS_ATOL, STATE_ATOL, max_abs_diff
 from shared.layout import random_weights
+from shared.text.data import Batch
 
 CONFIGS = [
     Seq2SeqConfig(40, 30, 64, 64, num_layers=2, bidirectional=True),

@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     import keras_impl
     import torch_impl  # noqa: F401
     from benchmarks.train_step import keras_bare_step, keras_impl_step, make_batch, torch_bare_step
-    from shared.runtime import configure_threads
+    from shared.core.runtime import configure_threads
 
     configure_threads(1, 1)
     backend = keras_impl.BACKEND

@@ -40,7 +40,7 @@ TOLERANCES = {"loss": 1e-4, "gradient": 1e-4, "sgd-20": 1e-5, "adam-50": 1e-3}
 def setup(model: tuple):
     """tests/test_training.py's ``setup`` fixture: (config, batches, canonical weights)."""
     from shared import Seq2SeqConfig, batches, load_task
-    from shared.data import build_tokenizers
+    from shared.text.data import build_tokenizers
     from tests.support import grid_weights
 
     cell, attention, num_layers = model

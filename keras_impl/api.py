@@ -2,11 +2,11 @@
 
 The same functions, with the same arguments and the same refusals, exist
 in ``torch_impl``; a program written against one runs on the other.  Inputs are
-checked by ``shared.inputs`` before any framework sees them, so both backends
+checked by ``shared.core.inputs`` before any framework sees them, so both backends
 refuse bad input with the same message.
 
 A state is a tuple: (h, c) for an LSTM, (h,) for a GRU, each (L, B, H_dec).
-With attention the decoder also reads a memory, ``shared.attention.Memory``
+With attention the decoder also reads a memory, ``shared.layout.attention.Memory``
 (the encoder's outputs and the source mask): ``encode(model, src,
 return_memory=True)`` returns it beside the state, and ``decode`` takes it as one
 more argument.  Greedy and beam search carry it next to the state.
@@ -23,8 +23,7 @@ from keras import ops
 from keras_impl import per_backend
 from keras_impl.model import Seq2Seq
 from shared import Seq2SeqConfig
-from shared.attention import Memory, check_attention_inputs, check_decoder_inputs
-from shared.inputs import (
+from shared.core.inputs import (
     check_batch_sizes,
     check_beam_size,
     check_max_len,
@@ -32,7 +31,8 @@ from shared.inputs import (
     check_source,
     check_token_ids,
 )
-from shared.search import beam_search, greedy_search
+from shared.decoding.search import beam_search, greedy_search
+from shared.layout.attention import Memory, check_attention_inputs, check_decoder_inputs
 
 
 def build_model(config: Seq2SeqConfig, seed: int = 0) -> Seq2Seq:

@@ -1,6 +1,6 @@
 """The decoder's attention in Keras 3: the mirror of ``torch_impl/attention.py``.
 
-``shared.attention`` has the equations and the reasons; in short, from the top
+``shared.layout.attention`` has the equations and the reasons; in short, from the top
 decoder layer's outputs h_t (B, T, H_dec) and the memory h_s (B, S, H_dec):
 
     luong      score = h_t^T W_a h_s
@@ -25,7 +25,7 @@ would only zero the outputs at PAD target positions, which are unspecified
 anyway.  In a row with no real source token every score becomes score - 1e9,
 which float32 rounds to -1e9 itself, and the softmax spreads the weight evenly
 over the PAD positions; such rows are zeroed here, weights and context, by the
-rule of ``shared.attention``.
+rule of ``shared.layout.attention``.
 W_c is a bias-free ``Dense`` with tanh on [c; h_t].
 
 Each ``Dense`` kernel is (in, out), the transpose of the canonical W (out, in).

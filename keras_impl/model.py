@@ -20,7 +20,7 @@ The algorithm, in words:
    look back at every encoder output (the memory) and the attentional states
    h~ = tanh(W_c [context; h_t]) feed that layer instead (``keras_impl.attention``).
 
-The cells (``shared.gates`` has the canonical equations and every layout):
+The cells (``shared.layout.gates`` has the canonical equations and every layout):
 
     LSTM, gates in Keras's order i, f, c, o (our g is its c):
         i = σ(W_ii x + b_ii + W_hi h + b_hi)      f = σ(W_if x + b_if + W_hf h + b_hf)

@@ -20,7 +20,7 @@ from keras_impl import per_backend
 from keras_impl.model import Seq2Seq
 from keras_impl.weights import to_canonical
 from shared import PAD, Batch
-from shared.training import (
+from shared.training.checks import (
     check_finite_loss,
     check_training_args,
     check_training_batch,

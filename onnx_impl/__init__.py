@@ -5,7 +5,7 @@
     h, c = backend.encode(model, src)                 # the hand-off, each (L, B, H_dec)
     state, memory = backend.encode(model, src, return_memory=True)   # a model with attention
 
-The model is exported straight from the canonical weights (``shared.onnx_export``)
+The model is exported straight from the canonical weights (``shared.onnx.export``)
 and run by ONNX Runtime; docs/onnx.md describes the two graphs.  Importing this
 package loads onnx and onnxruntime, and never TensorFlow, Keras or PyTorch.
 """
@@ -22,7 +22,7 @@ from onnx_impl.api import (
     load_model,
 )
 from onnx_impl.model import Seq2Seq
-from shared.onnx_export import OnnxModelError, export_checkpoint, export_onnx
+from shared.onnx.export import OnnxModelError, export_checkpoint, export_onnx
 
 NAME = "onnx"
 

@@ -2,7 +2,7 @@
 
 The same functions, with the same arguments and the same refusals, as in
 ``torch_impl`` and ``keras_impl``, minus training: ONNX Runtime runs a model, it
-does not train one.  Inputs are checked by ``shared.inputs`` before a session
+does not train one.  Inputs are checked by ``shared.core.inputs`` before a session
 sees them, so all three backends refuse bad input with the same message.
 
 A model comes from a checkpoint or an exported folder (``load_model``), or from
@@ -10,7 +10,7 @@ canonical weights (``build_model`` + ``import_weights``, the calls the other
 backends use, so that code written against them runs here unchanged).
 
 A state is a tuple: (h, c) for an LSTM, (h,) for a GRU, each (L, B, H_dec).
-With attention the decoder also reads a memory, ``shared.attention.Memory``
+With attention the decoder also reads a memory, ``shared.layout.attention.Memory``
 (the encoder's outputs and the source mask): ``encode(model, src,
 return_memory=True)`` returns it beside the state, and ``decode`` takes it as one
 more argument, as in the other backends.  Greedy and beam search carry it next to
@@ -29,17 +29,17 @@ import numpy as np
 
 from onnx_impl.model import Seq2Seq
 from shared import Seq2SeqConfig
-from shared.attention import check_attention_inputs, check_decoder_inputs
-from shared.inputs import (
+from shared.core.inputs import (
     check_batch_sizes,
     check_beam_size,
     check_max_len,
     check_source,
     check_token_ids,
 )
+from shared.decoding.search import beam_search, greedy_search
 from shared.layout import random_weights
-from shared.onnx_export import build_models, read_models, stored_checksum
-from shared.search import beam_search, greedy_search
+from shared.layout.attention import check_attention_inputs, check_decoder_inputs
+from shared.onnx.export import build_models, read_models, stored_checksum
 
 
 def _serialized(weights, config: Seq2SeqConfig, checkpoint_sha256: str = "") -> dict[str, bytes]:
@@ -73,7 +73,7 @@ def load_model(
     """A model from a checkpoint file or from a folder written by ``seq2seq-rosetta export``.
 
     A checkpoint is read by ``shared.checkpoint.load_checkpoint`` and exported in
-    memory; a folder's two models are run only after ``shared.onnx_export.read_models``
+    memory; a folder's two models are run only after ``shared.onnx.export.read_models``
     has checked them (ours, unchanged, no custom operators, no external data).
 
     Raises:

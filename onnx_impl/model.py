@@ -1,4 +1,4 @@
-"""The encoder-decoder on ONNX Runtime: two sessions over the graphs of ``shared.onnx_graph``.
+"""The encoder-decoder on ONNX Runtime: two sessions over the graphs of ``shared.onnx.graph``.
 
 Shapes: B batch, S source length, T target length, L layers, H_dec decoder
 hidden, V vocabulary.
@@ -9,7 +9,7 @@ ONNX Runtime sessions, one per exported graph:
     encoder   src int64 (B, S)                 -> hand-off (h, c) or (h,), each (L, B, H_dec)
     decoder   tgt_in int64 (B, T), the state   -> logits (B, T, V_tgt), the new state
 
-With attention the encoder also gives the memory (``shared.attention.Memory``:
+With attention the encoder also gives the memory (``shared.layout.attention.Memory``:
 outputs (B, S, H_dec), mask (B, S)), the decoder takes it as two more inputs
 and gives the attention weights (B, T, S) too.
 
@@ -20,7 +20,7 @@ row hands off zeros; an all-PAD decoder row keeps the state it was given (the
 graph puts it back: ONNX Runtime itself would give zeros).
 
 ONNX Runtime runs on NumPy arrays directly, so there is no tensor conversion
-here; the checks of ``shared.inputs`` run in ``onnx_impl.api`` before a session
+here; the checks of ``shared.core.inputs`` run in ``onnx_impl.api`` before a session
 sees anything.
 """
 
@@ -32,8 +32,8 @@ import numpy as np
 import onnxruntime as ort
 
 from shared import Seq2SeqConfig
-from shared.attention import Memory
-from shared.onnx_graph import input_names, output_names
+from shared.layout.attention import Memory
+from shared.onnx.graph import input_names, output_names
 
 
 def _threads(value: object, name: str) -> int | None:
@@ -51,7 +51,7 @@ class Seq2Seq:
     Args:
         config: the sizes and the cell (``shared.Seq2SeqConfig``).
         models: {"encoder": bytes, "decoder": bytes}, serialized ONNX models from
-            ``shared.onnx_export`` (already checked).
+            ``shared.onnx.export`` (already checked).
         checkpoint_sha256: the checksum of the checkpoint the models came from, or "".
         intra_op: threads per operator (``SessionOptions.intra_op_num_threads``);
             None leaves ONNX Runtime's default (one per core).

@@ -1,20 +1,22 @@
-"""Framework-free ground shared by ``keras_impl`` and ``torch_impl``.
+"""Framework-free ground shared by every engine, in floors, each a sub-package.
 
-Everything that can be written once lives here, in NumPy and the standard
-library: the tokenizer, batches, the config, the canonical weight layout and
-gate tables (``shared.layout``), the NumPy reference LSTM (``shared.reference``),
-input checks, decoding search and output comparison.  Importing it loads no
-deep-learning framework.  One exception to "NumPy only": the ONNX file format
-(``shared.onnx_graph``, ``shared.onnx_export``) needs the ``onnx`` package, and
-nothing here imports those two until something exports or reads ONNX files.
+From the bottom: ``core`` (config, input checks, comparison, seeds), ``files``
+(safe reading), ``text`` (tokenizer, pairs and batches, tasks), ``layout`` (the
+canonical weight layout and gate tables), ``decoding`` (search), ``reference``
+(the float64 NumPy model), ``checkpoint``, ``training``, ``onnx`` (the graphs; the
+only floor that imports ``onnx``), ``ladder`` (parity), ``port``, and on top
+``app`` (the command line, demo, experiment), which nothing below imports.  Each
+floor's docstring says what it may import; tests/test_floors.py holds the rules.
+Importing ``shared`` loads no deep-learning framework.  The names below are the
+ones a user reaches for first.
 """
 
 from shared.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
-from shared.config import Seq2SeqConfig
-from shared.data import Batch, batches, encode_questions, make_batch, read_pairs
-from shared.runtime import configure_threads, seed_everything
-from shared.tasks import TASKS, load_task
-from shared.tokenizer import BOS, EOS, PAD, UNK, Tokenizer
+from shared.core.config import Seq2SeqConfig
+from shared.core.runtime import configure_threads, seed_everything
+from shared.text.data import Batch, batches, encode_questions, make_batch, read_pairs
+from shared.text.tasks import TASKS, load_task
+from shared.text.tokenizer import BOS, EOS, PAD, UNK, Tokenizer
 
 __version__ = "0.1.0"
 

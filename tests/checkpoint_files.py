@@ -13,10 +13,10 @@ import struct
 
 import numpy as np
 
-from shared.checkpoint import _digest
-from shared.config import Seq2SeqConfig
+from shared.checkpoint.load import _digest
+from shared.core.config import Seq2SeqConfig
 from shared.layout import random_weights
-from shared.tokenizer import Tokenizer
+from shared.text.tokenizer import Tokenizer
 
 
 def make_parts(num_layers=2, bidirectional=True, seed=3, cell="lstm", extra_word="",

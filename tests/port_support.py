@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ast
 
-from shared.cli import main
+from shared.app.cli import main
 
 
 def run_port(capture, *args) -> tuple[int, str, str]:

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from shared import BOS, PAD, Seq2SeqConfig, reference
-from shared.compare import STATE_ATOL, assert_close
+from shared.core.compare import STATE_ATOL, assert_close
+from shared.decoding.search import beam_search
 from shared.layout import random_weights
-from shared.search import beam_search
 
 V_SRC, V_TGT = 13, 11
 
@@ -148,7 +148,7 @@ def model_with(name: str, config: Seq2SeqConfig, weights: dict):
 
 
 def reference_beam(weights: dict, config: Seq2SeqConfig, src, beam_size: int, max_len: int):
-    """Beam tokens (B, max_len) of the NumPy reference, searched by shared.search.
+    """Beam tokens (B, max_len) of the NumPy reference, searched by shared.decoding.search.
 
     An attending model carries (state, memory): beam search reorders the state along
     its batch axis 1 and the memory (encoder outputs, source mask) along axis 0.

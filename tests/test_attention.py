@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 
 from shared import BOS, PAD, Seq2SeqConfig, reference
-from shared.attention import Memory, attention_shapes, check_memory
-from shared.compare import LOGITS_ATOL, STATE_ATOL, assert_close
+from shared.core.compare import LOGITS_ATOL, STATE_ATOL, assert_close
 from shared.layout import canonical_shapes, check_weights, count_parameters, random_weights
-from shared.reference_attention import attend
+from shared.layout.attention import Memory, attention_shapes, check_memory
+from shared.reference.attention import attend
 from tests.support import (
     BACKENDS,
     ENGINES,

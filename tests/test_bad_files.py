@@ -25,9 +25,9 @@ from shared import (
     read_pairs,
     save_checkpoint,
 )
-from shared.cli import main
-from shared.data import build_tokenizers
+from shared.app.cli import main
 from shared.layout import random_weights
+from shared.text.data import build_tokenizers
 from tests.checkpoint_files import join, reseal, split
 
 # ---- files: tokenizers, pair files, checkpoints ----
@@ -257,12 +257,12 @@ def test_cli_refuses_with_one_line_and_exit_code_2(files, capsys, bad):
 
 def test_cli_says_out_of_memory_in_one_line(monkeypatch, capsys, tmp_path):
     """What no estimate foresaw still ends in one line, not a MemoryError traceback."""
-    import shared.cli
+    import shared.app.cli
 
     def exhausted(*args):
         raise MemoryError
 
-    monkeypatch.setattr(shared.cli, "load_task", exhausted)
+    monkeypatch.setattr(shared.app.cli, "load_task", exhausted)
     line = _cli_error(capsys, ["train", "--backend", "torch", "--task", "reverse", "--epochs",
                                "1", "--out", tmp_path / "out"])
     assert line.startswith("seq2seq-rosetta: error: out of memory; use smaller sizes"), line

@@ -23,9 +23,9 @@ from shared import (
     Seq2SeqConfig,
     reference,
 )
-from shared.compare import LOGITS_ATOL, STATE_ATOL, assert_close
+from shared.core.compare import LOGITS_ATOL, STATE_ATOL, assert_close
 from shared.layout import random_weights
-from shared.training import TrainingDivergedError
+from shared.training.checks import TrainingDivergedError
 from tests.support import BACKENDS, V_SRC, V_TGT, model_with
 
 CONFIG = Seq2SeqConfig(V_SRC, V_TGT, embedding_dim=4, hidden_size=3, num_layers=2,

@@ -20,7 +20,7 @@ from benchmarks.roofline import step_flops
 from benchmarks.threads import recommend
 from benchmarks.train_step import make_batch
 from shared import BOS, EOS, PAD, Seq2SeqConfig
-from shared.training import check_training_batch
+from shared.training.checks import check_training_batch
 
 
 def test_step_flops_is_three_forward_passes_of_multiplies():

@@ -15,15 +15,15 @@ import zipfile
 import numpy as np
 import pytest
 
-from shared import checkpoint
 from shared.checkpoint import (
     Checkpoint,
     CheckpointError,
     load_checkpoint,
     save_checkpoint,
 )
+from shared.checkpoint import load as checkpoint
 from shared.layout import canonical_shapes, random_weights
-from shared.tokenizer import Tokenizer
+from shared.text.tokenizer import Tokenizer
 from tests.checkpoint_files import (
     edit_metadata,
     join,

@@ -19,7 +19,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from shared.checkpoint import CheckpointError, _digest, load_checkpoint, save_checkpoint
+from shared.checkpoint.load import CheckpointError, _digest, load_checkpoint, save_checkpoint
 from tests.checkpoint_files import join, make_parts, repad, split
 
 SEED = 10

@@ -17,7 +17,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from shared.checkpoint import (
+from shared.checkpoint.load import (
     MAX_HEADER_BYTES,
     MAX_LAYERS,
     MAX_TENSORS,
@@ -25,8 +25,8 @@ from shared.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from shared.config import Seq2SeqConfig
-from shared.files import MAX_DEPTH
+from shared.core.config import Seq2SeqConfig
+from shared.files.safe import MAX_DEPTH
 from shared.layout import canonical_shapes, random_weights
 from tests.checkpoint_files import (
     edit_config,

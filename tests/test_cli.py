@@ -1,6 +1,6 @@
 """The command line end to end, in-process: train, answer, compare, demo.
 
-Each command runs through ``shared.cli.main`` exactly as the console script
+Each command runs through ``shared.app.cli.main`` exactly as the console script
 does; models are tiny so that each training run takes a second or two.
 """
 
@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from shared import Seq2SeqConfig, load_checkpoint, load_task, save_checkpoint
-from shared.cli import main
-from shared.data import build_tokenizers
+from shared.app.cli import main
+from shared.app.quiet import filtered_stderr, is_hidden_notice
 from shared.layout import random_weights
-from shared.quiet import filtered_stderr, is_hidden_notice
+from shared.text.data import build_tokenizers
 
 pytest.importorskip("torch")
 pytest.importorskip("tensorflow")
@@ -84,10 +84,10 @@ def test_compare_prints_the_parity_table_and_exits_0(trained, capsys):
 
 
 def test_demo_writes_report_plot_and_checkpoint(tmp_path, monkeypatch, capsys):
-    import shared.demo
+    import shared.app.demo
 
     tiny = {"n": 128, "epochs": 1, "hidden_size": 8, "embedding_dim": 8}
-    monkeypatch.setitem(shared.demo.SETTINGS, "quick", tiny)
+    monkeypatch.setitem(shared.app.demo.SETTINGS, "quick", tiny)
     assert main(["demo", "--quick", "--task", "reverse", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "parity" in printed and "held-out answers" in printed
@@ -131,10 +131,10 @@ def test_demo_with_a_gru_and_attention_says_so_and_draws_the_weights(tmp_path, m
                                                                      capsys):
     """--cell gru --attention bahdanau: the cell and the attention named, one answer's
     attention weights compared between the frameworks and drawn (attention.png)."""
-    import shared.demo
+    import shared.app.demo
 
     tiny = {"n": 128, "epochs": 1, "hidden_size": 8, "embedding_dim": 8}
-    monkeypatch.setitem(shared.demo.SETTINGS, "quick", tiny)
+    monkeypatch.setitem(shared.app.demo.SETTINGS, "quick", tiny)
     assert main(["demo", "--quick", "--task", "reverse", "--cell", "gru",
                  "--attention", "bahdanau", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
@@ -222,7 +222,7 @@ def test_no_tensorflow_start_up_lines_on_stderr(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "1",
            "PYTHONPATH": str(Path(__file__).parents[1])}
     done = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "answer", str(path), "--backend", "keras", "abc"],
+        [sys.executable, "-m", "shared.app.cli", "answer", str(path), "--backend", "keras", "abc"],
         capture_output=True, text=True, env=env, timeout=120,
     )
     assert done.returncode == 0, done.stderr

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from shared.compare import (
+from shared.core.compare import (
     LOGITS_ATOL,
     STATE_ATOL,
     Comparison,

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import shared
 from shared import BOS, EOS, PAD, Batch, Tokenizer, batches, make_batch, read_pairs
-from shared.data import build_tokenizers, drop_long_pairs
+from shared.text.data import build_tokenizers, drop_long_pairs
 
 ALPHABET = "abcdefghij"
 
@@ -273,7 +273,8 @@ def test_batches_refuse_a_pair_over_max_length_at_the_call():
     pairs = [("abc", "A"), ("a" * 1000, "A"), ("b" * 200, "B")]
     with pytest.raises(ValueError, match=re.escape(
             "pairs[1] has 1000 tokens in its question or answer, over max_length 100 (2 of 3 "
-            "pairs are); drop them first with shared.data.drop_long_pairs, or raise max_length")):
+            "pairs are); drop them first with shared.text.data.drop_long_pairs, or raise "
+            "max_length")):
         batches(pairs, *_tokenizers(), batch_size=2)
     unlimited = list(batches(pairs, *_tokenizers(), 3, shuffle=False, max_length=None))
     assert [b.src.shape for b in unlimited] == [(3, 1000)]

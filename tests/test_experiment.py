@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from shared import EOS, PAD
-from shared.cli import main
-from shared.data import build_tokenizers
-from shared.experiment import ALPHABET, QUICK, RULES, accuracy, models_of
+from shared.app.cli import main
+from shared.app.experiment import ALPHABET, QUICK, RULES, accuracy, models_of
+from shared.text.data import build_tokenizers
 
 
 class _Answers:

@@ -1,4 +1,4 @@
-"""Opening files: regular files only, sizes before reads, strict JSON (shared/files.py).
+"""Opening files: regular files only, sizes before reads, strict JSON (shared/files/safe.py).
 
 Each of the three loaders (checkpoints, tokenizers, pair files) is handed every
 kind of path that is not a readable regular file: each must answer at once with
@@ -20,7 +20,7 @@ import tracemalloc
 import pytest
 
 from shared import CheckpointError, Tokenizer, load_checkpoint, read_pairs, save_checkpoint
-from shared.files import (
+from shared.files.safe import (
     MAX_DEPTH,
     MAX_DIGITS,
     FileRefusedError,

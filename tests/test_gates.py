@@ -1,4 +1,4 @@
-"""The framework converters (shared.gates, re-exported by shared.layout): round trips,
+"""The framework converters (shared.layout.gates, re-exported by shared.layout): round trips,
 real frameworks, written-out equations.
 
 A converter is proven three ways: converting there and back gives the same

@@ -30,8 +30,8 @@ import numpy as np
 import pytest
 
 from shared import layout, reference
-from shared.compare import max_abs_diff
-from shared.reference_cells import reverse_real
+from shared.core.compare import max_abs_diff
+from shared.reference.cells import reverse_real
 
 ATOL = 1e-5  # float32 runtimes against the float64 reference
 LENGTHS = [4, 1, 3]  # mixed lengths, a length-1 row among them

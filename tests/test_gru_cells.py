@@ -1,6 +1,6 @@
 """The GRU from the bottom rung: the reference cell, then every converter against the real peers.
 
-The reference GRU (``shared.reference_cells``) is checked by hand for one step,
+The reference GRU (``shared.reference.cells``) is checked by hand for one step,
 then against real ``torch.nn.GRU`` and ``keras.layers.GRU`` (``reset_after``
 True and False), and each GRU converter of ``shared.layout`` is proven by
 running the converted arrays in the target's real layer: PyTorch, Keras, ONNX
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from shared import layout, reference
-from shared.compare import max_abs_diff
+from shared.core.compare import max_abs_diff
 
 ATOL = 1e-5  # float32 frameworks against the float64 reference
 LENGTHS = [4, 1, 3]  # mixed lengths, a length-1 row among them

@@ -52,9 +52,10 @@ def _run(code: str) -> str:
 def test_import_shared_loads_no_framework():
     code = """
 import sys
-import shared, shared.layout, shared.reference, shared.search, shared.checkpoint, shared.cli
-import shared.backends, shared.quiet, shared.memory
-import shared.demo, shared.parity
+import shared, shared.layout, shared.reference, shared.decoding.search, shared.checkpoint
+import shared.app.cli
+import shared.app.backends, shared.app.quiet, shared.core.budget
+import shared.app.demo, shared.ladder.parity
 print(",".join(sorted(m for m in ("torch", "tensorflow", "keras", "jax") if m in sys.modules)))
 """
     assert _run(code) == ""

@@ -1,18 +1,18 @@
-"""Every refusal in shared.inputs, and the inputs that must pass."""
+"""Every refusal in shared.core.inputs, and the inputs that must pass."""
 
 import re
 
 import numpy as np
 import pytest
 
-from shared.inputs import (
+from shared.core.inputs import (
     check_batch_sizes,
     check_beam_size,
     check_max_len,
     check_state,
     check_token_ids,
 )
-from shared.tokenizer import BOS, EOS, PAD
+from shared.text.tokenizer import BOS, EOS, PAD
 
 
 def _src(ids, **kwargs):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from shared import layout
-from shared.config import Seq2SeqConfig
+from shared.core.config import Seq2SeqConfig
 from tests.support import random_torch
 
 

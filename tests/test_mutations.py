@@ -36,7 +36,7 @@ import numpy as np
 import pytest
 
 from shared import BOS, PAD, Seq2SeqConfig, reference
-from shared.compare import LOGITS_ATOL, STATE_ATOL, compare
+from shared.core.compare import LOGITS_ATOL, STATE_ATOL, compare
 from shared.layout import (
     join_gates,
     keras_gru_to_onnx,

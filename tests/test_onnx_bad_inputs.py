@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from shared import PAD, reference
-from shared.compare import LOGITS_ATOL, STATE_ATOL, assert_close
+from shared.core.compare import LOGITS_ATOL, STATE_ATOL, assert_close
 from shared.layout import random_weights
 from tests.support import model_with
 from tests.test_bad_inputs import (

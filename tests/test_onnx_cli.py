@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from shared import Tokenizer, load_checkpoint, save_checkpoint
-from shared.cli import main
+from shared.app.cli import main
 from tests.support import grid_config, grid_weights
 
 pytest.importorskip("onnxruntime")

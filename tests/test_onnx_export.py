@@ -24,7 +24,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 import onnx_impl  # noqa: E402  (after the skip: it imports onnxruntime)
-from shared.onnx_export import (  # noqa: E402
+from shared.onnx.export import (  # noqa: E402
     OnnxModelError,
     export_checkpoint,
     export_onnx,
@@ -32,7 +32,7 @@ from shared.onnx_export import (  # noqa: E402
     read_models,
     stored_checksum,
 )
-from shared.onnx_graph import OPERATORS  # noqa: E402
+from shared.onnx.graph import OPERATORS  # noqa: E402
 
 CONFIG = grid_config("lstm", 2, True, 5, 7)
 

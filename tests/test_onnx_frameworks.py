@@ -16,7 +16,7 @@ import warnings
 
 import pytest
 
-from shared.compare import LOGITS_ATOL, STATE_ATOL, assert_close
+from shared.core.compare import LOGITS_ATOL, STATE_ATOL, assert_close
 from shared.layout import random_weights
 from tests.support import CELLS, grid_config, model_with, sample_batch
 

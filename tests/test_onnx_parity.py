@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from shared import BOS, PAD, reference
-from shared.attention import Memory, encode_for_decode
-from shared.compare import LOGITS_ATOL, STATE_ATOL, assert_close, compare
+from shared.core.compare import LOGITS_ATOL, STATE_ATOL, assert_close, compare
 from shared.layout import random_weights
+from shared.layout.attention import Memory, encode_for_decode
 from tests.support import (
     CELLS,
     GRID,
@@ -212,7 +212,7 @@ GRAPH_MUTATIONS = {  # the edit, and the rung that must see it
     "unmasked": (_unmasked, "attention weights"),
     "context-last": (_context_last, "logits"),  # the weights stay right: h_t does not change
     # The logits stay right: the memory is zeros at PAD, so the context is 0 either way;
-    # only the weights show that the rule of shared.attention is broken.
+    # only the weights show that the rule of shared.layout.attention is broken.
     "empty-rows-attend": (_empty_rows_attend, "attention weights"),
 }
 
@@ -224,7 +224,7 @@ def test_a_broken_attention_graph_is_caught_by_the_ladder(kind, mutation):
     against the reference: the rungs see what they claim to."""
     import onnx_impl
     from onnx_impl.model import Seq2Seq
-    from shared.onnx_export import build_models
+    from shared.onnx.export import build_models
 
     config = grid_config("lstm", 1, True, 6, 6, kind)
     weights = grid_weights(config, seed=7)

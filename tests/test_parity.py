@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from shared import PAD, reference
-from shared.attention import Memory
-from shared.compare import LOGITS_ATOL, STATE_ATOL, assert_close
+from shared.core.compare import LOGITS_ATOL, STATE_ATOL, assert_close
 from shared.layout import random_weights
+from shared.layout.attention import Memory
 from tests.support import (
     BACKENDS,
     GRID,

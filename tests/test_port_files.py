@@ -146,7 +146,7 @@ def test_the_python_api_refuses_with_port_error(files, tmp_path):
 def test_shared_port_loads_no_framework_for_formats_that_need_none(files, tmp_path):
     code = f"""
     import sys
-    import shared.cli, shared.port, shared.port.cli
+    import shared.app.cli, shared.port, shared.app.commands.port
     from shared import port
     for src, dst in (("model.keras", "a.safetensors"), ("model.safetensors", "b.safetensors")):
         port.write(port.read({str(files)!r} + "/" + src), "torch", {str(tmp_path)!r} + "/" + dst)

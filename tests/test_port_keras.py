@@ -19,7 +19,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from shared.compare import STATE_ATOL, assert_close
+from shared.core.compare import STATE_ATOL, assert_close
 from tests.port_support import run_port, torch_tree
 
 keras = pytest.importorskip("keras")

@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 import pytest
 
-from shared.compare import STATE_ATOL, assert_close
+from shared.core.compare import STATE_ATOL, assert_close
 from tests.port_support import keras_layers, run_port
 
 torch = pytest.importorskip("torch")

@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 import pytest
 
-from shared.compare import STATE_ATOL, assert_close
+from shared.core.compare import STATE_ATOL, assert_close
 from shared.port import read
 from tests.port_support import run_port, torch_tree
 

@@ -20,7 +20,7 @@ import struct
 import numpy as np
 import pytest
 
-from shared.compare import STATE_ATOL, assert_close
+from shared.core.compare import STATE_ATOL, assert_close
 from shared.port import PortError
 from tests.port_support import keras_layers, run_port
 

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from shared import BOS, PAD, Seq2SeqConfig, reference
-from shared.compare import LOGITS_ATOL, STATE_ATOL, assert_close
+from shared.core.compare import LOGITS_ATOL, STATE_ATOL, assert_close
 from shared.layout import random_weights
 from tests.support import BACKENDS, model_with, ragged_ids
 

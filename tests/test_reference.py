@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from shared import layout, reference
-from shared.config import Seq2SeqConfig
-from shared.tokenizer import BOS, EOS, PAD
+from shared.core.config import Seq2SeqConfig
+from shared.text.tokenizer import BOS, EOS, PAD
 
 
 def assert_close(name, actual, expected, atol=1e-12):

@@ -47,7 +47,7 @@ def test_thread_counts_must_be_positive_integers(bad):
 
 def test_threads_block_restores_torch_threads():
     torch = pytest.importorskip("torch")
-    from shared.runtime import threads
+    from shared.core.runtime import threads
 
     before = torch.get_num_threads()
     with threads(intra_op=before + 1, inter_op=2):

@@ -7,14 +7,14 @@ import random
 import pytest
 
 import shared
-import shared.tasks
-from shared.tasks import MONTHS, TASKS, load_task
+import shared.text.tasks
+from shared.text.tasks import MONTHS, TASKS, load_task
 
 DATE_FORMATS = ("%d %B %Y", "%B %d, %Y", "%d %b %Y", "%b %d, %Y", "%d.%m.%Y")
 
 
 def test_module_examples_run():
-    assert doctest.testmod(shared.tasks).failed == 0
+    assert doctest.testmod(shared.text.tasks).failed == 0
 
 
 def test_known_tasks_are_described():

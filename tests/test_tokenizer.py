@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import shared
-import shared.tokenizer
+import shared.text.tokenizer
 from shared import BOS, EOS, PAD, UNK, Tokenizer
-from shared.tokenizer import FORMAT, MAX_FILE_BYTES, SPECIAL_TOKENS, VERSION
+from shared.text.tokenizer import FORMAT, MAX_FILE_BYTES, SPECIAL_TOKENS, VERSION
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -27,7 +27,7 @@ def test_special_ids_and_strings_are_fixed():
 
 
 def test_module_examples_run():
-    assert doctest.testmod(shared.tokenizer).failed == 0
+    assert doctest.testmod(shared.text.tokenizer).failed == 0
 
 
 def test_vocabulary_order_is_frequency_then_string():
@@ -153,7 +153,7 @@ def test_vocabulary_does_not_depend_on_the_hash_seed():
     # Many tokens with equal counts, first met in set order, which follows the hash
     # seed: a vocabulary that kept meeting order (or set order) would differ per run.
     script = (
-        "from shared.tokenizer import Tokenizer\n"
+        "from shared.text.tokenizer import Tokenizer\n"
         "words = {w + str(i) for i in range(40) for w in ('x', 'y', 'zz')}\n"
         "letters = set('abcdefghijklmnopqrstuvwxyz0123456789')\n"
         "print(Tokenizer.build([' '.join(words)], level='word').tokens)\n"

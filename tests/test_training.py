@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 
 from shared import Seq2SeqConfig, batches, load_task
-from shared.compare import STATE_ATOL, assert_close
-from shared.data import build_tokenizers
+from shared.core.compare import STATE_ATOL, assert_close
+from shared.text.data import build_tokenizers
 from tests.support import (
     BACKENDS,
     KERAS_BACKEND,

@@ -1,6 +1,6 @@
 """The decoder's attention in PyTorch: the mirror of ``keras_impl/attention.py``.
 
-``shared.attention`` has the equations and the reasons; in short, from the top
+``shared.layout.attention`` has the equations and the reasons; in short, from the top
 decoder layer's outputs h_t (B, T, H_dec) and the memory h_s (B, S, H_dec):
 
     luong      score = h_t^T W_a h_s
@@ -17,7 +17,7 @@ PAD source positions get the score -inf (``masked_fill``), which the softmax
 turns into weight 0.  A row with no real source token would be all -inf, whose
 softmax is NaN, and NaN would leak into the gradients: such rows are left
 unmasked for the softmax and then zeroed, weights and context, by the rule of
-``shared.attention``.
+``shared.layout.attention``.
 
 Each ``nn.Linear.weight`` (out, in) is the canonical W as it is; v_a is the
 weight (1, H_dec) of the bias-free ``nn.Linear`` that takes v_a^T x.

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from shared import PAD, Batch
-from shared.training import (
+from shared.training.checks import (
     check_finite_loss,
     check_training_args,
     check_training_batch,

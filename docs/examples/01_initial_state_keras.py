@@ -36,7 +36,7 @@ import keras
 import numpy as np
 
 from shared import reference
-from shared.compare import STATE_ATOL, assert_close
+from shared.core.compare import STATE_ATOL, assert_close
 from shared.layout import keras_lstm_to_torch
 
 B, T, E, H = 3, 5, 4, 6

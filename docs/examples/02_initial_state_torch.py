@@ -35,7 +35,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import torch_impl
 from shared import PAD, Seq2SeqConfig, reference
-from shared.compare import STATE_ATOL, assert_close
+from shared.core.compare import STATE_ATOL, assert_close
 from shared.layout import random_weights
 
 B, T, E, H, L, D = 3, 6, 4, 5, 2, 2

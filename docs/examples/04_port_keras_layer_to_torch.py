@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from shared.compare import STATE_ATOL, assert_close, compare, format_table
+from shared.core.compare import STATE_ATOL, assert_close, compare, format_table
 from shared.layout import keras_lstm_to_torch
 
 B, T, E, H = 3, 7, 5, 5

@@ -34,7 +34,7 @@ import numpy as np
 import keras_impl
 import torch_impl
 from shared import BOS, EOS, PAD, Seq2SeqConfig, reference
-from shared.compare import LOGITS_ATOL, assert_close
+from shared.core.compare import LOGITS_ATOL, assert_close
 from shared.layout import random_weights
 
 MAX_LEN = 8

@@ -35,7 +35,7 @@ import numpy as np
 import keras_impl
 import torch_impl
 from shared import BOS, PAD, Seq2SeqConfig, reference
-from shared.compare import LOGITS_ATOL, STATE_ATOL, assert_close, compare, format_table
+from shared.core.compare import LOGITS_ATOL, STATE_ATOL, assert_close, compare, format_table
 from shared.layout import random_weights
 
 # Two layers and a bidirectional encoder: each layer hands over its own (h, c),

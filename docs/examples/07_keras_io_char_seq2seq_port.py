@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from shared.compare import LOGITS_ATOL, STATE_ATOL, assert_close
+from shared.core.compare import LOGITS_ATOL, STATE_ATOL, assert_close
 from shared.layout import keras_lstm_to_torch, torch_lstm_to_keras
 
 num_encoder_tokens, num_decoder_tokens, latent_dim = 7, 9, 8

@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import keras
 import numpy as np
 
-from shared.compare import STATE_ATOL, assert_close, max_abs_diff
+from shared.core.compare import STATE_ATOL, assert_close, max_abs_diff
 
 V, E, H = 12, 4, 5
 PADDED = np.array([[5, 7, 3, 0, 0, 0]])        # (B, T) = (1, 6): 3 real tokens, then PAD = 0

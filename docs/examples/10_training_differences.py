@@ -47,7 +47,7 @@ import numpy as np
 import tensorflow as tf
 import torch
 
-from shared.compare import assert_close
+from shared.core.compare import assert_close
 
 V, E = 5, 3
 LR = 0.1

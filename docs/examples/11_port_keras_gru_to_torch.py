@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from shared.compare import STATE_ATOL, assert_close, compare, format_table
+from shared.core.compare import STATE_ATOL, assert_close, compare, format_table
 from shared.layout import keras_gru_to_torch, torch_gru_to_keras
 
 B, T, E, H = 3, 6, 4, 4

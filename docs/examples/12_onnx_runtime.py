@@ -10,7 +10,7 @@ LSTM (state h, c) and a GRU (state h), an empty question included.
 What a caller must know, and the files do not say: ids are int64 and post-padded
 with PAD = 0 (the graphs count lengths from it); BOS = 1 starts the answer and
 EOS = 2 ends it; PAD and BOS are never generated (their logits are set to -inf,
-as ``shared.search`` does); the vocabularies are in the checkpoint
+as ``shared.decoding.search`` does); the vocabularies are in the checkpoint
 (``Tokenizer.to_dict``).
 
 Run: python docs/examples/12_onnx_runtime.py
@@ -30,7 +30,7 @@ import onnxruntime as ort
 
 from shared import Seq2SeqConfig, reference
 from shared.layout import random_weights
-from shared.onnx_export import export_onnx
+from shared.onnx.export import export_onnx
 
 BOS, EOS, PAD, MAX_LEN = 1, 2, 0, 8
 

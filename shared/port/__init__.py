@@ -18,10 +18,13 @@ ONNX models.  Targets: a PyTorch state_dict or a Keras ``.safetensors`` that
 
 The package is framework-free where it can be: importing it loads no framework;
 each reader imports its framework only to read that framework's files.  One
-module per step: ``read_keras``, ``read_torch``, ``read_tf1``, ``read_onnx``
-turn a file into ``layers.Source``; ``rules`` refuses what a target cannot
-express; ``write_torch``, ``write_keras`` write DST; ``checking`` and the ``run_*``
-modules prove it; ``cli`` is the command.  docs/porting.md tells the whole story.
+module per step: ``readers`` (one per source format) turn a file into
+``layers.Source``; ``rules`` refuses what a target cannot express; ``writers``
+write DST; ``checking`` and the ``runners`` (one per framework) prove it.  The
+command itself is ``shared.app.commands.port``.  docs/porting.md tells the whole story.
+
+May import: shared.core, shared.files, shared.layout, shared.reference, shared.onnx,
+shared.checkpoint; NumPy and the standard library.
 """
 
 from shared.port.api import Report, port, read, write

@@ -23,12 +23,12 @@ from shared.port.checking import check as check_written
 from shared.port.detect import KINDS, detect
 from shared.port.files import Written
 from shared.port.layers import TARGETS, PortError, Source, Weightless
-from shared.port.read_keras import read_keras, read_keras_h5
-from shared.port.read_onnx import read_onnx
-from shared.port.read_tf1 import read_tf1
-from shared.port.read_torch import read_safetensors, read_torch
-from shared.port.write_keras import write_keras
-from shared.port.write_torch import write_torch
+from shared.port.readers.keras import read_keras, read_keras_h5
+from shared.port.readers.onnx import read_onnx
+from shared.port.readers.tf1 import read_tf1
+from shared.port.readers.torch import read_safetensors, read_torch
+from shared.port.writers.keras import write_keras
+from shared.port.writers.torch import write_torch
 
 HOW_TO_LOAD = {
     "torch": "load it into a module tree with these attributes: "

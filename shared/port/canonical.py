@@ -1,7 +1,7 @@
 """One direction of one recurrent layer, to and from the canonical gate-by-gate form.
 
 The readers first bring every framework's arrays to Keras's or PyTorch's
-(``shared.lstm_gates`` and ``shared.gru_gates`` have a converter for each of
+(``shared.layout.lstm`` and ``shared.layout.gru`` have a converter for each of
 TF1 and ONNX), and then come here; the writers leave from here.  Canonical
 entries are ``shared.layout.split_gates``'s, under the prefix "l{k}.{direction}".
 
@@ -9,7 +9,7 @@ A GRU that resets before the recurrent product (Keras ``reset_after=False``,
 TF1 ``GRUCell``, ONNX ``linear_before_reset=0``) has one bias per gate in its
 source; it is kept as b_ih with b_hh zeros, which is exact: there both biases of
 each gate sit outside the reset product, so only their sum acts
-(``shared.reference_cells.gru_cell(reset_after=False)`` computes it so).
+(``shared.reference.cells.gru_cell(reset_after=False)`` computes it so).
 
 Shape legend: H hidden, G gates (4 for an LSTM, 3 for a GRU).
 """

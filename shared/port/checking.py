@@ -28,12 +28,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.compare import STATE_ATOL, max_abs_diff
-from shared.port import run_keras, run_onnx, run_tf1, run_torch
+from shared.core.compare import STATE_ATOL, max_abs_diff
 from shared.port.files import Written, key, load
 from shared.port.layers import Dense, Embedding, PortError, Recurrent
-from shared.port.write_keras import WEIGHTS
-from shared.reference_cells import rnn_layer
+from shared.port.runners import keras as run_keras
+from shared.port.runners import onnx as run_onnx
+from shared.port.runners import tf1 as run_tf1
+from shared.port.runners import torch as run_torch
+from shared.port.writers.keras import WEIGHTS
+from shared.reference.cells import rnn_layer
 
 LENGTHS = (5, 1, 4, 2)  # mixed, with a length-1 row; T = 5
 ENGINES = {"keras": "keras", "torch": "torch", "tf1": "tf1 legacy_rnn", "onnx": "onnxruntime"}

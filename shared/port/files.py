@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from shared.checkpoint import _write_atomically as write_atomically
+from shared.checkpoint.load import _write_atomically as write_atomically
 from shared.port.layers import PortError
 
 FORMAT = "seq2seq-rosetta/port"

@@ -1,6 +1,6 @@
 """What a port holds between reading and writing: a model file's layers, by name, canonical.
 
-Every reader (``shared.port.read_keras``, ``read_torch``, ``read_tf1``,
+Every reader (``shared.port.readers.keras``, ``read_torch``, ``read_tf1``,
 ``read_onnx``) turns a file into a ``Source``: a list of named layers, each in
 one form whatever framework wrote it, and every writer reads only that form.
 No reader talks to a writer directly (the one bridge of ``shared.layout``).

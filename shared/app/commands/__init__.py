@@ -1,0 +1,4 @@
+"""One module per ``seq2seq-rosetta`` command.
+
+May import: every floor of shared, and the engine packages lazily.
+"""

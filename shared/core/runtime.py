@@ -1,0 +1,99 @@
+"""Seeds and thread pools for runs that use one framework or both.
+
+Both frameworks in one process share this machine's cores.  Each keeps its own
+thread pool, and an idle pool that spins while the other framework works slows
+it down, so commands that run both (the parity tests, ``compare``, ``demo``)
+set the pools deliberately through ``configure_threads``.
+
+This module imports no framework: each function acts on the frameworks that the
+process has already imported, so call it after ``import keras_impl`` or
+``import torch_impl`` and before the first model runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import sys
+
+import numpy as np
+
+
+def _imported(name: str) -> bool:
+    return name in sys.modules
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy, and Keras/TensorFlow and torch (those imported) with one number.
+
+    Args:
+        seed: a non-negative integer.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed)
+    if _imported("torch"):
+        sys.modules["torch"].manual_seed(seed)
+    if _imported("keras"):
+        # Seeds Python, NumPy and the backend (TensorFlow) again; harmless.
+        sys.modules["keras"].utils.set_random_seed(seed)
+
+
+FRAMEWORKS = ("torch", "tensorflow")
+
+
+def configure_threads(
+    intra_op: int, inter_op: int = 1, *, frameworks: tuple[str, ...] = FRAMEWORKS
+) -> None:
+    """Give each imported framework ``intra_op`` threads per op and ``inter_op`` op pools.
+
+    TensorFlow accepts this only before it runs its first op; after that its
+    pools are fixed and this call leaves them as they are.
+
+    Args:
+        intra_op: threads one matrix multiply may use (the machine's cores, or fewer).
+        inter_op: independent ops TensorFlow may run at once.  1, the default, runs
+            one at a time, as the tests do; a training step has independent ops
+            side by side (the gradients for the input and for the weights), and
+            2 ran it fastest here, which the commands use
+            (``shared.app.backends.threads_for_both``, docs/performance.md).
+        frameworks: which of "torch" and "tensorflow" to set (both by default), for
+            settings that differ per framework, as the benchmarks' do.
+    """
+    for name, value in (("intra_op", intra_op), ("inter_op", inter_op)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
+    if isinstance(frameworks, str) or any(name not in FRAMEWORKS for name in frameworks):
+        raise ValueError(f"frameworks must be a tuple of {FRAMEWORKS}; got {frameworks!r}")
+    if "torch" in frameworks and _imported("torch"):
+        torch = sys.modules["torch"]
+        torch.set_num_threads(intra_op)
+        # torch fixes its inter-op pool at its first parallel op; after that, keep it.
+        with contextlib.suppress(RuntimeError):
+            torch.set_num_interop_threads(inter_op)
+    if "tensorflow" in frameworks and _imported("tensorflow"):
+        tf = sys.modules["tensorflow"]
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+            tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+        except RuntimeError:
+            pass  # TensorFlow is already running: its pools cannot change any more
+
+
+@contextlib.contextmanager
+def threads(intra_op: int, inter_op: int = 1):
+    """``configure_threads`` for the length of a ``with`` block.
+
+    torch's intra-op count is put back afterwards, so a command run inside a
+    longer process (the test suite) leaves it as it found it.  TensorFlow's pools
+    cannot change once it runs: if it already ran, its settings stay as they were.
+    """
+    torch = sys.modules.get("torch")
+    previous = torch.get_num_threads() if torch is not None else None
+    configure_threads(intra_op, inter_op)
+    try:
+        yield
+    finally:
+        if torch is not None:
+            torch.set_num_threads(previous)

@@ -1,0 +1,9 @@
+"""The model as two ONNX graphs, built from the canonical weights, and their safe reading.
+
+``graph`` builds the encoder and decoder graphs; ``export`` writes and reads an
+export folder (metadata, checksums).  The only floor that imports ``onnx``, and only
+when one of its modules is imported: importing ``shared`` never loads it.
+
+May import: shared.core, shared.files, shared.layout, shared.checkpoint; NumPy, onnx and the
+standard library.
+"""

@@ -1,0 +1,5 @@
+"""Each framework running one ported layer, for ``--check``: the only modules of port that
+import a framework, and only inside their functions.
+
+May import: shared.core, shared.layout, shared.port.
+"""

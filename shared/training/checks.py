@@ -1,0 +1,165 @@
+"""Argument checks and batch handling shared by both backends' ``train``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from shared.core.config import Seq2SeqConfig
+from shared.core.inputs import (
+    check_batch_sizes,
+    check_seed,
+    check_source,
+    check_token_ids,
+    is_integer,
+)
+from shared.text.data import Batch
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss stopped being a finite number: the weights have run off to NaN or inf."""
+
+
+def check_training_args(
+    epochs, optimizer, lr, adam_epsilon, seed=0
+) -> tuple[int, str, float, float | None, int]:
+    """Refuse bad training settings with a message that names the argument.
+
+    NumPy scalars (``np.int64(3)``, ``np.float32(0.01)``) are taken where Python
+    numbers are, and come back as Python numbers, so that a history holds plain
+    values (JSON can write them) and both frameworks see the same types.
+
+    Returns:
+        ``(epochs, optimizer, lr, adam_epsilon, seed)`` as int, str, float,
+        float or None, int.
+    """
+    if not is_integer(epochs) or epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1; got {epochs!r}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
+    # inf passes `> 0` but turns every weight into NaN on the first step, silently.
+    if not _is_real(lr) or not 0 < lr < math.inf:
+        raise ValueError(f"lr must be a positive finite number; got {lr!r}")
+    if adam_epsilon is not None and not (_is_real(adam_epsilon) and 0 < adam_epsilon < math.inf):
+        raise ValueError(
+            f"adam_epsilon must be a positive finite float or None; got {adam_epsilon!r}"
+        )
+    seed = check_seed(seed)
+    epsilon = None if adam_epsilon is None else float(adam_epsilon)
+    return int(epochs), optimizer, float(lr), epsilon, seed
+
+
+def check_finite_loss(loss: float, step: int, lr: float) -> None:
+    """Stops training at the first step whose loss is NaN or inf.
+
+    Once a step has pushed the weights to inf (a learning rate far too large, say
+    1e308), every later loss is NaN and the weights stay NaN: training on would
+    only waste time and end in a checkpoint that no loader accepts.
+
+    Args:
+        loss: this step's loss.
+        step: its number, counting from 1.
+        lr: the learning rate, for the message.
+
+    Raises:
+        TrainingDivergedError: the loss is not finite.
+    """
+    if not math.isfinite(loss):
+        raise TrainingDivergedError(
+            f"training diverged at step {step}: the loss is {loss} (not finite) with lr {lr:g}; "
+            "lower the learning rate (--lr on the command line)"
+        )
+
+
+def _is_real(value) -> bool:
+    return is_integer(value) or isinstance(value, (float, np.floating))
+
+
+def check_training_batch(
+    config: Seq2SeqConfig, src, tgt_in, tgt_out
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One training batch checked for both backends: int64 (B, S), (B, T), (B, T).
+
+    Besides the id checks, tgt_out must have a real token exactly where tgt_in
+    has one (tgt_in = BOS + answer, tgt_out = answer + EOS: the same length).
+    A target at a position where the decoder reads PAD would be scored on
+    logits that are unspecified there, and the two frameworks would report
+    different losses without an error.
+    """
+    src = check_source(src, config.src_vocab_size)                                   # (B, S)
+    tgt_in, in_lengths = check_token_ids(
+        tgt_in, config.tgt_vocab_size, "tgt_in", "target", allow_empty_rows=False
+    )                                                                                 # (B, T)
+    tgt_out, out_lengths = check_token_ids(tgt_out, config.tgt_vocab_size, "tgt_out", "target")
+    check_batch_sizes(src, tgt_in)
+    if tgt_out.shape != tgt_in.shape:
+        raise ValueError(
+            f"tgt_out has shape {tgt_out.shape} but tgt_in has {tgt_in.shape}; tgt_out is "
+            "tgt_in shifted by one step (answer + EOS vs BOS + answer), the same shape"
+        )
+    rows = np.flatnonzero(in_lengths != out_lengths)
+    if rows.size:
+        row = int(rows[0])
+        raise ValueError(
+            f"tgt_out row {row} has {out_lengths[row]} real tokens but tgt_in row {row} has "
+            f"{in_lengths[row]}; tgt_in = BOS + answer and tgt_out = answer + EOS have one length"
+        )
+    return src, tgt_in, tgt_out
+
+
+def training_batches(
+    batches: Iterable[Batch] | Callable[[int], Iterable[Batch]], epochs: int
+) -> list[list[Batch]]:
+    """Each epoch's batches, checked before the first step.
+
+    Args:
+        batches: either the batches themselves (an iterator is read once and every
+            epoch replays them), or a function of the epoch number (0, 1, ...)
+            returning that epoch's batches, e.g. a new shuffle each epoch:
+            ``lambda epoch: shared.batches(pairs, src_tok, tgt_tok, 64, seed=epoch)``.
+        epochs: how many epochs.
+    """
+    if callable(batches):
+        schedule = [list(batches(epoch)) for epoch in range(epochs)]
+    else:
+        schedule = [list(batches)] * epochs
+    for epoch, epoch_batches in enumerate(schedule):
+        if not epoch_batches:
+            raise ValueError(f"batches is empty for epoch {epoch}; give at least one shared.Batch")
+        for i, batch in enumerate(epoch_batches):
+            if not isinstance(batch, Batch):
+                raise ValueError(
+                    f"batches[{i}] must be a shared.Batch; got {type(batch).__name__}"
+                )
+    return schedule
+
+
+def epoch_means(losses: list[float], schedule: list[list[Batch]]) -> list[float]:
+    """The mean loss of each epoch, from per-step losses."""
+    means, start = [], 0
+    for epoch_batches in schedule:
+        means.append(sum(losses[start : start + len(epoch_batches)]) / len(epoch_batches))
+        start += len(epoch_batches)
+    return means
+
+
+def share_bias_gradients(gradients: dict, config: Seq2SeqConfig) -> dict:
+    """For an LSTM, give every b_hh the gradient of its b_ih, in place; return the dict.
+
+    An LSTM's loss depends on the two biases only through their sum b_ih + b_hh,
+    so their gradients are equal.  Both backends train a single LSTM bias per gate
+    (Keras has only one; torch_impl freezes bias_hh) and report its gradient under
+    both canonical names.  A GRU is left as it is: its b_hn acts inside
+    r * (W_hn h + b_hn), apart from b_in, so the two biases have gradients of their
+    own, and both frameworks train both.
+    """
+    if config.cell != "lstm":
+        return gradients
+    for key in gradients:
+        if key.endswith(".b_hh"):
+            gradients[key] = gradients[key[: -len("b_hh")] + "b_ih"].copy()
+    return gradients
