@@ -14,9 +14,10 @@ ones a user reaches for first.
 from shared.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from shared.core.config import Seq2SeqConfig
 from shared.core.runtime import configure_threads, seed_everything
+from shared.core.tokens import BOS, EOS, PAD, UNK
 from shared.text.data import Batch, batches, encode_questions, make_batch, read_pairs
 from shared.text.tasks import TASKS, load_task
-from shared.text.tokenizer import BOS, EOS, PAD, UNK, Tokenizer
+from shared.text.tokenizer import Tokenizer
 
 __version__ = "0.1.0"
 

@@ -12,7 +12,7 @@ from shared.core.inputs import (
     check_state,
     check_token_ids,
 )
-from shared.text.tokenizer import BOS, EOS, PAD
+from shared.core.tokens import BOS, EOS, PAD
 
 
 def _src(ids, **kwargs):

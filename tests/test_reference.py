@@ -14,7 +14,7 @@ import pytest
 
 from shared import layout, reference
 from shared.core.config import Seq2SeqConfig
-from shared.text.tokenizer import BOS, EOS, PAD
+from shared.core.tokens import BOS, EOS, PAD
 
 
 def assert_close(name, actual, expected, atol=1e-12):

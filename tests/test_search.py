@@ -9,8 +9,8 @@ import re
 import numpy as np
 import pytest
 
+from shared.core.tokens import BOS, EOS, PAD
 from shared.decoding.search import beam_search, greedy_search
-from shared.text.tokenizer import BOS, EOS, PAD
 
 X, Y = 3, 4  # two ordinary tokens for the hand-made tables
 

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 import shared
 import shared.text.tokenizer
 from shared import BOS, EOS, PAD, UNK, Tokenizer
-from shared.text.tokenizer import FORMAT, MAX_FILE_BYTES, SPECIAL_TOKENS, VERSION
+from shared.core.tokens import SPECIAL_TOKENS
+from shared.text.tokenizer import FORMAT, MAX_FILE_BYTES, VERSION
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -27,10 +27,10 @@ from shared.app.backends import load_backend, model_from_checkpoint, threads_for
 from shared.checkpoint import load_checkpoint, save_checkpoint
 from shared.core.config import Seq2SeqConfig
 from shared.core.runtime import seed_everything
+from shared.core.tokens import PAD
 from shared.ladder.parity import parity_report, teacher_inputs
 from shared.text.data import batches, build_tokenizers, encode_questions, make_batch
 from shared.text.tasks import load_task
-from shared.text.tokenizer import PAD
 
 # Sized so that --quick ends within a minute and
 # the default within three on two cores, and both learn the task.

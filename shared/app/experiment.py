@@ -43,9 +43,9 @@ from pathlib import Path
 import numpy as np
 
 from shared.core.config import ATTENTIONS, CELLS, Seq2SeqConfig
+from shared.core.tokens import EOS
 from shared.layout import count_parameters
 from shared.text.data import build_tokenizers, encode_questions, make_batch
-from shared.text.tokenizer import EOS
 
 ALPHABET = string.ascii_lowercase
 # The answer to each question, written once: both need every letter of the question.

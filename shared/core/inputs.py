@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from shared.core.config import STATE_NAMES
-from shared.text.tokenizer import PAD
+from shared.core.tokens import PAD
 
 
 def check_token_ids(

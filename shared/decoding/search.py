@@ -35,7 +35,7 @@ import numpy as np
 
 from shared.core.budget import check_memory
 from shared.core.inputs import check_beam_size, check_max_len
-from shared.text.tokenizer import BOS, EOS, PAD
+from shared.core.tokens import BOS, EOS, PAD
 
 Step = Callable[[np.ndarray, Any], tuple[Any, Any]]
 Select = Callable[[Any, np.ndarray], Any]

@@ -24,9 +24,9 @@ from shared.core.compare import (
     format_table,
 )
 from shared.core.config import Seq2SeqConfig
+from shared.core.tokens import BOS, EOS, PAD
 from shared.decoding.search import search_bytes
 from shared.layout.attention import encode_for_decode
-from shared.text.tokenizer import BOS, EOS, PAD
 
 
 @dataclass(frozen=True)

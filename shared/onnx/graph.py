@@ -63,6 +63,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from shared.core.config import Seq2SeqConfig
+from shared.core.tokens import PAD
 from shared.layout import (
     join_gates,
     keras_gru_to_onnx,
@@ -71,7 +72,6 @@ from shared.layout import (
     torch_gru_to_keras,
     torch_lstm_to_keras,
 )
-from shared.text.tokenizer import PAD
 
 # The opset and IR version written: opset 17 (ONNX 1.12, ONNX Runtime >= 1.12) has every
 # operator used here in its current form; IR 8 is the IR version that goes with it.

@@ -33,6 +33,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from shared.core.config import Seq2SeqConfig
+from shared.core.tokens import BOS, EOS, PAD
 from shared.layout import join_gates, recurrent_layers
 from shared.layout.attention import Memory
 from shared.reference.attention import attend
@@ -45,7 +46,6 @@ from shared.reference.cells import (
     sigmoid,
     step_function,
 )
-from shared.text.tokenizer import BOS, EOS, PAD
 
 __all__ = [
     "attention_weights",

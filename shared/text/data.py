@@ -28,8 +28,9 @@ from typing import NamedTuple
 import numpy as np
 
 from shared.core.inputs import is_integer
+from shared.core.tokens import BOS, EOS, PAD
 from shared.files.safe import FileRefusedError, read_regular, shown
-from shared.text.tokenizer import BOS, EOS, PAD, Tokenizer
+from shared.text.tokenizer import Tokenizer
 
 # The largest pair file ``read_pairs`` reads: it is read whole, and its pairs held in memory.
 MAX_PAIRS_BYTES = 2**30

@@ -4,15 +4,9 @@ A seq2seq model never sees text, only integer ids.  A ``Tokenizer`` holds one
 vocabulary (a list of token strings; a token's id is its index) and turns a
 string into ids (``encode``) and ids back into a string (``decode``).
 
-The first four ids are reserved for the special tokens every batch needs:
-
-    PAD = 0  "<pad>"  fills a short row up to the batch width; the encoder skips it
-    BOS = 1  "<bos>"  the first decoder input: "begin writing the answer"
-    EOS = 2  "<eos>"  the last decoder target: "the answer is finished"
-    UNK = 3  "<unk>"  stands for any token the vocabulary does not hold
-
-They are never produced from text: a word spelled "<eos>" encodes as UNK, so a
-sentence cannot end itself early or pad itself away.
+The first four ids are reserved for the special tokens every batch needs, PAD,
+BOS, EOS and UNK (``shared.core.tokens`` defines them, beside the config); they are
+never produced from text.
 
 Two levels of token:
 
@@ -43,11 +37,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from shared.core.tokens import BOS, EOS, PAD, SPECIAL_TOKENS, UNK
 from shared.files.safe import FileRefusedError, loads, read_regular, shown
 
-PAD, BOS, EOS, UNK = 0, 1, 2, 3
-PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, UNK_TOKEN = "<pad>", "<bos>", "<eos>", "<unk>"
-SPECIAL_TOKENS = (PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, UNK_TOKEN)
 LEVELS = ("char", "word")
 
 # What a saved tokenizer calls itself.  Bump the version when the layout of the
