@@ -6,7 +6,7 @@ checked by ``shared.core.inputs`` before any framework sees them, so both backen
 refuse bad input with the same message.
 
 A state is a tuple: (h, c) for an LSTM, (h,) for a GRU, each (L, B, H_dec).
-With attention the decoder also reads a memory, ``shared.layout.attention.Memory``
+With attention the decoder also reads a memory, ``shared.decoding.memory.Memory``
 (the encoder's outputs and the source mask): ``encode(model, src,
 return_memory=True)`` returns it beside the state, and ``decode`` takes it as one
 more argument.  Greedy and beam search carry it next to the state.
@@ -31,8 +31,8 @@ from shared.core.inputs import (
     check_source,
     check_token_ids,
 )
+from shared.decoding.memory import Memory, check_attention_inputs, check_decoder_inputs
 from shared.decoding.search import beam_search, greedy_search
-from shared.layout.attention import Memory, check_attention_inputs, check_decoder_inputs
 
 
 def build_model(config: Seq2SeqConfig, seed: int = 0) -> Seq2Seq:

@@ -10,7 +10,7 @@ canonical weights (``build_model`` + ``import_weights``, the calls the other
 backends use, so that code written against them runs here unchanged).
 
 A state is a tuple: (h, c) for an LSTM, (h,) for a GRU, each (L, B, H_dec).
-With attention the decoder also reads a memory, ``shared.layout.attention.Memory``
+With attention the decoder also reads a memory, ``shared.decoding.memory.Memory``
 (the encoder's outputs and the source mask): ``encode(model, src,
 return_memory=True)`` returns it beside the state, and ``decode`` takes it as one
 more argument, as in the other backends.  Greedy and beam search carry it next to
@@ -36,9 +36,9 @@ from shared.core.inputs import (
     check_source,
     check_token_ids,
 )
+from shared.decoding.memory import check_attention_inputs, check_decoder_inputs
 from shared.decoding.search import beam_search, greedy_search
 from shared.layout import random_weights
-from shared.layout.attention import check_attention_inputs, check_decoder_inputs
 from shared.onnx.export import build_models, read_models, stored_checksum
 
 

@@ -9,7 +9,7 @@ ONNX Runtime sessions, one per exported graph:
     encoder   src int64 (B, S)                 -> hand-off (h, c) or (h,), each (L, B, H_dec)
     decoder   tgt_in int64 (B, T), the state   -> logits (B, T, V_tgt), the new state
 
-With attention the encoder also gives the memory (``shared.layout.attention.Memory``:
+With attention the encoder also gives the memory (``shared.decoding.memory.Memory``:
 outputs (B, S, H_dec), mask (B, S)), the decoder takes it as two more inputs
 and gives the attention weights (B, T, S) too.
 
@@ -32,7 +32,7 @@ import numpy as np
 import onnxruntime as ort
 
 from shared import Seq2SeqConfig
-from shared.layout.attention import Memory
+from shared.decoding.memory import Memory
 from shared.onnx.graph import input_names, output_names
 
 

@@ -21,8 +21,9 @@ import pytest
 
 from shared import BOS, PAD, Seq2SeqConfig, reference
 from shared.core.compare import LOGITS_ATOL, STATE_ATOL, assert_close
+from shared.decoding.memory import Memory, check_memory
 from shared.layout import canonical_shapes, check_weights, count_parameters, random_weights
-from shared.layout.attention import Memory, attention_shapes, check_memory
+from shared.layout.attention import attention_shapes
 from shared.reference.attention import attend
 from tests.support import (
     BACKENDS,

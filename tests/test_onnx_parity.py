@@ -18,8 +18,8 @@ import pytest
 
 from shared import BOS, PAD, reference
 from shared.core.compare import LOGITS_ATOL, STATE_ATOL, assert_close, compare
+from shared.decoding.memory import Memory, encode_for_decode
 from shared.layout import random_weights
-from shared.layout.attention import Memory, encode_for_decode
 from tests.support import (
     CELLS,
     GRID,

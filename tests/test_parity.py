@@ -19,8 +19,8 @@ import pytest
 
 from shared import PAD, reference
 from shared.core.compare import LOGITS_ATOL, STATE_ATOL, assert_close
+from shared.decoding.memory import Memory
 from shared.layout import random_weights
-from shared.layout.attention import Memory
 from tests.support import (
     BACKENDS,
     GRID,

@@ -39,8 +39,8 @@ from shared import reference
 from shared.checkpoint import load_checkpoint
 from shared.core.compare import LOGITS_ATOL, STATE_ATOL, agreement, max_abs_diff
 from shared.core.tokens import PAD
+from shared.decoding.memory import encode_for_decode
 from shared.ladder.parity import teacher_inputs
-from shared.layout.attention import encode_for_decode
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 # What each Keras backend needs installed besides Keras.

@@ -25,8 +25,8 @@ from shared.core.compare import (
 )
 from shared.core.config import Seq2SeqConfig
 from shared.core.tokens import BOS, EOS, PAD
+from shared.decoding.memory import encode_for_decode
 from shared.decoding.search import search_bytes
-from shared.layout.attention import encode_for_decode
 
 
 @dataclass(frozen=True)

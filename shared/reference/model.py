@@ -16,7 +16,7 @@ a padded step changes nothing, so every row ends in the state of its last real
 token, whatever the batch width.
 
 With attention (``config.attention``), the decoder also reads the memory: the top
-encoder layer's outputs and the source mask (``shared.layout.attention.Memory``), which
+encoder layer's outputs and the source mask (``shared.decoding.memory.Memory``), which
 ``encode(..., return_memory=True)`` returns beside the hand-off.
 
 Weights come as a canonical dict (``shared.layout``); inputs are assumed valid
@@ -34,8 +34,8 @@ import numpy as np
 
 from shared.core.config import Seq2SeqConfig
 from shared.core.tokens import BOS, EOS, PAD
+from shared.decoding.memory import Memory
 from shared.layout import join_gates, recurrent_layers
-from shared.layout.attention import Memory
 from shared.reference.attention import attend
 from shared.reference.cells import (
     gru_cell,
