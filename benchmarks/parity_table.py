@@ -43,7 +43,7 @@ RUNGS = ("hand-off", "memory", "attention", "logits", "final", "greedy", "beam")
 
 def family(config) -> str:
     """The row a grid model counts in: its cell without attention, its attention kind with."""
-    return config.cell if config.attention == "none" else f"{config.attention}"
+    return config.attention if config.has_attention else config.cell
 
 
 def measure(module) -> dict[str, dict[str, float]]:
@@ -54,7 +54,7 @@ def measure(module) -> dict[str, dict[str, float]]:
     by_family = {}
     for params in GRID:
         config = grid_config(*params)
-        attends = config.attention != "none"
+        attends = config.has_attention
         worst = by_family.setdefault(family(config), dict.fromkeys(RUNGS, 0.0))
         weights = grid_weights(config, seed=7)
         src, tgt_in = sample_batch(seed=3)

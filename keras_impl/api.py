@@ -65,7 +65,7 @@ class _Compiled:
                   ((None, None), "bool"))                                      # (B, S)
         self.encode = per_backend.compile_fn(
             lambda src: model.encode(src, return_memory=True), model, [ids])
-        if cfg.attention == "none":
+        if not cfg.has_attention:
             decode = per_backend.compile_fn(model.decode, model, [ids, state])
             self.decode = lambda tgt_in, state, memory=None: decode(tgt_in, state)
         else:
@@ -181,7 +181,7 @@ def _select(carried, index: np.ndarray):
 def _start(model: Seq2Seq, src: np.ndarray):
     """What generation carries: (the hand-off, the memory or None without attention)."""
     state, memory = _compiled(model).encode(_tensor(src))                     # each (L, B, H_dec)
-    return state, (memory if model.config.attention != "none" else None)
+    return state, (memory if model.config.has_attention else None)
 
 
 def greedy_decode(model: Seq2Seq, src, max_len: int) -> np.ndarray:

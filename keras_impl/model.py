@@ -96,7 +96,7 @@ class Seq2Seq(keras.Model):
         # Dropout between stacked layers, as nn.LSTM(dropout=...) does.
         self.between_layers = layers.Dropout(config.dropout, name="between_layers")
         self.decoder_attention = None
-        if config.attention != "none":
+        if config.has_attention:
             self.decoder_attention = DecoderAttention(
                 config.attention, H_dec, name="decoder_attention"
             )

@@ -167,7 +167,7 @@ def _select(carried, index: np.ndarray):
 
 def _start(model: Seq2Seq, src: np.ndarray):
     """What generation carries: (the hand-off, the memory or None without attention)."""
-    if model.config.attention == "none":
+    if not model.config.has_attention:
         return model.encode(src), None                                         # each (L, B, H_dec)
     return model.encode(src, return_memory=True)
 

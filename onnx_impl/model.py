@@ -94,7 +94,7 @@ class Seq2Seq:
                 H_dec), zeros at PAD, mask (B, S))``: (state, memory).  Only a model
                 with attention has one.
         """
-        if return_memory and self.config.attention == "none":
+        if return_memory and not self.config.has_attention:
             raise ValueError(
                 "this model has no attention (config.attention is 'none'): its encoder graph "
                 "gives the hand-off only, no memory"
@@ -127,7 +127,7 @@ class Seq2Seq:
             or, with attention, the output layer of the attention over zeros).
         """
         names = input_names(self.config, "decoder")
-        extra = tuple(memory) if self.config.attention != "none" else ()
+        extra = tuple(memory) if self.config.has_attention else ()
         feeds = dict(zip(names, (tgt_in, *state, *extra), strict=True))
         logits, *rest = self.decoder.run(output_names(self.config, "decoder"), feeds)
         final = tuple(rest[: len(self.config.state_names)])                  # each (L, B, H_dec)

@@ -77,7 +77,7 @@ def grid_weights(config: Seq2SeqConfig, seed: int) -> dict:
     stays near 0: a transposed W_a moved the logits by 1e-4, the tolerance.  At
     0.5 it moves them by 6e-3.  Models without attention keep the default.
     """
-    return random_weights(config, seed=seed, scale=0.3 if config.attention == "none" else 0.5)
+    return random_weights(config, seed=seed, scale=0.5 if config.has_attention else 0.3)
 
 
 def grid_id(params) -> str:
@@ -153,7 +153,7 @@ def reference_beam(weights: dict, config: Seq2SeqConfig, src, beam_size: int, ma
     An attending model carries (state, memory): beam search reorders the state along
     its batch axis 1 and the memory (encoder outputs, source mask) along axis 0.
     """
-    if config.attention == "none":
+    if not config.has_attention:
         def step(tokens, state):
             logits, state = reference.decode(weights, config, tokens[:, None], state)
             return logits[:, 0], state
@@ -209,7 +209,7 @@ def assert_attention_weights(name: str, module, model, weights: dict, config, sr
     0 for an all-PAD source row (the batch must hold one).  A model without attention
     must refuse to give weights.
     """
-    if config.attention == "none":
+    if not config.has_attention:
         with pytest.raises(ValueError, match=r"this model has no attention"):
             module.attention_weights(model, src, tgt_in)
         return

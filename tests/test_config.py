@@ -97,6 +97,7 @@ def test_a_config_written_before_the_attention_field_has_no_attention():
 def test_attention_keeps_every_size(attention):
     config = Seq2SeqConfig(**VALID, bidirectional=True, attention=attention)
     assert config.decoder_hidden_size == 24 and config.state_names == ("h", "c")
+    assert config.has_attention == (attention != "none")
 
 
 @pytest.mark.parametrize("attention", ["Luong", "dot", "general", "", None, 1, True])

@@ -313,7 +313,7 @@ def _truth(config, weights, src, tgt_in):
     handoff_ref, memory = reference.encode(weights, config, src, return_memory=True)
     logits_ref, final_ref = reference.decode(weights, config, tgt_in, handoff_ref, memory)
     a_ref = None
-    if config.attention != "none":
+    if config.has_attention:
         a_ref = reference.attention_weights(weights, config, src, tgt_in)  # (B, T, S)
     return handoff_ref, logits_ref, final_ref, a_ref
 

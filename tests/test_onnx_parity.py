@@ -70,7 +70,7 @@ def test_handoff_matches_reference_every_layer(case):
 def test_memory_matches_reference_and_only_attending_graphs_have_one(case):
     """The encoder graph's memory: the top layer's outputs, zeros at PAD, and the mask."""
     config, weights, src, _, (onnx_impl, model) = case
-    if config.attention == "none":
+    if not config.has_attention:
         with pytest.raises(ValueError, match=r"this model has no attention.*no memory"):
             onnx_impl.encode(model, src, return_memory=True)
         return
@@ -150,7 +150,7 @@ def test_every_rung_equals_torch_impl_and_the_handoff_crosses(case):
          torch_impl.decode(torch_model, tgt_in, onnx_state, *onnx_extra)[0]),
     ):
         assert_close(f"{label} {cell} logits", logits, expected, LOGITS_ATOL, mask=_real(tgt_in))
-    if config.attention != "none":
+    if config.has_attention:
         assert_close(f"onnx vs torch {cell} attention weights",
                      onnx_impl.attention_weights(model, src, tgt_in),
                      torch_impl.attention_weights(torch_model, src, tgt_in), STATE_ATOL,

@@ -162,7 +162,7 @@ def _select(carried, index: np.ndarray):
 def _start(model: Seq2Seq, src: np.ndarray):
     """What generation carries: (the hand-off, the memory or None without attention)."""
     state, memory = model.encode(_tensor(model, src), return_memory=True)    # each (L, B, H_dec)
-    return state, (memory if model.config.attention != "none" else None)
+    return state, (memory if model.config.has_attention else None)
 
 
 def greedy_decode(model: Seq2Seq, src, max_len: int) -> np.ndarray:

@@ -84,7 +84,7 @@ class Seq2Seq(nn.Module):
             E, H_dec, num_layers=L, dropout=dropout, batch_first=True,
         )
         self.decoder_attention = None
-        if config.attention != "none":
+        if config.has_attention:
             self.decoder_attention = DecoderAttention(config.attention, H_dec)
         self.decoder_output = nn.Linear(H_dec, config.tgt_vocab_size)
         if config.cell == "lstm":

@@ -79,8 +79,8 @@ def _demo(keras_impl, torch_impl, out: Path, settings: dict, task: str, seed: in
     )
     _say(f"cell {config.cell}: the encoder hands the decoder "
          + ("(h, c), hidden and cell state" if config.cell == "lstm" else "h alone, a GRU's state")
-         + ("" if config.attention == "none" else
-            f", and its {config.attention} attention reads every encoder output"))
+         + (f", and its {config.attention} attention reads every encoder output"
+            if config.has_attention else ""))
     _say(f"task {task!r}: {len(train_pairs)} training pairs, e.g. {train_pairs[0]}")
     _say(f"config: {config}")
     _show_batch(train_pairs[0], src_tok, tgt_tok)
@@ -137,7 +137,7 @@ def _demo(keras_impl, torch_impl, out: Path, settings: dict, task: str, seed: in
         "total_seconds": time.perf_counter() - started,
     }
     written = [out / "report.json"]
-    if config.attention != "none":
+    if config.has_attention:
         question = test_pairs[0][0]
         weights, worst = _attention_of_one_answer(
             (keras_impl, swapped), (torch_impl, torch_model), src[:1], report.greedy["torch"][:1])

@@ -93,6 +93,11 @@ class Seq2SeqConfig:
         return 2 if self.bidirectional else 1
 
     @property
+    def has_attention(self) -> bool:
+        """True when the decoder also reads the encoder's outputs (Luong or Bahdanau)."""
+        return self.attention != "none"
+
+    @property
     def state_names(self) -> tuple[str, ...]:
         """The parts of one layer's state, in our order: ("h", "c") for an LSTM, ("h",) for a GRU.
 

@@ -52,7 +52,7 @@ def encode_for_decode(module, model, src) -> tuple[tuple, tuple]:
         model: its model.
         src: (B, S) source ids.
     """
-    if model.config.attention == "none":
+    if not model.config.has_attention:
         return module.encode(model, src), ()
     state, memory = module.encode(model, src, return_memory=True)
     return state, (memory,)
@@ -120,7 +120,7 @@ def check_decoder_inputs(config: Seq2SeqConfig, tgt_in, state, memory):
     tgt_in, _ = check_token_ids(tgt_in, config.tgt_vocab_size, "tgt_in", "target")  # (B, T)
     state = check_state(state, config.num_layers, tgt_in.shape[0], config.decoder_hidden_size,
                         cell=config.cell)                                      # each (L, B, H_dec)
-    if config.attention == "none":
+    if not config.has_attention:
         return tgt_in, state, None
     if memory is None:
         raise ValueError(
@@ -136,7 +136,7 @@ def check_attention_inputs(config: Seq2SeqConfig, src, tgt_in):
     Raises:
         ValueError: a model without attention, bad ids, or batch sizes that differ.
     """
-    if config.attention == "none":
+    if not config.has_attention:
         raise ValueError("this model has no attention (config.attention is 'none')")
     src, _ = check_token_ids(src, config.src_vocab_size, "src", "source")            # (B, S)
     tgt_in, _ = check_token_ids(tgt_in, config.tgt_vocab_size, "tgt_in", "target")  # (B, T)

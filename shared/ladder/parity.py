@@ -126,7 +126,7 @@ def parity_report(first, second, src: np.ndarray, max_len: int = 20) -> ParityRe
     logits_a, _ = mod_a.decode(model_a, tgt_in, state_a, *extra)            # (B, T + 1, V)
     logits_b, _ = mod_b.decode(model_b, tgt_in, state_a, *extra)            # (B, T + 1, V)
     comparisons.append(compare("logits", logits_a, logits_b, LOGITS_ATOL, mask=tgt_in != PAD))
-    if model_a.config.attention != "none":
+    if model_a.config.has_attention:
         weights_a = mod_a.attention_weights(model_a, src, tgt_in)           # (B, T + 1, S)
         weights_b = mod_b.attention_weights(model_b, src, tgt_in)           # (B, T + 1, S)
         comparisons.append(compare("attention weights", weights_a, weights_b, STATE_ATOL,

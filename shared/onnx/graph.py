@@ -97,7 +97,7 @@ _TO_ONNX = {
 
 
 def _memory(config: Seq2SeqConfig) -> list[str]:
-    return list(MEMORY_NAMES) if config.attention != "none" else []
+    return list(MEMORY_NAMES) if config.has_attention else []
 
 
 def input_names(config: Seq2SeqConfig, part: str) -> list[str]:
@@ -115,7 +115,7 @@ def output_names(config: Seq2SeqConfig, part: str) -> list[str]:
     """
     if part == "encoder":
         return [*config.state_names, *_memory(config)]
-    weights = [ATTENTION_OUTPUT] if config.attention != "none" else []
+    weights = [ATTENTION_OUTPUT] if config.has_attention else []
     return ["logits", *(f"{name}_out" for name in config.state_names), *weights]
 
 
@@ -256,7 +256,7 @@ def encoder_graph(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig) -> o
             "Concat", [parts[j] for parts in finals], [name], name=f"encoder.{name}", axis=0,
         ))                                                                     # (L, B, H_dec)
     outputs = [_state_value(name, config) for name in config.state_names]
-    if config.attention != "none":
+    if config.has_attention:
         _memory_outputs(graph, x, is_real)
         outputs += _memory_values(config)
     return _graph(graph, "encoder", [_ids_input("src", "S")], outputs)
@@ -321,7 +321,7 @@ def decoder_graph(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig) -> o
             "Where", [empty, name, new], [f"{name}_out"], name=f"decoder.{name}_out",
         ))                                                                     # (L, B, H_dec)
     (y,) = graph.node("Transpose", [y], "batch_major", perm=[1, 0, 2])         # (B, T, H_dec)
-    if config.attention != "none":
+    if config.has_attention:
         y = _attention(graph, weights, config.attention, y)                    # (B, T, H_dec)
     W_T = graph.constant("decoder.output.W_T", weights["decoder.output.W"].T)  # (H_dec, V_tgt)
     b = graph.constant("decoder.output.b", weights["decoder.output.b"])        # (V_tgt,)
@@ -331,7 +331,7 @@ def decoder_graph(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig) -> o
     logits = helper.make_tensor_value_info("logits", TensorProto.FLOAT,
                                            ["B", "T", config.tgt_vocab_size])
     outputs = [logits] + [_state_value(f"{n}_out", config) for n in config.state_names]
-    if config.attention != "none":
+    if config.has_attention:
         inputs += _memory_values(config)
         outputs.append(helper.make_tensor_value_info(ATTENTION_OUTPUT, TensorProto.FLOAT,
                                                      ["B", "T", "S"]))

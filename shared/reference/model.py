@@ -169,7 +169,7 @@ def _decode(weights, config, tgt_in, state, memory):
         x, final = rnn_layer(config.cell, x, lengths, start, params)  # x (B, T, H_dec)
         finals.append(final)
     a = None
-    if config.attention != "none":
+    if config.has_attention:
         x, a = attend(config.attention, weights, x, memory.outputs, memory.mask)  # (B, T, H_dec)
     W = np.asarray(weights["decoder.output.W"], np.float64)  # (V_tgt, H_dec)
     b = np.asarray(weights["decoder.output.b"], np.float64)  # (V_tgt,)
@@ -193,7 +193,7 @@ def attention_weights(
     Each row sums to 1 over the real source positions and is 0 at PAD ones (all 0 for
     an all-PAD source row); rows at PAD positions of ``tgt_in`` are unspecified.
     """
-    if config.attention == "none":
+    if not config.has_attention:
         raise ValueError("this model has no attention (config.attention is 'none')")
     state, memory = encode(weights, config, src, return_memory=True)
     return _decode(weights, config, tgt_in, state, memory)[2]
@@ -237,7 +237,7 @@ def greedy_decode(
             for part, value in zip(state, new, strict=True):
                 part[k] = value
             x = new[0]  # the layer above reads this layer's output h
-        if config.attention != "none":  # one step: T = 1
+        if config.has_attention:  # one step: T = 1
             x = attend(config.attention, weights, x[:, None], *memory)[0][:, 0]  # (B, H_dec)
         logits = x @ W.T + b  # (B, V_tgt)
         logits[:, [PAD, BOS]] = -np.inf  # never generated: PAD fills, BOS starts
