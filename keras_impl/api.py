@@ -23,11 +23,11 @@ from keras import ops
 from keras_impl import per_backend
 from keras_impl.model import Seq2Seq
 from shared import Seq2SeqConfig
+from shared.core.checks import check_seed
 from shared.core.inputs import (
     check_batch_sizes,
     check_beam_size,
     check_max_len,
-    check_seed,
     check_source,
     check_token_ids,
 )

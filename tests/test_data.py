@@ -233,7 +233,7 @@ def test_batches_shuffle_is_deterministic_and_complete():
 
 @pytest.mark.parametrize("batch_size", [0, -2, 2.0, True])
 def test_batches_rejects_a_bad_batch_size_at_the_call(batch_size):
-    with pytest.raises(ValueError, match=r"batch_size must be an int >= 1"):
+    with pytest.raises(ValueError, match=r"batch_size must be an integer >= 1"):
         batches([("a", "A")], *_tokenizers(), batch_size=batch_size)
 
 

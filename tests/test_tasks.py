@@ -93,10 +93,11 @@ def test_dates_answers_are_iso_and_mean_the_question():
     ("args", "message"),
     [
         (("copy", 5, 0), r"unknown task 'copy'; known tasks: reverse, sort, addition, dates"),
-        (("reverse", 0, 0), r"n must be an int >= 1; got 0"),
-        (("reverse", 2.0, 0), r"n must be an int >= 1; got 2.0"),
-        (("reverse", 5, -1), r"seed must be an int >= 0; got -1"),
-        (("reverse", 5, None), r"seed must be an int >= 0; got None"),
+        (("reverse", 0, 0), r"n must be an integer >= 1; got 0"),
+        (("reverse", 2.0, 0), r"n must be an integer >= 1; got 2.0 \(float\)"),
+        (("reverse", 5, -1), r"seed must be an integer in \[0, 4294967295\]; got -1"),
+        (("reverse", 5, None),
+         r"seed must be an integer in \[0, 4294967295\]; got None \(NoneType\)"),
     ],
 )
 def test_bad_arguments(args, message):

@@ -97,8 +97,8 @@ def test_encode_rejects_non_strings():
     ("kwargs", "message"),
     [
         ({"texts": ["a"], "level": "byte"}, r"level must be one of 'char', 'word'; got 'byte'"),
-        ({"texts": ["a"], "min_freq": 0}, r"min_freq must be an int >= 1; got 0"),
-        ({"texts": ["a"], "min_freq": 1.5}, r"min_freq must be an int >= 1; got 1.5"),
+        ({"texts": ["a"], "min_freq": 0}, r"min_freq must be an integer >= 1; got 0"),
+        ({"texts": ["a"], "min_freq": 1.5}, r"min_freq must be an integer >= 1; got 1.5 \(float\)"),
         ({"texts": ["a"], "max_size": 4}, r"max_size must be None or an int >= 5 .*got 4"),
         ({"texts": ["a", 3]}, r"texts\[1\] must be a str; got int 3"),
         ({"texts": "abc"}, r"texts must be an iterable of strings, not a single str"),
@@ -203,7 +203,7 @@ def _write(path, data):
     [
         ({"format": "something-else"}, r"format is 'something-else', expected"),
         ({"version": VERSION + 1}, rf"written by format version {VERSION + 1}; this code reads"),
-        ({"version": "1"}, r"version must be an int >= 1; got '1'"),
+        ({"version": "1"}, r"version must be an integer >= 1; got '1' \(str\)"),
         ({"level": "byte"}, r"level must be one of 'char', 'word'; got 'byte'"),
         ({"tokens": ["<pad>", "<bos>", "<eos>", "a"]}, r"tokens must start with"),
         ({"tokens": [*SPECIAL_TOKENS, "a", "a"]}, r"token 'a' appears twice"),

@@ -23,11 +23,11 @@ import numpy as np
 import torch
 
 from shared import Seq2SeqConfig
+from shared.core.checks import check_seed
 from shared.core.inputs import (
     check_batch_sizes,
     check_beam_size,
     check_max_len,
-    check_seed,
     check_source,
     check_token_ids,
 )

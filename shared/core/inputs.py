@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from shared.core.checks import check_count
 from shared.core.config import STATE_NAMES
 from shared.core.tokens import PAD
 
@@ -172,12 +173,12 @@ def check_state(
 
 def check_max_len(max_len: object) -> int:
     """Checks the number of tokens to generate: an int >= 1 (not a bool, not a float)."""
-    return _check_positive_int(max_len, "max_len")
+    return check_count(max_len, "max_len")
 
 
 def check_beam_size(beam_size: object) -> int:
     """Checks the number of hypotheses beam search keeps: an int >= 1."""
-    return _check_positive_int(beam_size, "beam_size")
+    return check_count(beam_size, "beam_size")
 
 
 def check_source(src: object, vocab_size: int) -> np.ndarray:
@@ -209,23 +210,6 @@ def check_batch_sizes(src: np.ndarray, tgt_in: np.ndarray) -> None:
         )
 
 
-# NumPy and Keras take seeds in [0, 2**32); torch takes more, but one range serves both.
-SEED_RANGE = (0, 2**32 - 1)
-
-
-def check_seed(seed: object, name: str = "seed") -> int:
-    """Checks a random seed: an integer (Python or NumPy) in ``SEED_RANGE``; returns an int."""
-    low, high = SEED_RANGE
-    if not is_integer(seed) or not low <= seed <= high:
-        raise ValueError(f"{name} must be an integer in [{low}, {high}]; got {seed!r}")
-    return int(seed)
-
-
-def is_integer(value: object) -> bool:
-    """A Python or NumPy integer, and not a bool (True is an int to Python, never a count)."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
 def as_array(value: object, name: str) -> np.ndarray:
     """``np.asarray(value)``, with a tensor that NumPy cannot read refused in words.
 
@@ -244,14 +228,6 @@ def _unreadable(name: str, err: Exception) -> ValueError:
         f"{name} is a tensor that NumPy cannot read ({err}); give a NumPy array, "
         "e.g. tensor.detach().cpu().numpy()"
     )
-
-
-def _check_positive_int(value: object, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer >= 1; got {value!r} ({type(value).__name__})")
-    if value < 1:
-        raise ValueError(f"{name} must be an integer >= 1; got {int(value)}")
-    return int(value)
 
 
 def _describe_dtype(dtype: np.dtype) -> str:

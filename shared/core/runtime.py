@@ -18,6 +18,8 @@ import sys
 
 import numpy as np
 
+from shared.core.checks import check_count, check_seed
+
 
 def _imported(name: str) -> bool:
     return name in sys.modules
@@ -27,10 +29,9 @@ def seed_everything(seed: int) -> None:
     """Seed Python, NumPy, and Keras/TensorFlow and torch (those imported) with one number.
 
     Args:
-        seed: a non-negative integer.
+        seed: an integer in [0, 2**32) (``shared.core.checks.SEED_RANGE``).
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+    seed = check_seed(seed)
     random.seed(seed)
     np.random.seed(seed)
     if _imported("torch"):
@@ -61,9 +62,7 @@ def configure_threads(
         frameworks: which of "torch" and "tensorflow" to set (both by default), for
             settings that differ per framework, as the benchmarks' do.
     """
-    for name, value in (("intra_op", intra_op), ("inter_op", inter_op)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
+    intra_op, inter_op = check_count(intra_op, "intra_op"), check_count(inter_op, "inter_op")
     if isinstance(frameworks, str) or any(name not in FRAMEWORKS for name in frameworks):
         raise ValueError(f"frameworks must be a tuple of {FRAMEWORKS}; got {frameworks!r}")
     if "torch" in frameworks and _imported("torch"):

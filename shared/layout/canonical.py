@@ -33,6 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from shared.core.checks import check_count
 from shared.core.config import ATTENTIONS, Seq2SeqConfig
 from shared.core.inputs import as_array
 from shared.layout.attention import attention_shapes
@@ -105,8 +106,7 @@ def layer_prefix(side: str, layer: int, direction: str = "forward") -> str:
     """
     if side not in SIDES:
         raise ValueError(f"side must be 'encoder' or 'decoder'; got {side!r}")
-    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or layer < 0:
-        raise ValueError(f"layer must be a non-negative integer; got {layer!r}")
+    check_count(layer, "layer", low=0)
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be 'forward' or 'backward'; got {direction!r}")
     if side == "decoder" and direction == "backward":

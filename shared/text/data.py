@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from shared.core.inputs import is_integer
+from shared.core.checks import check_count
 from shared.core.tokens import BOS, EOS, PAD
 from shared.files.safe import FileRefusedError, read_regular, shown
 from shared.text.tokenizer import Tokenizer
@@ -263,8 +263,7 @@ def batches(
     """
     # Checked here, not inside the generator, so a mistake fails at the call.
     _check_pairs(pairs)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}")
+    check_count(batch_size, "batch_size")
     if max_length is not None:
         max_length = _check_max_length(max_length)
         lengths = _pair_lengths(pairs, src_tokenizer, tgt_tokenizer)
@@ -305,6 +304,4 @@ def _pair_lengths(pairs, src_tokenizer: Tokenizer, tgt_tokenizer: Tokenizer) -> 
 
 
 def _check_max_length(max_length: object) -> int:
-    if not is_integer(max_length) or max_length < 1:
-        raise ValueError(f"max_length must be an integer >= 1; got {max_length!r}")
-    return int(max_length)
+    return check_count(max_length, "max_length")

@@ -31,6 +31,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from shared.core.checks import check_count, check_seed
+
 TASKS = {
     "reverse": "reverse 3-8 lowercase letters: 'abcde' -> 'edcba'",
     "sort": "sort 3-8 lowercase letters: 'dbca' -> 'abcd'",
@@ -55,17 +57,14 @@ def load_task(name: str, n: int, seed: int = 0) -> list[tuple[str, str]]:
         name: one of ``TASKS``.
         n: how many pairs, >= 1.  Pairs may repeat (small tasks have few
             distinct questions).
-        seed: an int >= 0; the same seed gives the same pairs.
+        seed: an integer in [0, 2**32); the same seed gives the same pairs.
 
     Returns:
         A list of ``n`` (question, answer) string pairs.
     """
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an int >= 1; got {n!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0; got {seed!r}")
+    n, seed = check_count(n, "n"), check_seed(seed)
     rng = np.random.default_rng(seed)
     make = _MAKERS[name]
     return [make(rng) for _ in range(n)]

@@ -37,6 +37,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from shared.core.checks import check_count
 from shared.core.tokens import BOS, EOS, PAD, SPECIAL_TOKENS, UNK
 from shared.files.safe import FileRefusedError, loads, read_regular, shown
 
@@ -91,8 +92,7 @@ class Tokenizer:
             ties broken by the token string.
         """
         _check_level(level, "level")
-        if isinstance(min_freq, bool) or not isinstance(min_freq, int) or min_freq < 1:
-            raise ValueError(f"min_freq must be an int >= 1; got {min_freq!r}")
+        check_count(min_freq, "min_freq")
         smallest = len(SPECIAL_TOKENS) + 1
         if max_size is not None and (
             isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < smallest
@@ -254,8 +254,7 @@ def _from_dict(data: object, where: str) -> Tokenizer:
     if data.get("format") != FORMAT:
         raise ValueError(f"{where}: format is {data.get('format')!r}, expected {FORMAT!r}")
     version = data.get("version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValueError(f"{where}: version must be an int >= 1; got {version!r}")
+    check_count(version, f"{where}: version")
     if version > VERSION:
         raise ValueError(
             f"{where}: written by format version {version}; this code reads up to version"

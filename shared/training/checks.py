@@ -7,14 +7,9 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from shared.core.checks import check_count, check_positive_number, check_seed
 from shared.core.config import Seq2SeqConfig
-from shared.core.inputs import (
-    check_batch_sizes,
-    check_seed,
-    check_source,
-    check_token_ids,
-    is_integer,
-)
+from shared.core.inputs import check_batch_sizes, check_source, check_token_ids
 from shared.text.data import Batch
 
 OPTIMIZERS = ("adam", "sgd")
@@ -37,20 +32,13 @@ def check_training_args(
         ``(epochs, optimizer, lr, adam_epsilon, seed)`` as int, str, float,
         float or None, int.
     """
-    if not is_integer(epochs) or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1; got {epochs!r}")
+    epochs = check_count(epochs, "epochs")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
-    # inf passes `> 0` but turns every weight into NaN on the first step, silently.
-    if not _is_real(lr) or not 0 < lr < math.inf:
-        raise ValueError(f"lr must be a positive finite number; got {lr!r}")
-    if adam_epsilon is not None and not (_is_real(adam_epsilon) and 0 < adam_epsilon < math.inf):
-        raise ValueError(
-            f"adam_epsilon must be a positive finite float or None; got {adam_epsilon!r}"
-        )
-    seed = check_seed(seed)
-    epsilon = None if adam_epsilon is None else float(adam_epsilon)
-    return int(epochs), optimizer, float(lr), epsilon, seed
+    lr = check_positive_number(lr, "lr")
+    epsilon = None if adam_epsilon is None else check_positive_number(adam_epsilon,
+                                                                      "adam_epsilon")
+    return epochs, optimizer, lr, epsilon, check_seed(seed)
 
 
 def check_finite_loss(loss: float, step: int, lr: float) -> None:
@@ -73,10 +61,6 @@ def check_finite_loss(loss: float, step: int, lr: float) -> None:
             f"training diverged at step {step}: the loss is {loss} (not finite) with lr {lr:g}; "
             "lower the learning rate (--lr on the command line)"
         )
-
-
-def _is_real(value) -> bool:
-    return is_integer(value) or isinstance(value, (float, np.floating))
 
 
 def check_training_batch(
