@@ -257,12 +257,12 @@ def test_cli_refuses_with_one_line_and_exit_code_2(files, capsys, bad):
 
 def test_cli_says_out_of_memory_in_one_line(monkeypatch, capsys, tmp_path):
     """What no estimate foresaw still ends in one line, not a MemoryError traceback."""
-    import shared.app.cli
+    import shared.app.commands.train
 
     def exhausted(*args):
         raise MemoryError
 
-    monkeypatch.setattr(shared.app.cli, "load_task", exhausted)
+    monkeypatch.setattr(shared.app.commands.train, "load_task", exhausted)
     line = _cli_error(capsys, ["train", "--backend", "torch", "--task", "reverse", "--epochs",
                                "1", "--out", tmp_path / "out"])
     assert line.startswith("seq2seq-rosetta: error: out of memory; use smaller sizes"), line

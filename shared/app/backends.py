@@ -22,9 +22,9 @@ from types import ModuleType
 from shared.checkpoint import Checkpoint
 from shared.core.runtime import threads
 
-BACKENDS = ("keras", "torch")
-# Engines that run a trained model: the two training backends, and ONNX Runtime.
-ENGINES = (*BACKENDS, "onnx")
+# The engines that train (the training half of the API), and all that run a trained model.
+TRAINERS = ("keras", "torch")
+ENGINES = (*TRAINERS, "onnx")
 
 # TensorFlow ran this project's graphs fastest with two ops at once (inter-op 2):
 # a training step has independent ops side by side, e.g. the gradients for the

@@ -1,4 +1,4 @@
-"""``seq2seq-rosetta experiment thought-vector``: is a big enough thought vector enough?
+"""The thought-vector experiment: is a big enough thought vector enough?
 
 The claim under test: "given the thought vector is big enough, [the encoder]
 will learn to carry what is important by itself" -- that a decoder which sees
@@ -26,12 +26,12 @@ as tables) and ``accuracy-vs-length.png`` (exact match against length, one line
 per model, one panel per task).  ``--quick`` is a smaller run (one task, two
 sizes, shorter questions, fewer steps) for a first look in about a minute.
 
-This module imports no framework: the backend is imported when the command runs.
+The command line is ``shared.app.commands.experiment``.  This module imports no
+framework: the backend is given to ``run_experiment``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.core.config import ATTENTIONS, CELLS, Seq2SeqConfig
+from shared.core.config import ATTENTIONS, Seq2SeqConfig
 from shared.core.tokens import EOS
 from shared.layout import count_parameters
 from shared.text.data import build_tokenizers, encode_questions, make_batch
@@ -85,7 +85,7 @@ def questions(rng: np.random.Generator, length: int, count: int) -> list[str]:
             for _ in range(count)]
 
 
-def training_batches(task: str, settings: Settings, src_tok, tgt_tok, seed: int) -> list:
+def experiment_batches(task: str, settings: Settings, src_tok, tgt_tok, seed: int) -> list:
     """``settings.steps`` batches of fresh questions, each batch of one length."""
     rng = np.random.default_rng(seed)
     low, high = settings.lengths
@@ -124,13 +124,13 @@ def models_of(settings: Settings) -> list[tuple[str, int]]:
             + [(kind, smallest) for kind in ATTENTIONS if kind != "none"])
 
 
-def run(backend, settings: Settings, out: Path, seed: int = 0, say=print) -> dict:
+def run_experiment(backend, settings: Settings, out: Path, seed: int = 0, say=print) -> dict:
     """Train and measure every model on every task; write the results; return them."""
     started = time.time()
     src_tok, tgt_tok = build_tokenizers([(ALPHABET, ALPHABET)])  # every letter, both sides
     results = []
     for task in settings.tasks:
-        batches = training_batches(task, settings, src_tok, tgt_tok, seed)
+        batches = experiment_batches(task, settings, src_tok, tgt_tok, seed)
         for attention, hidden in models_of(settings):
             config = Seq2SeqConfig(len(src_tok), len(tgt_tok), settings.embedding_dim, hidden,
                                    cell=settings.cell, attention=attention)
@@ -217,74 +217,3 @@ def plot(path: Path, report: dict) -> bool:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
-
-
-def _sizes(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        sizes = ()
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"expected sizes like 64,128,256; got {text!r}")
-    return sizes
-
-
-def _lengths(text: str) -> tuple[int, int]:
-    try:
-        low, high = (int(part) for part in text.split(","))
-    except ValueError:
-        low = high = 0
-    if not 1 <= low <= high:
-        raise argparse.ArgumentTypeError(f"expected SHORTEST,LONGEST like 4,40; got {text!r}")
-    return low, high
-
-
-def _tasks(text: str) -> tuple[str, ...]:
-    tasks = tuple(part.strip() for part in text.split(",") if part.strip())
-    if not tasks or set(tasks) - set(RULES):
-        raise argparse.ArgumentTypeError(f"expected tasks among {', '.join(RULES)}; got {text!r}")
-    return tasks
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {text!r}")
-    return int(text)
-
-
-def add_parser(sub) -> None:
-    """Register ``experiment thought-vector`` on the CLI's subparsers."""
-    parser = sub.add_parser("experiment", help="measure a claim: thought-vector")
-    parser.add_argument("name", choices=["thought-vector"],
-                        help="thought-vector: accuracy against question length, without "
-                             "attention at several hidden sizes and with attention")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"a smaller run: {', '.join(QUICK.tasks)}, H "
-                             f"{','.join(map(str, QUICK.hidden_sizes))}, lengths "
-                             f"{QUICK.lengths[0]}-{QUICK.lengths[1]}, {QUICK.steps} steps")
-    parser.add_argument("--backend", choices=("keras", "torch"), default="torch")
-    parser.add_argument("--cell", choices=CELLS, default=None)
-    parser.add_argument("--tasks", type=_tasks, default=None, help="e.g. reverse,sort")
-    parser.add_argument("--hidden-sizes", type=_sizes, default=None, help="e.g. 64,128,256,512")
-    parser.add_argument("--lengths", type=_lengths, default=None, help="SHORTEST,LONGEST")
-    parser.add_argument("--steps", type=_positive, default=None, help="Adam steps per model")
-    parser.add_argument("--eval-per-length", type=_positive, default=None)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="out/thought-vector")
-    parser.set_defaults(func=cmd_experiment)
-
-
-def cmd_experiment(args) -> int:
-    from shared.app.cli import load_backend  # imported here: the CLI imports this module
-    from shared.core.runtime import threads
-
-    settings = QUICK if args.quick else FULL
-    changes = {field: getattr(args, field) for field in
-               ("tasks", "hidden_sizes", "lengths", "steps", "eval_per_length", "cell")
-               if getattr(args, field) is not None}
-    settings = Settings(**{**settings.__dict__, **changes})
-    backend = load_backend(args.backend)
-    # One thread per op: the figures do not depend on how a product is split across cores.
-    with threads(intra_op=1, inter_op=1):
-        run(backend, settings, Path(args.out), seed=args.seed)
-    return 0
