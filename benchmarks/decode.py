@@ -61,7 +61,7 @@ from benchmarks.common import (
     random_ids,
     set_onednn,
 )
-from shared import BOS, EOS, PAD, Seq2SeqConfig
+from shared import BOS, EOS, PAD, Seq2SeqConfig, configure_threads
 from shared.layout import random_weights
 
 # The frameworks are imported inside the functions that use them: TensorFlow
@@ -128,11 +128,12 @@ def run(quick: bool = False, onnx_threads: int = 1) -> tuple[dict, dict, dict]:
     import torch_impl
 
     config, weights = shared_weights()
+    # ONNX Runtime takes its threads per session, when one is built: set them first.
+    configure_threads(onnx_threads, 1, frameworks=("onnxruntime",))
     models = {}
     for name, backend in (("keras_impl", keras_impl), ("torch_impl", torch_impl),
                           ("onnx_impl", onnx_impl)):
-        threads = {"intra_op": onnx_threads, "inter_op": 1} if backend is onnx_impl else {}
-        model = backend.build_model(config, **threads)
+        model = backend.build_model(config)
         backend.import_weights(model, weights)
         models[name] = (backend, model)
     src = sources(SENTENCES)                                                 # (N, S)

@@ -13,8 +13,10 @@ A state is a tuple: (h, c) for an LSTM, (h,) for a GRU, each (L, B, H_dec).
 With attention the decoder also reads a memory, ``shared.decoding.memory.Memory``
 (the encoder's outputs and the source mask): ``encode(model, src,
 return_memory=True)`` returns it beside the state, and ``decode`` takes it as one
-more argument, as in the other backends.  Greedy and beam search carry it next to
-the state.
+more argument, as in the other backends (a model without attention gives an empty
+one).  Greedy and beam search carry it next to the state.  ``forward``,
+``attention_weights``, ``greedy_decode`` and ``beam_decode`` are written once, in
+``shared.decoding.inference``, over the hooks at the end of this file.
 
 Shapes: B batch, S source length, T target length, L layers, H_dec decoder
 hidden, V_tgt target vocabulary.
@@ -29,17 +31,13 @@ import numpy as np
 
 from onnx_impl.model import Seq2Seq
 from shared import Seq2SeqConfig
-from shared.core.inputs import (
-    check_batch_sizes,
-    check_beam_size,
-    check_max_len,
-    check_source,
-    check_token_ids,
-)
-from shared.decoding.memory import check_attention_inputs, check_decoder_inputs
-from shared.decoding.search import beam_search, greedy_search
+from shared.core.checks import check_seed
+from shared.core.inputs import check_source
+from shared.decoding import inference
+from shared.decoding.memory import Memory, check_decoder_inputs
 from shared.layout import random_weights
 from shared.onnx.export import build_models, read_models, stored_checksum
+from shared.onnx.graph import canonical_weights
 
 
 def _serialized(weights, config: Seq2SeqConfig, checkpoint_sha256: str = "") -> dict[str, bytes]:
@@ -47,19 +45,17 @@ def _serialized(weights, config: Seq2SeqConfig, checkpoint_sha256: str = "") -> 
     return {part: model.SerializeToString(deterministic=True) for part, model in models.items()}
 
 
-def build_model(
-    config: Seq2SeqConfig, seed: int = 0, intra_op: int | None = None, inter_op: int | None = None
-) -> Seq2Seq:
+def build_model(config: Seq2SeqConfig, seed: int = 0) -> Seq2Seq:
     """A model holding random canonical weights (``shared.layout.random_weights(config, seed)``).
 
     ONNX Runtime has no initialisers of its own; give the model real weights with
-    ``import_weights``, or load one with ``load_model``.  ``intra_op`` and ``inter_op``
-    are the sessions' thread counts (None: ONNX Runtime's defaults).
+    ``import_weights``, or load one with ``load_model``.  The sessions' thread counts
+    are ``shared.configure_threads``'s (``shared.core.runtime.session_threads``).
     """
     if not isinstance(config, Seq2SeqConfig):
         raise TypeError(f"config must be a shared.Seq2SeqConfig; got {type(config).__name__}")
-    weights = random_weights(config, seed=seed)
-    return Seq2Seq(config, _serialized(weights, config), intra_op=intra_op, inter_op=inter_op)
+    weights = random_weights(config, seed=check_seed(seed))
+    return Seq2Seq(config, _serialized(weights, config))
 
 
 def import_weights(model: Seq2Seq, weights) -> None:
@@ -67,9 +63,16 @@ def import_weights(model: Seq2Seq, weights) -> None:
     model.load(_serialized(weights, model.config))
 
 
-def load_model(
-    path: str | os.PathLike, intra_op: int | None = None, inter_op: int | None = None
-) -> Seq2Seq:
+def export_weights(model: Seq2Seq) -> dict[str, np.ndarray]:
+    """The canonical weights the model's two graphs hold (``shared.onnx.graph.canonical_weights``).
+
+    An LSTM's two biases are one sum in the graph: they come back as b_ih = b_ih + b_hh
+    and b_hh = 0, as ``keras_impl`` exports them; a GRU's come back as they went in.
+    """
+    return canonical_weights(model.models, model.config)
+
+
+def load_model(path: str | os.PathLike) -> Seq2Seq:
     """A model from a checkpoint file or from a folder written by ``seq2seq-rosetta export``.
 
     A checkpoint is read by ``shared.checkpoint.load_checkpoint`` and exported in
@@ -82,21 +85,21 @@ def load_model(
     """
     if Path(path).is_dir():
         config, models, checksum = read_models(path)
-        return Seq2Seq(config, models, checksum, intra_op=intra_op, inter_op=inter_op)
+        return Seq2Seq(config, models, checksum)
     from shared.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(path)
     checksum = stored_checksum(path)
     models = _serialized(checkpoint.weights, checkpoint.config, checksum)
-    return Seq2Seq(checkpoint.config, models, checksum, intra_op=intra_op, inter_op=inter_op)
+    return Seq2Seq(checkpoint.config, models, checksum)
 
 
 def encode(model: Seq2Seq, src, return_memory: bool = False):
     """The hand-off, (h, c) or (h,), float32 NumPy, each (L, B, H_dec); all-PAD rows give zeros.
 
-    With ``return_memory`` (a model with attention), (state, memory): ``Memory(outputs
-    (B, S, H_dec) float32, zeros at PAD, mask (B, S) bool)``, what attention reads.
-    A model without attention has no memory in its graph, and says so.
+    With ``return_memory``, (state, memory): ``Memory(outputs (B, S, H_dec) float32,
+    zeros at PAD, mask (B, S) bool)``, what attention reads; a model without attention
+    gives an empty one (outputs (B, S, 0), ``shared.decoding.memory.empty_memory``).
     """
     src = check_source(src, model.config.src_vocab_size)                       # (B, S)
     return model.encode(src, return_memory=return_memory)                     # each (L, B, H_dec)
@@ -117,27 +120,8 @@ def decode(model: Seq2Seq, tgt_in, state, memory=None) -> tuple[np.ndarray, tupl
     return model.decode(tgt_in, state, memory)                                 # (B, T, V_tgt)
 
 
-def forward(model: Seq2Seq, src, tgt_in) -> np.ndarray:
-    """Teacher-forced logits (B, T, V_tgt): ``decode(tgt_in, encode(src))``."""
-    cfg = model.config
-    # Checked first: a list (or a bad array) has no batch size to compare yet.
-    src, _ = check_token_ids(src, cfg.src_vocab_size, "src", "source")            # (B, S)
-    tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")  # (B, T)
-    check_batch_sizes(src, tgt_in)
-    logits, _ = decode(model, tgt_in, *_start(model, src))
-    return logits
-
-
-def attention_weights(model: Seq2Seq, src, tgt_in) -> np.ndarray:
-    """Teacher-forced attention weights, float32 (B, T, S): how much step t reads source s.
-
-    A row sums to 1 over the real source positions, 0 at PAD ones, and is all 0 for
-    an all-PAD source row; rows at PAD positions of ``tgt_in`` are unspecified.
-    """
-    src, tgt_in = check_attention_inputs(model.config, src, tgt_in)              # (B, S), (B, T)
-    state, memory = model.encode(src, return_memory=True)
-    if tgt_in.shape[1] == 0:  # no step, no weights
-        return np.zeros((len(tgt_in), 0, memory.mask.shape[1]), np.float32)
+def _attend(model: Seq2Seq, tgt_in: np.ndarray, state, memory: Memory) -> np.ndarray:
+    """Teacher-forced attention weights (B, T, S) from checked NumPy inputs."""
     _, _, weights = model.decode(tgt_in, state, memory, return_attention=True)
     return weights                                                             # (B, T, S)
 
@@ -167,22 +151,32 @@ def _select(carried, index: np.ndarray):
 
 def _start(model: Seq2Seq, src: np.ndarray):
     """What generation carries: (the hand-off, the memory or None without attention)."""
-    if not model.config.has_attention:
-        return model.encode(src), None                                         # each (L, B, H_dec)
-    return model.encode(src, return_memory=True)
+    state, memory = model.encode(src, return_memory=True)                     # each (L, B, H_dec)
+    return state, (memory if model.config.has_attention else None)
+
+
+_HOOKS = inference.Hooks(encode, decode, _start, _step_fn, _select, _attend)
+
+
+def forward(model: Seq2Seq, src, tgt_in) -> np.ndarray:
+    """Teacher-forced logits (B, T, V_tgt): ``decode(tgt_in, encode(src))``."""
+    return inference.forward(_HOOKS, model, src, tgt_in)
+
+
+def attention_weights(model: Seq2Seq, src, tgt_in) -> np.ndarray:
+    """Teacher-forced attention weights, float32 (B, T, S): how much step t reads source s.
+
+    A row sums to 1 over the real source positions, 0 at PAD ones, and is all 0 for
+    an all-PAD source row; rows at PAD positions of ``tgt_in`` are unspecified.
+    """
+    return inference.attention_weights(_HOOKS, model, src, tgt_in)
 
 
 def greedy_decode(model: Seq2Seq, src, max_len: int) -> np.ndarray:
     """One-to-many generation: int64 (B, max_len), EOS kept, PAD after it."""
-    max_len = check_max_len(max_len)
-    src = check_source(src, model.config.src_vocab_size)                       # (B, S)
-    return greedy_search(_step_fn(model), _start(model, src), src.shape[0], max_len)
+    return inference.greedy_decode(_HOOKS, model, src, max_len)
 
 
 def beam_decode(model: Seq2Seq, src, beam_size: int, max_len: int) -> np.ndarray:
     """Beam search (length-normalised): int64 (B, max_len); beam_size=1 equals greedy."""
-    beam_size, max_len = check_beam_size(beam_size), check_max_len(max_len)
-    src = check_source(src, model.config.src_vocab_size)                       # (B, S)
-    return beam_search(
-        _step_fn(model), _start(model, src), src.shape[0], beam_size, max_len, select=_select
-    )
+    return inference.beam_decode(_HOOKS, model, src, beam_size, max_len)

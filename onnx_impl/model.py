@@ -32,17 +32,9 @@ import numpy as np
 import onnxruntime as ort
 
 from shared import Seq2SeqConfig
-from shared.decoding.memory import Memory
+from shared.core.runtime import session_threads
+from shared.decoding.memory import Memory, empty_memory
 from shared.onnx.graph import input_names, output_names
-
-
-def _threads(value: object, name: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, or None for ONNX Runtime's choice; "
-                         f"got {value!r}")
-    return int(value)
 
 
 class Seq2Seq:
@@ -53,36 +45,31 @@ class Seq2Seq:
         models: {"encoder": bytes, "decoder": bytes}, serialized ONNX models from
             ``shared.onnx.export`` (already checked).
         checkpoint_sha256: the checksum of the checkpoint the models came from, or "".
-        intra_op: threads per operator (``SessionOptions.intra_op_num_threads``);
-            None leaves ONNX Runtime's default (one per core).
-        inter_op: operators run at once (``inter_op_num_threads``); None: the default.
+
+    The sessions take the thread counts of ``shared.core.runtime.session_threads``
+    (set with ``shared.configure_threads``; by default ONNX Runtime's own, one per core)
+    when they are built.
     """
 
-    def __init__(
-        self,
-        config: Seq2SeqConfig,
-        models: Mapping[str, bytes],
-        checkpoint_sha256: str = "",
-        intra_op: int | None = None,
-        inter_op: int | None = None,
-    ):
+    def __init__(self, config: Seq2SeqConfig, models: Mapping[str, bytes],
+                 checkpoint_sha256: str = ""):
         self.config = config
-        self.intra_op = _threads(intra_op, "intra_op")
-        self.inter_op = _threads(inter_op, "inter_op")
         self.load(models, checkpoint_sha256)
 
     def load(self, models: Mapping[str, bytes], checkpoint_sha256: str = "") -> None:
         """Replace both sessions with new ones over ``models`` (same config)."""
         options = ort.SessionOptions()
-        if self.intra_op is not None:
-            options.intra_op_num_threads = self.intra_op
-        if self.inter_op is not None:
-            options.inter_op_num_threads = self.inter_op
+        threads = session_threads()
+        if threads["intra_op"] is not None:
+            options.intra_op_num_threads = threads["intra_op"]
+        if threads["inter_op"] is not None:
+            options.inter_op_num_threads = threads["inter_op"]
         # The CPU provider named: a GPU build of ONNX Runtime would otherwise pick CUDA first.
         sessions = {part: ort.InferenceSession(models[part], options,
                                                providers=["CPUExecutionProvider"])
                     for part in ("encoder", "decoder")}
         self.encoder, self.decoder = sessions["encoder"], sessions["decoder"]
+        self.models = dict(models)
         self.checkpoint_sha256 = checkpoint_sha256
 
     def encode(self, src: np.ndarray, return_memory: bool = False):
@@ -91,20 +78,18 @@ class Seq2Seq:
         Args:
             src: int64 (B, S), S >= 1, post-padded with PAD.  A row of only PAD gives zeros.
             return_memory: also return what attention reads, ``Memory(outputs (B, S,
-                H_dec), zeros at PAD, mask (B, S))``: (state, memory).  Only a model
-                with attention has one.
+                H_dec), zeros at PAD, mask (B, S))``: (state, memory).  A model without
+                attention has no memory in its graph and gives an empty one
+                (``shared.decoding.memory.empty_memory``).
         """
-        if return_memory and not self.config.has_attention:
-            raise ValueError(
-                "this model has no attention (config.attention is 'none'): its encoder graph "
-                "gives the hand-off only, no memory"
-            )
         parts = len(self.config.state_names)
         outputs = self.encoder.run(output_names(self.config, "encoder"), {"src": src})
         state = tuple(outputs[:parts])                                       # each (L, B, H_dec)
-        if return_memory:
-            return state, Memory(*outputs[parts:])                           # (B, S, H_dec), (B, S)
-        return state
+        if not return_memory:
+            return state
+        if not self.config.has_attention:
+            return state, empty_memory(src)
+        return state, Memory(*outputs[parts:])                               # (B, S, H_dec), (B, S)
 
     def decode(
         self, tgt_in: np.ndarray, state: tuple[np.ndarray, ...], memory: Memory | None = None,

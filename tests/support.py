@@ -133,16 +133,11 @@ BACKENDS = ["keras_impl", "torch_impl"]
 # Runtime is installed (it is, in `make test`), onnx_impl.
 ENGINES = BACKENDS + (["onnx_impl"] if importlib.util.find_spec("onnxruntime") else [])
 
-# ONNX Runtime's sessions take their thread counts when built: one, like the frameworks
-# in conftest.py, so that nothing spins against the other engineers' tests.
-ONNX_THREADS = {"intra_op": 1, "inter_op": 1}
-
 
 def model_with(name: str, config: Seq2SeqConfig, weights: dict):
     """(backend module, model) of backend ``name`` holding the canonical ``weights``."""
     module = backend(name)
-    threads = ONNX_THREADS if name == "onnx_impl" else {}
-    model = module.build_model(config, seed=0, **threads)
+    model = module.build_model(config, seed=0)
     module.import_weights(model, weights)
     return module, model
 

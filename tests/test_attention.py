@@ -259,18 +259,20 @@ def test_a_memory_of_0_1_integers_is_read_as_a_mask():
 def test_a_model_without_attention_does_not_read_the_memory(name):
     """Generic code may pass the memory to any model; without attention it changes nothing.
 
-    An ONNX model without attention has no memory in its graph (its graphs are those
-    of before attention): it refuses to make one, and ignores one made elsewhere.
+    Every engine gives a model without attention an empty memory (outputs (B, S, 0));
+    its decoder ignores that one, and one made elsewhere, alike.
     """
     config = Seq2SeqConfig(V_SRC, V_TGT, 4, 3, bidirectional=True)
     module, model = model_with(name, config, random_weights(config))
-    if name == "onnx_impl":
-        with pytest.raises(ValueError, match=r"no attention .* no memory"):
-            module.encode(model, SRC, return_memory=True)
-        torch_impl, torch_model = model_with("torch_impl", config, random_weights(config))
-        state, memory = module.encode(model, SRC), torch_impl.encode(torch_model, SRC, True)[1]
-    else:
-        state, memory = module.encode(model, SRC, return_memory=True)
+    state, memory = module.encode(model, SRC, return_memory=True)
+    assert memory.outputs.shape == (*SRC.shape, 0) and memory.outputs.dtype == np.float32
+    np.testing.assert_array_equal(memory.mask, SRC != PAD)
+    reference_memory = reference.encode(random_weights(config), config, SRC, return_memory=True)[1]
+    for given in (memory, reference_memory, Memory(np.ones((*SRC.shape, 6), np.float32),
+                                                   SRC != PAD)):
+        with_memory, _ = module.decode(model, TGT_IN, state, given)
+        without, _ = module.decode(model, TGT_IN, state)
+        np.testing.assert_array_equal(with_memory, without)
     with_memory, _ = module.decode(model, TGT_IN, state, memory)
     without, _ = module.decode(model, TGT_IN, state)
     np.testing.assert_array_equal(with_memory, without)

@@ -35,7 +35,7 @@ def test_export_writes_a_folder_that_onnx_impl_loads(checkpoint, capsys):
     assert main(["export", str(checkpoint), "--format", "onnx", "--out", str(out)]) == 0
     assert capsys.readouterr().out.strip() == (f"wrote {out / 'encoder.onnx'} and "
                                                 f"{out / 'decoder.onnx'}")
-    model = onnx_impl.load_model(out, intra_op=1, inter_op=1)
+    model = onnx_impl.load_model(out)
     assert model.checkpoint_sha256 == onnx_impl.load_model(checkpoint).checkpoint_sha256
     assert model.config == load_checkpoint(checkpoint).config  # the attention kind included
 

@@ -18,7 +18,7 @@ import pytest
 
 from shared import CheckpointError, Tokenizer, reference, save_checkpoint
 from shared.layout import random_weights
-from tests.support import CELLS, ONNX_THREADS, grid_config, ragged_ids
+from tests.support import CELLS, grid_config, ragged_ids
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -91,7 +91,7 @@ def test_every_recurrent_node_reads_the_lengths_and_b_s_t_stay_free(tmp_path, ce
                 assert attributes["linear_before_reset"] == 1, node.name
         ids = graph.input[0].type.tensor_type.shape.dim
         assert [d.dim_param for d in ids] == ["B", "S" if part == "encoder" else "T"]
-    model = onnx_impl.load_model(tmp_path, **ONNX_THREADS)
+    model = onnx_impl.load_model(tmp_path)
     rng = np.random.default_rng(8)
     for lengths in ([1], [10, 3, 0, 7, 1, 9, 2]):  # shapes never seen at export
         src = ragged_ids(rng, lengths, config.src_vocab_size)
@@ -119,7 +119,7 @@ def test_an_attending_model_passes_the_memory_between_its_graphs(tmp_path, cell,
                                                 "attention"]
     attention_dims = decoder.output[-1].type.tensor_type.shape.dim
     assert [d.dim_param for d in attention_dims] == ["B", "T", "S"]
-    model = onnx_impl.load_model(tmp_path, **ONNX_THREADS)
+    model = onnx_impl.load_model(tmp_path)
     rng = np.random.default_rng(4)
     src = ragged_ids(rng, [6, 0, 2, 9], config.src_vocab_size)
     tgt_in = ragged_ids(rng, [3, 5, 1, 2], config.tgt_vocab_size, first=1)
@@ -140,8 +140,8 @@ def test_a_model_without_attention_keeps_the_graphs_of_before_attention(exported
 
 def test_a_folder_and_its_checkpoint_load_as_the_same_model(exported):
     checkpoint, folder, _ = exported
-    from_folder = onnx_impl.load_model(folder, **ONNX_THREADS)
-    from_checkpoint = onnx_impl.load_model(checkpoint, **ONNX_THREADS)
+    from_folder = onnx_impl.load_model(folder)
+    from_checkpoint = onnx_impl.load_model(checkpoint)
     assert from_folder.config == from_checkpoint.config == CONFIG
     assert from_folder.checkpoint_sha256 == from_checkpoint.checkpoint_sha256 != ""
     src = np.array([[5, 6, 7], [8, 0, 0], [0, 0, 0]])

@@ -18,7 +18,7 @@ import pytest
 
 from shared import BOS, PAD, reference
 from shared.core.compare import LOGITS_ATOL, STATE_ATOL, assert_close, compare
-from shared.decoding.memory import Memory, encode_for_decode
+from shared.decoding.memory import Memory
 from shared.layout import random_weights
 from tests.support import (
     CELLS,
@@ -67,13 +67,9 @@ def test_handoff_matches_reference_every_layer(case):
         "an all-PAD row hands off zeros"
 
 
-def test_memory_matches_reference_and_only_attending_graphs_have_one(case):
+def test_memory_matches_reference_and_is_empty_without_attention(case):
     """The encoder graph's memory: the top layer's outputs, zeros at PAD, and the mask."""
     config, weights, src, _, (onnx_impl, model) = case
-    if not config.has_attention:
-        with pytest.raises(ValueError, match=r"this model has no attention.*no memory"):
-            onnx_impl.encode(model, src, return_memory=True)
-        return
     state, memory = onnx_impl.encode(model, src, return_memory=True)
     for value, alone in zip(state, onnx_impl.encode(model, src), strict=True):
         np.testing.assert_array_equal(alone, value, err_msg="onnx encode without memory")
@@ -84,6 +80,8 @@ def test_memory_matches_reference_and_only_attending_graphs_have_one(case):
     assert_close(f"onnx {config.cell} memory outputs", memory.outputs, memory_ref.outputs,
                  STATE_ATOL)
     assert not memory.outputs[src == PAD].any(), "the memory is zeros at PAD"
+    width = config.decoder_hidden_size if config.has_attention else 0
+    assert memory.outputs.shape == (*src.shape, width), "no attention: an empty memory"
 
 
 def test_teacher_forced_logits_and_final_state(case):
@@ -135,19 +133,18 @@ def test_every_rung_equals_torch_impl_and_the_handoff_crosses(case):
     config, weights, src, tgt_in, (onnx_impl, model) = case
     torch_impl, torch_model = model_with("torch_impl", config, weights)
     cell = config.cell
-    onnx_state, onnx_extra = encode_for_decode(onnx_impl, model, src)
-    torch_state, torch_extra = encode_for_decode(torch_impl, torch_model, src)
+    onnx_state, onnx_memory = onnx_impl.encode(model, src, return_memory=True)
+    torch_state, torch_memory = torch_impl.encode(torch_model, src, return_memory=True)
     _assert_states(f"onnx vs torch {cell} hand-off", config, onnx_state, torch_state)
-    for onnx_part, torch_part in zip(onnx_extra, torch_extra, strict=True):  # the memory
-        assert_close(f"onnx vs torch {cell} memory outputs", onnx_part.outputs,
-                     torch_part.outputs, STATE_ATOL)
-    expected, _ = torch_impl.decode(torch_model, tgt_in, torch_state, *torch_extra)
+    assert_close(f"onnx vs torch {cell} memory outputs", onnx_memory.outputs,
+                 torch_memory.outputs, STATE_ATOL)
+    expected, _ = torch_impl.decode(torch_model, tgt_in, torch_state, torch_memory)
     for label, logits in (
-        ("onnx vs torch", onnx_impl.decode(model, tgt_in, onnx_state, *onnx_extra)[0]),
+        ("onnx vs torch", onnx_impl.decode(model, tgt_in, onnx_state, onnx_memory)[0]),
         ("torch hand-off -> onnx decoder",
-         onnx_impl.decode(model, tgt_in, torch_state, *torch_extra)[0]),
+         onnx_impl.decode(model, tgt_in, torch_state, torch_memory)[0]),
         ("onnx hand-off -> torch decoder",
-         torch_impl.decode(torch_model, tgt_in, onnx_state, *onnx_extra)[0]),
+         torch_impl.decode(torch_model, tgt_in, onnx_state, onnx_memory)[0]),
     ):
         assert_close(f"{label} {cell} logits", logits, expected, LOGITS_ATOL, mask=_real(tgt_in))
     if config.has_attention:
@@ -232,8 +229,7 @@ def test_a_broken_attention_graph_is_caught_by_the_ladder(kind, mutation):
     models = build_models(weights, config)
     edit, rung = GRAPH_MUTATIONS[mutation]
     edit(models["decoder"].graph)
-    model = Seq2Seq(config, {part: m.SerializeToString() for part, m in models.items()},
-                    intra_op=1, inter_op=1)
+    model = Seq2Seq(config, {part: m.SerializeToString() for part, m in models.items()})
     real = _real(tgt_in)
     found = {
         "attention weights": compare(

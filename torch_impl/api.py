@@ -8,8 +8,11 @@ refuse bad input with the same message.
 A state is a tuple: (h, c) for an LSTM, (h,) for a GRU, each (L, B, H_dec).
 With attention the decoder also reads a memory, ``shared.decoding.memory.Memory``
 (the encoder's outputs and the source mask): ``encode(model, src,
-return_memory=True)`` returns it beside the state, and ``decode`` takes it as one
-more argument.  Greedy and beam search carry it next to the state.
+return_memory=True)`` returns it beside the state (an empty one for a model
+without attention), and ``decode`` takes it as one more argument.  Greedy and
+beam search carry it next to the state.  ``forward``, ``attention_weights``,
+``greedy_decode`` and ``beam_decode`` are written once, in
+``shared.decoding.inference``, over the hooks at the end of this file.
 
 Shapes: B batch, S source length, T target length, L layers, H_dec decoder
 hidden, V_tgt target vocabulary.
@@ -24,15 +27,9 @@ import torch
 
 from shared import Seq2SeqConfig
 from shared.core.checks import check_seed
-from shared.core.inputs import (
-    check_batch_sizes,
-    check_beam_size,
-    check_max_len,
-    check_source,
-    check_token_ids,
-)
-from shared.decoding.memory import Memory, check_attention_inputs, check_decoder_inputs
-from shared.decoding.search import beam_search, greedy_search
+from shared.core.inputs import check_source
+from shared.decoding import inference
+from shared.decoding.memory import Memory, check_decoder_inputs, empty_memory
 from torch_impl.model import Seq2Seq
 
 
@@ -72,15 +69,18 @@ def encode(model: Seq2Seq, src, return_memory: bool = False):
     """The hand-off, (h, c) or (h,), float32 NumPy, each (L, B, H_dec); all-PAD rows give zeros.
 
     With ``return_memory``, (state, memory): ``Memory(outputs (B, S, H_dec) float32,
-    zeros at PAD, mask (B, S) bool)``, what attention reads.
+    zeros at PAD, mask (B, S) bool)``, what attention reads; a model without attention
+    gives an empty one (outputs (B, S, 0), ``shared.decoding.memory.empty_memory``).
     """
     src = check_source(src, model.config.src_vocab_size)                       # (B, S)
     with _inference(model):
         state, (outputs, mask) = model.encode(_tensor(model, src), return_memory=True)
     state = tuple(_numpy(part) for part in state)                              # each (L, B, H_dec)
-    if return_memory:
-        return state, Memory(_numpy(outputs), _numpy(mask))
-    return state
+    if not return_memory:
+        return state
+    if not model.config.has_attention:
+        return state, empty_memory(src)
+    return state, Memory(_numpy(outputs), _numpy(mask))
 
 
 def decode(model: Seq2Seq, tgt_in, state, memory=None) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
@@ -105,27 +105,8 @@ def _memory_tensors(model: Seq2Seq, memory: Memory | None):
     return None if memory is None else tuple(_tensor(model, part) for part in memory)
 
 
-def forward(model: Seq2Seq, src, tgt_in) -> np.ndarray:
-    """Teacher-forced logits (B, T, V_tgt): ``decode(tgt_in, encode(src))``."""
-    cfg = model.config
-    # Checked first: a list (or a bad array) has no batch size to compare yet.
-    src, _ = check_token_ids(src, cfg.src_vocab_size, "src", "source")            # (B, S)
-    tgt_in, _ = check_token_ids(tgt_in, cfg.tgt_vocab_size, "tgt_in", "target")  # (B, T)
-    check_batch_sizes(src, tgt_in)
-    logits, _ = decode(model, tgt_in, *encode(model, src, return_memory=True))
-    return logits
-
-
-def attention_weights(model: Seq2Seq, src, tgt_in) -> np.ndarray:
-    """Teacher-forced attention weights, float32 (B, T, S): how much step t reads source s.
-
-    A row sums to 1 over the real source positions, 0 at PAD ones, and is all 0 for
-    an all-PAD source row; rows at PAD positions of ``tgt_in`` are unspecified.
-    """
-    src, tgt_in = check_attention_inputs(model.config, src, tgt_in)              # (B, S), (B, T)
-    state, memory = encode(model, src, return_memory=True)
-    if tgt_in.shape[1] == 0:  # no step, no weights
-        return np.zeros((len(tgt_in), 0, memory.mask.shape[1]), np.float32)
+def _attend(model: Seq2Seq, tgt_in: np.ndarray, state, memory: Memory) -> np.ndarray:
+    """Teacher-forced attention weights (B, T, S) from checked NumPy inputs."""
     with _inference(model):
         state = tuple(_tensor(model, part) for part in state)
         _, _, weights = model.decode(_tensor(model, tgt_in), state,
@@ -165,19 +146,28 @@ def _start(model: Seq2Seq, src: np.ndarray):
     return state, (memory if model.config.has_attention else None)
 
 
+_HOOKS = inference.Hooks(encode, decode, _start, _step_fn, _select, _attend, _inference)
+
+
+def forward(model: Seq2Seq, src, tgt_in) -> np.ndarray:
+    """Teacher-forced logits (B, T, V_tgt): ``decode(tgt_in, encode(src))``."""
+    return inference.forward(_HOOKS, model, src, tgt_in)
+
+
+def attention_weights(model: Seq2Seq, src, tgt_in) -> np.ndarray:
+    """Teacher-forced attention weights, float32 (B, T, S): how much step t reads source s.
+
+    A row sums to 1 over the real source positions, 0 at PAD ones, and is all 0 for
+    an all-PAD source row; rows at PAD positions of ``tgt_in`` are unspecified.
+    """
+    return inference.attention_weights(_HOOKS, model, src, tgt_in)
+
+
 def greedy_decode(model: Seq2Seq, src, max_len: int) -> np.ndarray:
     """One-to-many generation: int64 (B, max_len), EOS kept, PAD after it."""
-    max_len = check_max_len(max_len)
-    src = check_source(src, model.config.src_vocab_size)                       # (B, S)
-    with _inference(model):
-        return greedy_search(_step_fn(model), _start(model, src), src.shape[0], max_len)
+    return inference.greedy_decode(_HOOKS, model, src, max_len)
 
 
 def beam_decode(model: Seq2Seq, src, beam_size: int, max_len: int) -> np.ndarray:
     """Beam search (length-normalised): int64 (B, max_len); beam_size=1 equals greedy."""
-    beam_size, max_len = check_beam_size(beam_size), check_max_len(max_len)
-    src = check_source(src, model.config.src_vocab_size)                       # (B, S)
-    with _inference(model):
-        return beam_search(
-            _step_fn(model), _start(model, src), src.shape[0], beam_size, max_len, select=_select
-        )
+    return inference.beam_decode(_HOOKS, model, src, beam_size, max_len)

@@ -39,7 +39,6 @@ from shared import reference
 from shared.checkpoint import load_checkpoint
 from shared.core.compare import LOGITS_ATOL, STATE_ATOL, agreement, max_abs_diff
 from shared.core.tokens import PAD
-from shared.decoding.memory import encode_for_decode
 from shared.ladder.parity import teacher_inputs
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
@@ -59,8 +58,8 @@ class Outputs:
 
 def run_engine(module, model, src, tgt_in, state_in, max_len: int, engine: str) -> Outputs:
     """The three outputs of one backend ``module`` (keras_impl, torch_impl, ...) for ``model``."""
-    state, extra = encode_for_decode(module, model, src)                    # each (L, B, H_dec)
-    logits, _ = module.decode(model, tgt_in, state_in, *extra)              # (B, T, V_tgt)
+    state, memory = module.encode(model, src, return_memory=True)         # each (L, B, H_dec)
+    logits, _ = module.decode(model, tgt_in, state_in, memory)              # (B, T, V_tgt)
     return Outputs(engine, tuple(state), logits, module.greedy_decode(model, src, max_len))
 
 

@@ -41,7 +41,22 @@ def seed_everything(seed: int) -> None:
         sys.modules["keras"].utils.set_random_seed(seed)
 
 
-FRAMEWORKS = ("torch", "tensorflow")
+FRAMEWORKS = ("torch", "tensorflow", "onnxruntime")
+
+# The runtimes that take their thread counts per session, when it is built (ONNX Runtime,
+# and the on-device interpreters): the counts asked for last, read by each engine as it
+# builds one.  None: each runtime's own default (one thread per core).
+_SESSION_THREADS: dict[str, int | None] = {"intra_op": None, "inter_op": None}
+
+
+def session_threads() -> dict[str, int | None]:
+    """``{"intra_op": n, "inter_op": m}`` for a runtime session built now (None: its default).
+
+    ``configure_threads(..., frameworks=(..., "onnxruntime"))`` sets them; the
+    engines that build sessions (``onnx_impl``) read them, so one call sets the
+    threads of every engine in the process.
+    """
+    return dict(_SESSION_THREADS)
 
 
 def configure_threads(
@@ -59,12 +74,16 @@ def configure_threads(
             side by side (the gradients for the input and for the weights), and
             2 ran it fastest here, which the commands use
             (``shared.app.backends.threads_for_both``, docs/performance.md).
-        frameworks: which of "torch" and "tensorflow" to set (both by default), for
-            settings that differ per framework, as the benchmarks' do.
+        frameworks: which of "torch", "tensorflow" and "onnxruntime" to set (all by
+            default), for settings that differ per framework, as the benchmarks' do.
+            ONNX Runtime fixes its threads per session: the counts apply to the
+            sessions built after this call (``session_threads``).
     """
     intra_op, inter_op = check_count(intra_op, "intra_op"), check_count(inter_op, "inter_op")
     if isinstance(frameworks, str) or any(name not in FRAMEWORKS for name in frameworks):
         raise ValueError(f"frameworks must be a tuple of {FRAMEWORKS}; got {frameworks!r}")
+    if "onnxruntime" in frameworks:
+        _SESSION_THREADS.update(intra_op=intra_op, inter_op=inter_op)
     if "torch" in frameworks and _imported("torch"):
         torch = sys.modules["torch"]
         torch.set_num_threads(intra_op)
@@ -84,15 +103,17 @@ def configure_threads(
 def threads(intra_op: int, inter_op: int = 1):
     """``configure_threads`` for the length of a ``with`` block.
 
-    torch's intra-op count is put back afterwards, so a command run inside a
-    longer process (the test suite) leaves it as it found it.  TensorFlow's pools
-    cannot change once it runs: if it already ran, its settings stay as they were.
+    torch's intra-op count and the session threads are put back afterwards, so a
+    command run inside a longer process (the test suite) leaves them as it found them.
+    TensorFlow's pools cannot change once it runs: if it already ran, they stay as they were.
     """
     torch = sys.modules.get("torch")
     previous = torch.get_num_threads() if torch is not None else None
+    sessions = session_threads()
     configure_threads(intra_op, inter_op)
     try:
         yield
     finally:
+        _SESSION_THREADS.update(sessions)
         if torch is not None:
             torch.set_num_threads(previous)

@@ -5,6 +5,9 @@ returned by ``encode(model, src, return_memory=True)`` and passed to
 ``decode(model, tgt_in, state, memory)``.  Generation carries it next to the
 state, and beam search reorders it with the state (``Memory.take``).
 
+A model without attention has an empty memory (``empty_memory``: outputs (B, S, 0)),
+so that every engine returns one and the same calls suit every model.
+
 ``check_decoder_inputs`` and ``check_attention_inputs`` check ``decode``'s and
 ``attention_weights``' arguments once for every engine, so all of them refuse bad
 input with the same words.  The equations are in ``shared.layout.attention``.
@@ -20,6 +23,7 @@ import numpy as np
 
 from shared.core.config import Seq2SeqConfig
 from shared.core.inputs import check_batch_sizes, check_state, check_token_ids
+from shared.core.tokens import PAD
 
 
 class Memory(NamedTuple):
@@ -39,23 +43,15 @@ class Memory(NamedTuple):
         return Memory(np.take(self.outputs, index, axis=0), np.take(self.mask, index, axis=0))
 
 
-def encode_for_decode(module, model, src) -> tuple[tuple, tuple]:
-    """The hand-off and the rest of what ``module.decode`` needs: ``(state, extra)``.
+def empty_memory(src: np.ndarray) -> Memory:
+    """The memory of a model without attention: no outputs to read, (B, S, 0), and the mask.
 
-    ``extra`` is ``(memory,)`` for a model with attention and ``()`` without, so that
-    ``module.decode(model, tgt_in, state, *extra)`` suits both.  A model without
-    attention is called exactly as before attention existed, ``encode(model, src)``:
-    an ONNX model without attention, whose graph holds no memory, runs unchanged.
-
-    Args:
-        module: a backend module (``keras_impl``, ``torch_impl``, ...).
-        model: its model.
-        src: (B, S) source ids.
+    Its decoder reads no memory, but ``encode(model, src, return_memory=True)`` gives
+    one on every engine and every model, so that one call, ``decode(model, tgt_in,
+    state, memory)``, suits them all.
     """
-    if not model.config.has_attention:
-        return module.encode(model, src), ()
-    state, memory = module.encode(model, src, return_memory=True)
-    return state, (memory,)
+    src = np.asarray(src)
+    return Memory(np.zeros((*src.shape, 0), np.float32), src != PAD)          # (B, S, 0), (B, S)
 
 
 def check_memory(memory: object, batch_size: int, hidden_size: int) -> Memory:

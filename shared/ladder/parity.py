@@ -25,7 +25,6 @@ from shared.core.compare import (
 )
 from shared.core.config import Seq2SeqConfig
 from shared.core.tokens import BOS, EOS, PAD
-from shared.decoding.memory import encode_for_decode
 from shared.decoding.search import search_bytes
 
 
@@ -108,7 +107,7 @@ def parity_report(first, second, src: np.ndarray, max_len: int = 20) -> ParityRe
         max_len: generation length for the greedy comparison.
     """
     (mod_a, model_a), (mod_b, model_b) = first, second
-    state_a, extra = encode_for_decode(mod_a, model_a, src)                 # each (L, B, H_dec)
+    state_a, memory = mod_a.encode(model_a, src, return_memory=True)        # each (L, B, H_dec)
     state_b = mod_b.encode(model_b, src)                                    # each (L, B, H_dec)
     names = model_a.config.state_names                                      # ("h", "c") or ("h",)
     comparisons = []
@@ -123,8 +122,8 @@ def parity_report(first, second, src: np.ndarray, max_len: int = 20) -> ParityRe
     # Teacher-force both decoders on the first backend's answers, from the same hand-off
     # (and the same memory, which only an attending decoder reads).
     tgt_in = teacher_inputs(greedy[mod_a.NAME])                             # (B, T + 1)
-    logits_a, _ = mod_a.decode(model_a, tgt_in, state_a, *extra)            # (B, T + 1, V)
-    logits_b, _ = mod_b.decode(model_b, tgt_in, state_a, *extra)            # (B, T + 1, V)
+    logits_a, _ = mod_a.decode(model_a, tgt_in, state_a, memory)            # (B, T + 1, V)
+    logits_b, _ = mod_b.decode(model_b, tgt_in, state_a, memory)            # (B, T + 1, V)
     comparisons.append(compare("logits", logits_a, logits_b, LOGITS_ATOL, mask=tgt_in != PAD))
     if model_a.config.has_attention:
         weights_a = mod_a.attention_weights(model_a, src, tgt_in)           # (B, T + 1, S)

@@ -34,7 +34,7 @@ import numpy as np
 
 from shared.core.config import Seq2SeqConfig
 from shared.core.tokens import BOS, EOS, PAD
-from shared.decoding.memory import Memory
+from shared.decoding.memory import Memory, empty_memory
 from shared.layout import join_gates, recurrent_layers
 from shared.reference.attention import attend
 from shared.reference.cells import (
@@ -99,7 +99,8 @@ def encode(
     Returns:
         (h, c) for an LSTM, (h,) for a GRU; each (L, B, H_dec) float64.  With
         ``return_memory``, (state, Memory(outputs (B, S, H_dec), mask (B, S))): the
-        top layer's outputs, zeros at PAD, and src != PAD.
+        top layer's outputs, zeros at PAD, and src != PAD (an empty memory, outputs
+        (B, S, 0), for a model without attention, as every engine gives).
     """
     src = np.asarray(src)
     lengths = (src != PAD).sum(axis=1)  # (B,)
@@ -120,9 +121,11 @@ def encode(
         x = np.concatenate(outputs, axis=-1)  # (B, S, D*H): the next layer's input
         per_layer.append(_gather_parts(states, np.concatenate))  # each part (B, H_dec)
     state = _gather_parts(per_layer, np.stack)  # each part (L, B, H_dec)
-    if return_memory:
-        return state, Memory(x, src != PAD)  # x (B, S, H_dec): zeros at PAD
-    return state
+    if not return_memory:
+        return state
+    if not config.has_attention:
+        return state, empty_memory(src)  # outputs (B, S, 0): nothing for a decoder to read
+    return state, Memory(x, src != PAD)  # x (B, S, H_dec): zeros at PAD
 
 
 def decode(
