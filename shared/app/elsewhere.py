@@ -1,0 +1,259 @@
+"""Run a named function in a fresh Python process, on another Keras backend, and get its result.
+
+A process holds one setting of each thing a framework fixes at start-up: Keras
+its backend when first imported (``KERAS_BACKEND``), TensorFlow its thread pools
+and logical devices at its first op, JAX its devices at their first use
+(``XLA_FLAGS``).  So whatever must run under another setting -- Keras on JAX
+beside a process on TensorFlow, a benchmark once per backend, the test suite's
+share on each backend, two replicas on two virtual devices -- runs through this
+one helper, which starts ``python -m shared.app.elsewhere`` with that setting,
+calls ``module:function(**kwargs)`` there and brings the return value back:
+
+    from shared.app.elsewhere import run_elsewhere
+    figures = run_elsewhere("benchmarks.train_step:measure", {"quick": True},
+                            keras_backend="jax", threads=1)
+
+Arguments and results cross as JSON with NumPy arrays beside it in an ``.npz``
+(never a pickle): dicts, lists, tuples, strings, numbers, booleans, None and
+arrays.  ``start_elsewhere`` does the same without waiting, so the caller works on
+while the other process runs (the test suite runs its share on JAX that way).
+
+This module imports no framework; the child imports what the function needs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shared.core.checks import check_count
+
+KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class ElsewhereError(RuntimeError):
+    """The other process failed; the message holds its last error line."""
+
+
+def elsewhere_env(keras_backend: str = "tensorflow", threads: int | None = None,
+                  devices: int | None = None, extra: Mapping[str, str] | None = None) -> dict:
+    """The environment of a process on ``keras_backend``, with ``threads`` and ``devices``.
+
+    Args:
+        keras_backend: "tensorflow", "jax" or "torch".
+        threads: threads per op for every framework (OMP, MKL, XLA's Eigen pool);
+            None leaves each its default.
+        devices: CPU devices the process sees: JAX's virtual devices
+            (``--xla_force_host_platform_device_count``, read before JAX's first
+            device use) and TensorFlow's logical devices (set in the child before
+            its first op); None: one, as usual.
+        extra: more variables, set last.
+    """
+    if keras_backend not in KERAS_BACKENDS:
+        raise ValueError(f"keras_backend must be one of {', '.join(KERAS_BACKENDS)}; "
+                         f"got {keras_backend!r}")
+    env = dict(os.environ, KERAS_BACKEND=keras_backend, TF_CPP_MIN_LOG_LEVEL="3",
+               PYTHONDONTWRITEBYTECODE="1")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    flags = [flag for flag in env.get("XLA_FLAGS", "").split()
+             if not flag.startswith(("--xla_force_host_platform_device_count",
+                                     "--xla_cpu_multi_thread_eigen"))]
+    if threads is not None:
+        threads = check_count(threads, "threads")
+        # Read by each framework as it starts: torch (OMP), TensorFlow (TF_NUM_*).
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+                   TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1")
+        # XLA's CPU client runs Eigen on a thread per core; for one thread, no pool at all.
+        if threads == 1:
+            flags.append("--xla_cpu_multi_thread_eigen=false")
+        env["SEQ2SEQ_THREADS"] = str(threads)
+    if devices is not None:
+        devices = check_count(devices, "devices")
+        flags.append(f"--xla_force_host_platform_device_count={devices}")
+        env["SEQ2SEQ_DEVICES"] = str(devices)
+    env["XLA_FLAGS"] = " ".join(flags)
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class Running:
+    """A function running in another process; ``result()`` waits for it and returns its value."""
+
+    target: str
+    keras_backend: str
+    process: subprocess.Popen
+    folder: tempfile.TemporaryDirectory
+    timeout: float | None
+    _value: Any = field(default=None, init=False)
+    _done: bool = field(default=False, init=False)
+
+    def result(self) -> Any:
+        """The function's return value; raises ``ElsewhereError`` if it failed or timed out."""
+        if self._done:
+            return self._value
+        try:
+            _, stderr = self.process.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+            self.folder.cleanup()
+            raise ElsewhereError(f"{self.target} on Keras/{self.keras_backend} took more than "
+                                 f"{self.timeout:g} s and was stopped") from None
+        folder = Path(self.folder.name)
+        try:
+            if self.process.returncode != 0 or not (folder / "result.json").exists():
+                raise ElsewhereError(f"{self.target} on Keras/{self.keras_backend} failed: "
+                                     f"{_last_error(folder, stderr)}")
+            self._value = _read(folder, "result")
+            self._done = True
+            return self._value
+        finally:
+            self.folder.cleanup()
+
+
+def start_elsewhere(target: str, kwargs: Mapping[str, Any] | None = None, *,
+                    keras_backend: str = "tensorflow", threads: int | None = None,
+                    devices: int | None = None, env: Mapping[str, str] | None = None,
+                    timeout: float | None = None, output: Path | None = None) -> Running:
+    """Start ``target`` ("package.module:function") in a new process; see ``run_elsewhere``.
+
+    ``output``: a file that receives the process's stdout (a test run's report); None
+    keeps it quiet.
+    """
+    if not isinstance(target, str) or target.count(":") != 1:
+        raise ValueError(f"target must be 'module:function'; got {target!r}")
+    folder = tempfile.TemporaryDirectory(prefix="seq2seq-elsewhere-")
+    _write(Path(folder.name), "call", {"target": target, "kwargs": dict(kwargs or {})})
+    stdout = subprocess.DEVNULL if output is None else open(output, "w")  # noqa: SIM115
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "shared.app.elsewhere", folder.name], cwd=ROOT,
+            env=elsewhere_env(keras_backend, threads, devices, env), stdout=stdout,
+            stderr=subprocess.PIPE, text=True,
+        )
+    finally:
+        if output is not None:
+            stdout.close()
+    return Running(target, keras_backend, process, folder, timeout)
+
+
+def run_elsewhere(target: str, kwargs: Mapping[str, Any] | None = None, **settings) -> Any:
+    """Call ``target(**kwargs)`` in a new process and return its value.
+
+    Args:
+        target: "package.module:function", importable from the repository root.
+        kwargs: the function's keyword arguments (JSON values and NumPy arrays).
+        **settings: ``keras_backend``, ``threads``, ``devices``, ``env``, ``timeout``
+            (see ``elsewhere_env``; timeout in seconds, None: no limit).
+
+    Raises:
+        ElsewhereError: the function raised, the process died or it timed out; the
+            message names the target, the backend and the last error line.
+    """
+    return start_elsewhere(target, kwargs, **settings).result()
+
+
+def _pack(value: Any, arrays: dict[str, np.ndarray]) -> Any:
+    """JSON-ready ``value``: arrays replaced by references into ``arrays``."""
+    if isinstance(value, np.ndarray):
+        key = f"a{len(arrays)}"
+        arrays[key] = value
+        return {"__array__": key}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return {"__tuple__": [_pack(item, arrays) for item in value]}
+    if isinstance(value, list):
+        return [_pack(item, arrays) for item in value]
+    if isinstance(value, Mapping):
+        if not all(isinstance(key, str) for key in value):
+            raise TypeError("only dicts with string keys cross to another process")
+        return {key: _pack(item, arrays) for key, item in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"a {type(value).__name__} cannot cross to another process; "
+                    "give JSON values and NumPy arrays")
+
+
+def _unpack(value: Any, arrays) -> Any:
+    if isinstance(value, list):
+        return [_unpack(item, arrays) for item in value]
+    if isinstance(value, dict):
+        if set(value) == {"__array__"}:
+            return arrays[value["__array__"]]
+        if set(value) == {"__tuple__"}:
+            return tuple(_unpack(item, arrays) for item in value["__tuple__"])
+        return {key: _unpack(item, arrays) for key, item in value.items()}
+    return value
+
+
+def _write(folder: Path, name: str, value: Any) -> None:
+    arrays: dict[str, np.ndarray] = {}
+    packed = _pack(value, arrays)
+    np.savez(folder / f"{name}.npz", **arrays)
+    (folder / f"{name}.json").write_text(json.dumps(packed))
+
+
+def _read(folder: Path, name: str) -> Any:
+    with np.load(folder / f"{name}.npz", allow_pickle=False) as arrays:
+        loaded = {key: arrays[key] for key in arrays.files}
+    return _unpack(json.loads((folder / f"{name}.json").read_text()), loaded)
+
+
+def _last_error(folder: Path, stderr: str) -> str:
+    error = folder / "error.txt"
+    if error.exists():
+        return error.read_text().strip()
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def _set_up_child() -> None:
+    """Session threads and TensorFlow's devices, before the target runs its first op.
+
+    The frameworks read their thread counts from the environment as they start
+    (``elsewhere_env``); ONNX Runtime takes them per session (``configure_threads``).
+    """
+    threads = os.environ.get("SEQ2SEQ_THREADS")
+    if threads is not None:
+        from shared.core.runtime import configure_threads
+
+        configure_threads(int(threads), 1, frameworks=("onnxruntime",))
+    devices = int(os.environ.get("SEQ2SEQ_DEVICES", "1"))
+    if os.environ.get("KERAS_BACKEND") == "tensorflow" and devices > 1:
+        import tensorflow as tf
+
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * devices)
+
+
+def _child(folder: str) -> int:
+    """Inside the other process: run the call in ``folder``, write its result or its error."""
+    where = Path(folder)
+    try:
+        call = _read(where, "call")
+        module, function = call["target"].split(":")
+        _set_up_child()
+        value = getattr(importlib.import_module(module), function)(**call["kwargs"])
+        _write(where, "result", value)
+        return 0
+    except BaseException as err:  # reported to the parent in one line, whatever it was
+        (where / "error.txt").write_text(f"{type(err).__name__}: {' '.join(str(err).split())}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.argv[1]))
