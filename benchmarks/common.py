@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from shared.core.runtime import configure_threads
+from shared.text.data import random_ids
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -122,9 +123,9 @@ def interleaved_ms(
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def random_ids(rng: np.random.Generator, rows: int, length: int, vocab: int) -> np.ndarray:
-    """int64 (rows, length) of real token ids (PAD, BOS, EOS and UNK left out): no padding."""
-    return rng.integers(4, vocab, size=(rows, length), dtype=np.int64)
+def full_ids(rng: np.random.Generator, rows: int, length: int, vocab: int) -> np.ndarray:
+    """int64 (rows, length) of real token ids, every row full: no padding."""
+    return random_ids(rng, [length] * rows, vocab)
 
 
 def load_average() -> float:

@@ -53,12 +53,12 @@ from benchmarks.common import (
     VOCAB,
     add_thread_arguments,
     apply_thread_arguments,
+    full_ids,
     interleaved_ms,
     load_average,
     machine,
     prepare_environment,
     print_json_line,
-    random_ids,
     set_onednn,
 )
 from shared import BOS, EOS, PAD, Seq2SeqConfig, configure_threads
@@ -82,7 +82,7 @@ def shared_weights(seed: int = 0) -> tuple:
 def sources(n: int, seed: int = 1):
     """int64 (n, 20): questions of 10 to 20 real tokens, post-padded with PAD."""
     rng = np.random.default_rng(seed)
-    src = random_ids(rng, n, MAX_LEN, VOCAB)                                 # (n, S)
+    src = full_ids(rng, n, MAX_LEN, VOCAB)                                 # (n, S)
     for row in range(n):
         src[row, rng.integers(MAX_LEN // 2, MAX_LEN + 1):] = PAD
     return src

@@ -39,7 +39,7 @@ import torch_impl
 from shared import BOS, EOS, PAD, Seq2SeqConfig, reference
 from shared.core.compare import LOGITS_ATOL, STATE_ATOL, max_abs_diff
 from shared.layout import random_weights
-from shared.text.data import Batch
+from shared.text.data import Batch, random_ids
 
 CONFIGS = [
     Seq2SeqConfig(40, 30, 64, 64, num_layers=2, bidirectional=True),
@@ -68,12 +68,7 @@ def ragged(rng, B, S, V, first=None):
     """
     lengths = rng.integers(0, S + 1, size=B)                                # (B,)
     lengths[:2] = (0, 1)  # an empty row and a length-1 row
-    ids = np.full((B, S), PAD, np.int64)                                    # (B, S)
-    for row, n in enumerate(lengths):
-        ids[row, :n] = rng.integers(4, V, size=n)
-        if first is not None and n > 0:
-            ids[row, 0] = first
-    return ids
+    return random_ids(rng, lengths, V, first=first, width=S)                # (B, S)
 
 
 def teacher_forcing(answers):

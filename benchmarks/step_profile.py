@@ -151,12 +151,17 @@ def main(argv: list[str] | None = None) -> int:
     prepare_environment()
     import keras_impl
     import torch_impl  # noqa: F401
-    from benchmarks.train_step import keras_bare_step, keras_impl_step, make_batch, torch_bare_step
+    from benchmarks.train_step import (
+        keras_bare_step,
+        keras_impl_step,
+        synthetic_batch,
+        torch_bare_step,
+    )
     from shared.core.runtime import configure_threads
 
     configure_threads(1, 1)
     backend = keras_impl.BACKEND
-    batch = make_batch()
+    batch = synthetic_batch()
     load = load_average()
     rows = {
         f"keras_impl ({backend})": median_summary(profiler_for(backend),

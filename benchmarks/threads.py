@@ -62,10 +62,10 @@ def worker(tf_intra: int, tf_inter: int, onednn: str, quick: bool) -> dict:
     prepare_environment()
     import torch
 
-    from benchmarks.train_step import keras_impl_step, make_batch, torch_impl_step
+    from benchmarks.train_step import keras_impl_step, synthetic_batch, torch_impl_step
 
     repeats, warmup, pairs = (3, 1, 3) if quick else (10, 3, 8)
-    batch = make_batch()
+    batch = synthetic_batch()
     figures = {}
     torch_step = torch_impl_step(batch)
     for n in (1, 2):

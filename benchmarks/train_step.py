@@ -60,12 +60,12 @@ from benchmarks.common import (
     VOCAB,
     add_thread_arguments,
     apply_thread_arguments,
+    full_ids,
     interleaved_ms,
     load_average,
     machine,
     prepare_environment,
     print_json_line,
-    random_ids,
     set_onednn,
 )
 from shared import BOS, EOS, PAD, Seq2SeqConfig
@@ -76,15 +76,15 @@ from shared import BOS, EOS, PAD, Seq2SeqConfig
 BATCH, LENGTH = 64, 20
 
 
-def make_batch(seed: int = 0, ragged: bool = False, length: int = LENGTH, batch: int = BATCH):
+def synthetic_batch(seed: int = 0, ragged: bool = False, length: int = LENGTH, batch: int = BATCH):
     """(src, tgt_in, tgt_out), int64 (B, S) and (B, T), S = T = ``length``.
 
     Decoder input and target are the same sentence shifted by one step, as in
     training: tgt_in = BOS + answer, tgt_out = answer + EOS.
     """
     rng = np.random.default_rng(seed)
-    src = random_ids(rng, batch, length, VOCAB)                              # (B, S)
-    answer = random_ids(rng, batch, length - 1, VOCAB)                       # (B, T-1)
+    src = full_ids(rng, batch, length, VOCAB)                              # (B, S)
+    answer = full_ids(rng, batch, length - 1, VOCAB)                       # (B, T-1)
     tgt_in = np.concatenate([np.full((batch, 1), BOS), answer], axis=1)      # (B, T)
     tgt_out = np.concatenate([answer, np.full((batch, 1), EOS)], axis=1)     # (B, T)
     if ragged:  # cut each row to 10..length real tokens, PAD after
@@ -236,7 +236,7 @@ def contenders(batch, variants: bool) -> dict:
 
 def run(quick: bool = False, ragged: bool = False, variants: bool = False) -> dict:
     """Median ms per step of every contender (frameworks imported, threads already set)."""
-    batch = make_batch(ragged=ragged)
+    batch = synthetic_batch(ragged=ragged)
     rounds, steps, warmup = (6, 3, 2) if quick else (10, 3, 3)
     return interleaved_ms(contenders(batch, variants), rounds, steps, warmup)
 

@@ -21,6 +21,7 @@ from shared import BOS, PAD, Seq2SeqConfig, reference
 from shared.core.compare import STATE_ATOL, assert_close
 from shared.decoding.search import beam_search
 from shared.layout import random_weights
+from shared.text.data import random_ids
 
 V_SRC, V_TGT = 13, 11
 
@@ -86,20 +87,6 @@ def grid_id(params) -> str:
     return f"{cell}-L{L}-{'bi' if bi else 'uni'}-E{E}-H{H}{suffix}"
 
 
-def ragged_ids(rng, lengths, vocab_size, first=None) -> np.ndarray:
-    """int64 (B, max(lengths)) of random real ids (>= 3), post-padded with PAD.
-
-    ``first`` forces the first id of every non-empty row (BOS for decoder input).
-    """
-    S = max(max(lengths), 1)
-    ids = np.full((len(lengths), S), PAD, dtype=np.int64)                   # (B, S)
-    for row, n in enumerate(lengths):
-        ids[row, :n] = rng.integers(3, vocab_size, size=n)
-        if first is not None and n > 0:
-            ids[row, 0] = first
-    return ids
-
-
 # Mixed lengths: a long row, a length-1 row and an empty source row.
 SRC_LENGTHS = [7, 1, 0, 4, 6]
 TGT_LENGTHS = [5, 3, 1, 6, 2]
@@ -108,8 +95,8 @@ TGT_LENGTHS = [5, 3, 1, 6, 2]
 def sample_batch(seed: int = 0):
     """(src (5, 7), tgt_in (5, 6)) with the mixed lengths above; tgt_in starts with BOS."""
     rng = np.random.default_rng(seed)
-    src = ragged_ids(rng, SRC_LENGTHS, V_SRC)
-    tgt_in = ragged_ids(rng, TGT_LENGTHS, V_TGT, first=BOS)
+    src = random_ids(rng, SRC_LENGTHS, V_SRC)
+    tgt_in = random_ids(rng, TGT_LENGTHS, V_TGT, first=BOS)
     return src, tgt_in
 
 

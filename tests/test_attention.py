@@ -25,6 +25,7 @@ from shared.decoding.memory import Memory, check_memory
 from shared.layout import canonical_shapes, check_weights, count_parameters, random_weights
 from shared.layout.attention import attention_shapes
 from shared.reference.attention import attend
+from shared.text.data import random_ids
 from tests.support import (
     BACKENDS,
     ENGINES,
@@ -33,7 +34,6 @@ from tests.support import (
     backend,
     grid_weights,
     model_with,
-    ragged_ids,
 )
 
 KINDS = ["luong", "bahdanau"]
@@ -153,7 +153,7 @@ def test_reference_greedy_equals_teacher_forcing_on_its_own_answer():
     """Step by step with the memory carried gives the logits of one teacher-forced pass."""
     config = _config("bahdanau", num_layers=2)
     weights = grid_weights(config, seed=3)
-    src = ragged_ids(np.random.default_rng(0), [6, 2, 4], V_SRC)
+    src = random_ids(np.random.default_rng(0), [6, 2, 4], V_SRC)
     tokens = reference.greedy_decode(weights, config, src, max_len=6)  # (B, 6)
     tgt_in = np.concatenate([np.full((3, 1), BOS), tokens[:, :-1]], axis=1)  # (B, 6)
     tgt_in[np.cumsum(tgt_in == PAD, axis=1) > 0] = PAD  # post-padded like a batch

@@ -18,7 +18,7 @@ from benchmarks.common import interleaved_ms
 from benchmarks.decode import shared_weights, sources
 from benchmarks.roofline import step_flops
 from benchmarks.threads import recommend
-from benchmarks.train_step import make_batch
+from benchmarks.train_step import synthetic_batch
 from shared import BOS, EOS, PAD, Seq2SeqConfig
 from shared.training.checks import check_training_batch
 
@@ -31,7 +31,7 @@ def test_step_flops_is_three_forward_passes_of_multiplies():
 
 
 def test_timed_batch_is_teacher_forcing_without_padding():
-    src, tgt_in, tgt_out = make_batch()
+    src, tgt_in, tgt_out = synthetic_batch()
     assert src.shape == tgt_in.shape == tgt_out.shape == (64, 20)
     assert (src != PAD).all() and (tgt_in != PAD).all(), "full-length rows have no PAD"
     assert (tgt_in[:, 0] == BOS).all() and (tgt_out[:, -1] == EOS).all()
@@ -39,7 +39,7 @@ def test_timed_batch_is_teacher_forcing_without_padding():
 
 
 def test_ragged_batch_rows_end_with_eos_then_pad():
-    _, tgt_in, tgt_out = make_batch(ragged=True)
+    _, tgt_in, tgt_out = synthetic_batch(ragged=True)
     lengths = (tgt_in != PAD).sum(axis=1)                                   # (B,)
     np.testing.assert_array_equal(lengths, (tgt_out != PAD).sum(axis=1))
     assert lengths.min() >= 10 and lengths.max() <= 20 and len(set(lengths)) > 1

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import shared
-from shared import BOS, EOS, PAD, Batch, Tokenizer, batches, make_batch, read_pairs
-from shared.text.data import build_tokenizers, drop_long_pairs
+from shared import BOS, EOS, PAD, UNK, Batch, Tokenizer, batches, make_batch, read_pairs
+from shared.text.data import build_tokenizers, drop_long_pairs, random_ids
 
 ALPHABET = "abcdefghij"
 
@@ -278,3 +278,17 @@ def test_batches_refuse_a_pair_over_max_length_at_the_call():
         batches(pairs, *_tokenizers(), batch_size=2)
     unlimited = list(batches(pairs, *_tokenizers(), 3, shuffle=False, max_length=None))
     assert [b.src.shape for b in unlimited] == [(3, 1000)]
+
+
+# ---- random_ids ---------------------------------------------------------------------------------
+
+
+def test_random_ids_have_the_lengths_asked_for_real_ids_and_post_padding():
+    rng = np.random.default_rng(0)
+    ids = random_ids(rng, [3, 0, 1, 5], vocab_size=9, first=BOS, width=6)        # (4, 6)
+    assert ids.shape == (4, 6) and ids.dtype == np.int64
+    np.testing.assert_array_equal((ids != PAD).sum(axis=1), [3, 0, 1, 5])
+    assert (ids[[0, 2, 3], 0] == BOS).all(), "first forces a non-empty row's first id"
+    real = ids[:, 1:][ids[:, 1:] != PAD]
+    assert real.min() >= UNK and real.max() < 9, "never PAD, BOS or EOS inside a row"
+    assert random_ids(rng, [0, 0], 9).shape == (2, 1), "at least one column"

@@ -49,7 +49,8 @@ from shared.layout import (
     torch_gru_to_keras,
     torch_lstm_to_keras,
 )
-from tests.support import BACKENDS, V_SRC, V_TGT, backend, grid_weights, ragged_ids
+from shared.text.data import random_ids
+from tests.support import BACKENDS, V_SRC, V_TGT, backend, grid_weights
 
 # Two layers, one direction, E == H == H_dec: a kernel fits where the recurrent
 # kernel goes, and layer 0 fits where layer 1 goes, in the encoder and the decoder.
@@ -292,8 +293,8 @@ MUTATIONS = {
 def batch():
     """(src (5, 7), tgt_in (5, 6)): mixed lengths, a length-1 row and an empty source row."""
     rng = np.random.default_rng(11)
-    src = ragged_ids(rng, [7, 1, 0, 4, 6], V_SRC)
-    tgt_in = ragged_ids(rng, [5, 3, 1, 6, 2], V_TGT, first=BOS)
+    src = random_ids(rng, [7, 1, 0, 4, 6], V_SRC)
+    tgt_in = random_ids(rng, [5, 3, 1, 6, 2], V_TGT, first=BOS)
     return src, tgt_in
 
 

@@ -18,7 +18,8 @@ import pytest
 
 from shared import CheckpointError, Tokenizer, reference, save_checkpoint
 from shared.layout import random_weights
-from tests.support import CELLS, grid_config, ragged_ids
+from shared.text.data import random_ids
+from tests.support import CELLS, grid_config
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -94,7 +95,7 @@ def test_every_recurrent_node_reads_the_lengths_and_b_s_t_stay_free(tmp_path, ce
     model = onnx_impl.load_model(tmp_path)
     rng = np.random.default_rng(8)
     for lengths in ([1], [10, 3, 0, 7, 1, 9, 2]):  # shapes never seen at export
-        src = ragged_ids(rng, lengths, config.src_vocab_size)
+        src = random_ids(rng, lengths, config.src_vocab_size)
         for part, value, expected in zip(config.state_names, onnx_impl.encode(model, src),
                                          reference.encode(weights, config, src), strict=True):
             np.testing.assert_allclose(value, expected, atol=1e-5, err_msg=f"{cell} {part}")
@@ -121,8 +122,8 @@ def test_an_attending_model_passes_the_memory_between_its_graphs(tmp_path, cell,
     assert [d.dim_param for d in attention_dims] == ["B", "T", "S"]
     model = onnx_impl.load_model(tmp_path)
     rng = np.random.default_rng(4)
-    src = ragged_ids(rng, [6, 0, 2, 9], config.src_vocab_size)
-    tgt_in = ragged_ids(rng, [3, 5, 1, 2], config.tgt_vocab_size, first=1)
+    src = random_ids(rng, [6, 0, 2, 9], config.src_vocab_size)
+    tgt_in = random_ids(rng, [3, 5, 1, 2], config.tgt_vocab_size, first=1)
     np.testing.assert_allclose(onnx_impl.forward(model, src, tgt_in)[tgt_in != 0],
                                reference.forward(weights, config, src, tgt_in)[tgt_in != 0],
                                atol=1e-5, err_msg=f"{cell} {attention} logits from a folder")

@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 from shared import BOS, PAD, Seq2SeqConfig, reference
 from shared.core.compare import LOGITS_ATOL, STATE_ATOL, assert_close
 from shared.layout import random_weights
-from tests.support import BACKENDS, model_with, ragged_ids
+from shared.text.data import random_ids
+from tests.support import BACKENDS, model_with
 
 MAX_LEN = 5  # greedy tokens compared per row
 
@@ -57,8 +58,8 @@ def cases(draw) -> dict:
 def _batch(case: dict) -> tuple[np.ndarray, np.ndarray]:
     """(src (B, S), tgt_in (B, T)), post-padded; tgt_in rows start with BOS unless empty."""
     rng = np.random.default_rng(case["seed"])
-    src = ragged_ids(rng, case["src_lengths"], case["src_vocab_size"])  # (B, S)
-    tgt_in = ragged_ids(rng, case["tgt_lengths"], case["tgt_vocab_size"], first=BOS)  # (B, T)
+    src = random_ids(rng, case["src_lengths"], case["src_vocab_size"])  # (B, S)
+    tgt_in = random_ids(rng, case["tgt_lengths"], case["tgt_vocab_size"], first=BOS)  # (B, T)
     pad = ((0, 0), (0, case["extra_columns"]))
     return np.pad(src, pad, constant_values=PAD), np.pad(tgt_in, pad, constant_values=PAD)
 

@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from shared.core.checks import check_count
-from shared.core.tokens import BOS, EOS, PAD
+from shared.core.tokens import BOS, EOS, PAD, UNK
 from shared.files.safe import FileRefusedError, read_regular, shown
 from shared.text.tokenizer import Tokenizer
 
@@ -181,6 +181,29 @@ def pad_ids(sequences: Sequence[Sequence[int]]) -> np.ndarray:
     ids = np.full((len(sequences), width), PAD, dtype=np.int64)  # (B, width)
     for row, seq in enumerate(sequences):
         ids[row, : len(seq)] = seq
+    return ids
+
+
+def random_ids(
+    rng: np.random.Generator,
+    lengths: Sequence[int],
+    vocab_size: int,
+    first: int | None = None,
+    width: int | None = None,
+) -> np.ndarray:
+    """Random token ids of the given row lengths, post-padded: int64 (B, width).
+
+    Every id is one a question may hold, UNK or a vocabulary token (>= 3), never
+    PAD, BOS or EOS; ``first`` forces the first id of every non-empty row (BOS for
+    a decoder input).  ``width`` defaults to the longest row (at least 1).  The
+    tests, the benchmarks and ``compare`` draw their ragged batches here.
+    """
+    width = max([1, *lengths]) if width is None else width
+    ids = np.full((len(lengths), width), PAD, dtype=np.int64)                # (B, width)
+    for row, n in enumerate(lengths):
+        ids[row, :n] = rng.integers(UNK, vocab_size, size=n)
+        if first is not None and n > 0:
+            ids[row, 0] = first
     return ids
 
 

@@ -25,7 +25,7 @@ from shared.checkpoint import load_checkpoint
 from shared.core.budget import MEMORY_CAP, check_memory
 from shared.core.config import Seq2SeqConfig
 from shared.ladder.parity import parity_bytes
-from shared.text.data import encode_questions
+from shared.text.data import encode_questions, random_ids
 from shared.text.tasks import TASKS, load_task
 
 # compare's random questions are this wide; the built-in tasks' at most 20 characters.
@@ -74,9 +74,8 @@ def run(args) -> int:
     else:  # no task: random ids of mixed lengths, an empty row among them
         rng = np.random.default_rng(args.seed)
         lengths = rng.integers(0, RANDOM_QUESTION_WIDTH, size=args.n)
-        src = np.zeros((args.n, RANDOM_QUESTION_WIDTH), dtype=np.int64)     # (B, S)
-        for row, n in enumerate(lengths):
-            src[row, :n] = rng.integers(4, checkpoint.config.src_vocab_size, size=n)
+        src = random_ids(rng, lengths, checkpoint.config.src_vocab_size,
+                         width=RANDOM_QUESTION_WIDTH)                       # (B, S)
     if args.keras_backends is not None:
         return _compare_engines(args, src)
     backends = [load_backend(name) for name in TRAINERS]
