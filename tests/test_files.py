@@ -1,9 +1,13 @@
-"""Opening files: regular files only, sizes before reads, strict JSON (shared/files/safe.py).
+"""Opening files (shared/files/safe.py) and writing them (shared/files/atomic.py).
 
-Each of the three loaders (checkpoints, tokenizers, pair files) is handed every
-kind of path that is not a readable regular file: each must answer at once with
-its own one-line refusal naming the path, never block on a FIFO, never read a
-device that does not end, never raise a bare OSError.
+Opening: each of the three loaders (checkpoints, tokenizers, pair files) is
+handed every kind of path that is not a readable regular file: each must answer
+at once with its own one-line refusal naming the path, never block on a FIFO,
+never read a device that does not end, never raise a bare OSError; sizes are
+checked before reads, and JSON is parsed strictly.
+
+Writing: a file is replaced whole or not at all, whatever interrupts the write
+(a full disk, an I/O error, Ctrl-C), and no temporary file is left behind.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import tracemalloc
 import pytest
 
 from shared import CheckpointError, Tokenizer, load_checkpoint, read_pairs, save_checkpoint
+from shared.files.atomic import write_atomically
 from shared.files.safe import (
     MAX_DEPTH,
     MAX_DIGITS,
@@ -257,3 +262,101 @@ def test_loads_refuses_what_strict_json_forbids(text, reason):
 def test_loads_refuses_a_text_over_its_size_before_parsing():
     assert _refused("[1, 2]", max_size=5) == "is 6 characters long; at most 5 are parsed"
     assert _refused(b"[1, 2]", max_size=5) == "is 6 bytes long; at most 5 are parsed"
+
+
+# ---- writing: whole or not at all ----
+
+
+def test_write_atomically_writes_the_bytes_and_replaces_an_old_file(tmp_path):
+    path = tmp_path / "out.bin"
+    write_atomically(path, b"first")
+    assert path.read_bytes() == b"first"
+    write_atomically(str(path), b"second, longer")
+    assert path.read_bytes() == b"second, longer"
+    assert os.listdir(tmp_path) == ["out.bin"]
+
+
+def test_the_temporary_file_is_in_the_targets_folder(tmp_path, monkeypatch):
+    """os.replace is atomic only within one file system: the temporary file sits beside DST."""
+    renames = []
+    real = os.replace
+
+    def recording(source, target):
+        renames.append((os.path.dirname(source), os.path.basename(source), target))
+        real(source, target)
+
+    monkeypatch.setattr(os, "replace", recording)
+    write_atomically(tmp_path / "out.bin", b"data")
+    ((folder, name, target),) = renames
+    assert folder == str(tmp_path) and target == str(tmp_path / "out.bin")
+    assert name.startswith(".out.bin.") and name.endswith(".tmp"), name
+
+
+def _fail_writing_halfway(monkeypatch):
+    real = tempfile.NamedTemporaryFile
+
+    def half_writing(*args, **kwargs):
+        file = real(*args, **kwargs)
+
+        def write(data):
+            file.file.write(data[: len(data) // 2])
+            raise OSError(28, "No space left on device")
+
+        file.write = write
+        return file
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", half_writing)
+
+
+def _raise_at(target, error):
+    def fail(*args, **kwargs):
+        raise error
+
+    return lambda monkeypatch: monkeypatch.setattr(os, target, fail)
+
+
+INTERRUPTIONS = {
+    "disk full mid-write": (_fail_writing_halfway, OSError),
+    "fsync fails": (_raise_at("fsync", OSError(5, "Input/output error")), OSError),
+    "chmod fails": (_raise_at("chmod", PermissionError(1, "Operation not permitted")), OSError),
+    "Ctrl-C before the rename": (_raise_at("replace", KeyboardInterrupt()), KeyboardInterrupt),
+}
+
+
+@pytest.mark.parametrize("name", INTERRUPTIONS)
+def test_an_interrupted_write_keeps_the_old_file_and_leaves_nothing(tmp_path, monkeypatch, name):
+    interrupt, error = INTERRUPTIONS[name]
+    old = tmp_path / "old.bin"
+    old.write_bytes(b"the old file")
+    with monkeypatch.context() as patch:
+        interrupt(patch)
+        with pytest.raises(error):
+            write_atomically(old, b"the new file, never seen")
+        with pytest.raises(error):
+            write_atomically(tmp_path / "new.bin", b"a first write")
+    assert os.listdir(tmp_path) == ["old.bin"], "a temporary file was left behind"
+    assert old.read_bytes() == b"the old file"
+
+
+def test_a_missing_folder_is_an_error_and_creates_nothing(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        write_atomically(tmp_path / "no" / "out.bin", b"data")
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+@pytest.mark.parametrize(
+    ("umask", "mode"), [(0o027, 0o640), (0o022, 0o644), (0o077, 0o600)],
+    ids=["umask 027", "umask 022", "umask 077"],
+)
+def test_a_written_file_has_the_permissions_of_any_new_file(tmp_path, umask, mode):
+    """NamedTemporaryFile makes 0o600 files; the writer gives what open(path, "w") would."""
+    previous = os.umask(umask)
+    try:
+        write_atomically(tmp_path / "out.bin", b"data")
+        with open(tmp_path / "plain.bin", "w"):
+            pass
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "out.bin").stat().st_mode & 0o777 == mode
+    assert (tmp_path / "plain.bin").stat().st_mode & 0o777 == mode

@@ -78,12 +78,10 @@ Shape legend: E embedding, H hidden, V vocabulary.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import struct
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -93,6 +91,7 @@ import safetensors
 import safetensors.numpy
 
 from shared.core.config import Seq2SeqConfig
+from shared.files.atomic import write_atomically
 from shared.files.safe import FileRefusedError, loads, open_regular, read_exactly, shown
 from shared.layout import canonical_shapes, check_weights
 from shared.text.tokenizer import Tokenizer
@@ -196,7 +195,7 @@ def save_checkpoint(
             f"the checkpoint header would be {header_bytes} bytes, more than the"
             f" {MAX_HEADER_BYTES} a loader reads; the tokenizers are too large"
         )
-    _write_atomically(os.fspath(path), data)
+    write_atomically(path, data)
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
@@ -288,46 +287,6 @@ def _digest(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> s
         line = json.dumps(["__metadata__", key, metadata[key]], separators=(",", ":")) + "\n"
         sha.update(line.encode("utf-8"))
     return sha.hexdigest()
-
-
-def _write_atomically(path: str, data: bytes) -> None:
-    """Puts ``data`` at ``path`` whole or not at all (see the module docstring)."""
-    # os.replace is atomic only within one file system, hence a temporary file in
-    # the target's own directory.
-    directory = os.path.dirname(os.path.abspath(path))
-    temporary = None
-    try:
-        with tempfile.NamedTemporaryFile(
-            dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp", delete=False
-        ) as file:
-            temporary = file.name
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())  # the bytes are on disk before the name points at them
-        os.chmod(temporary, _new_file_mode())
-        os.replace(temporary, path)
-    except BaseException:  # KeyboardInterrupt too: never leave a half-written temporary file
-        if temporary is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-        raise
-    if os.name == "posix":  # the new name lives in the directory: sync it to survive a power cut
-        descriptor = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-
-
-def _new_file_mode() -> int:
-    """The permissions ``open(path, "w")`` would give a new file.
-
-    NamedTemporaryFile creates files readable by their owner only; a checkpoint
-    should be as readable as any other file its user writes.
-    """
-    umask = os.umask(0o022)  # the only way to read the umask is to set it
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def _read(where: str, file: BinaryIO, size: int) -> tuple[dict, bytes]:

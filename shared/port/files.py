@@ -9,7 +9,7 @@
 A .safetensors DST also says in its metadata which target it was written for
 (``{"format": "seq2seq-rosetta/port", "target": "torch" | "keras"}``), so that a
 file written for one framework is not loaded into the other.  Writing is atomic
-(``shared.checkpoint``'s temporary file + ``os.replace``): DST is the new file or
+(``shared.files.atomic``: a temporary file + ``os.replace``): DST is the new file or
 the old one, never half of one.
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from shared.checkpoint.load import _write_atomically as write_atomically
+from shared.files.atomic import write_atomically
 from shared.port.layers import PortError
 
 FORMAT = "seq2seq-rosetta/port"
