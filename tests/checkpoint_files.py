@@ -1,9 +1,9 @@
 """Building, reading and rewriting checkpoint files by hand, for the checkpoint tests.
 
-Every helper works on the bytes as the module docstring of ``shared.checkpoint``
-describes them (8-byte little-endian header length N, N bytes of JSON header,
-then the data section), not through the loader, so a test can make a file the
-loader has never seen: re-padded, resealed after a change, or broken on purpose.
+Every helper works on the bytes as docs/checkpoint.md describes them (8-byte
+little-endian header length N, N bytes of JSON header, then the data section),
+not through the loader, so a test can make a file the loader has never seen:
+re-padded, resealed after a change, or broken on purpose.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import struct
 
 import numpy as np
 
-from shared.checkpoint.load import _digest
+from shared.checkpoint.format import digest
 from shared.core.config import Seq2SeqConfig
 from shared.layout import random_weights
 from shared.text.tokenizer import Tokenizer
@@ -108,7 +108,7 @@ def reseal(path):
 
     A flipped bit is caught by the checksum; a resealed file reaches the checks after it.
     """
-    edit_metadata(path, sha256=_digest(tensors_of(path), read_header(path)[0]["__metadata__"]))
+    edit_metadata(path, sha256=digest(tensors_of(path), read_header(path)[0]["__metadata__"]))
 
 
 def repad(raw: bytes, low_byte: int) -> bytes:

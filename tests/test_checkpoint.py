@@ -20,7 +20,7 @@ from shared.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from shared.checkpoint import load as checkpoint
+from shared.checkpoint.format import FORMAT, VERSION
 from shared.layout import canonical_shapes, random_weights
 from shared.text.tokenizer import Tokenizer
 from tests.checkpoint_files import (
@@ -420,4 +420,4 @@ def test_an_interrupted_save_keeps_the_old_file(saved, parts, monkeypatch):
 
 def test_format_constants_match_the_file(saved):
     metadata = read_header(saved)[0]["__metadata__"]
-    assert (metadata["format"], metadata["version"]) == (checkpoint.FORMAT, str(checkpoint.VERSION))
+    assert (metadata["format"], metadata["version"]) == (FORMAT, str(VERSION))

@@ -19,7 +19,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from shared.checkpoint.load import CheckpointError, _digest, load_checkpoint, save_checkpoint
+from shared.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from shared.checkpoint.format import digest
 from tests.checkpoint_files import join, make_parts, repad, split
 
 SEED = 10
@@ -104,7 +105,7 @@ def _with_header(header, data, tensors, rng):
     if rng.random() < 0.5 and isinstance(metadata, dict) and all(
         isinstance(v, str) for v in metadata.values()
     ):
-        header = {**header, "__metadata__": {**metadata, "sha256": _digest(tensors, metadata)}}
+        header = {**header, "__metadata__": {**metadata, "sha256": digest(tensors, metadata)}}
     text = _dumps(header).encode()
     return join(text + b" " * (-len(text) % 8), data)
 

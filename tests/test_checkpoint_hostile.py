@@ -17,14 +17,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from shared.checkpoint.load import (
-    MAX_HEADER_BYTES,
-    MAX_LAYERS,
-    MAX_TENSORS,
-    CheckpointError,
-    load_checkpoint,
-    save_checkpoint,
-)
+from shared.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from shared.checkpoint.format import MAX_HEADER_BYTES, MAX_LAYERS, MAX_TENSORS
 from shared.core.config import Seq2SeqConfig
 from shared.files.safe import MAX_DEPTH
 from shared.layout import canonical_shapes, random_weights
