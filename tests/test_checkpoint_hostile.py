@@ -16,10 +16,11 @@ import tracemalloc
 
 import numpy as np
 import pytest
+import safetensors
 
 from shared.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from shared.checkpoint.format import MAX_HEADER_BYTES, MAX_LAYERS, MAX_TENSORS
-from shared.core.config import Seq2SeqConfig
+from shared.core.config import ATTENTIONS, CELLS, Seq2SeqConfig
 from shared.files.safe import MAX_DEPTH
 from shared.layout import canonical_shapes, random_weights
 from tests.checkpoint_files import (
@@ -224,9 +225,11 @@ def test_save_refuses_what_load_would_refuse(tmp_path):
 
 
 def test_the_largest_checkpoint_save_writes_loads_back(tmp_path):
-    """MAX_LAYERS bidirectional LSTM layers: the most layers and tensors the caps let through."""
+    """MAX_LAYERS bidirectional LSTM layers with Bahdanau attention: the most tensors the
+    caps let through, saved and loaded back bit for bit."""
     _, _, src, tgt = make_parts(num_layers=1, bidirectional=False)
-    config = Seq2SeqConfig(len(src), len(tgt), 1, 1, num_layers=MAX_LAYERS, bidirectional=True)
+    config = Seq2SeqConfig(len(src), len(tgt), 1, 1, num_layers=MAX_LAYERS, bidirectional=True,
+                           attention="bahdanau")
     weights = random_weights(config, seed=5)
     assert len(weights) == len(canonical_shapes(config)) == MAX_TENSORS
     path = tmp_path / "deep.safetensors"
@@ -234,15 +237,48 @@ def test_the_largest_checkpoint_save_writes_loads_back(tmp_path):
     assert_loads_the_same(path, weights)
 
 
-def test_a_header_of_too_many_tensors_is_refused(small):
+def test_max_tensors_is_the_most_tensors_of_any_config_save_accepts():
+    """Counted over every cell, attention and direction, not only the config format.py picks."""
+    counts = {
+        (cell, attention, bidirectional): len(canonical_shapes(Seq2SeqConfig(
+            4, 4, 1, 1, num_layers=MAX_LAYERS, bidirectional=bidirectional, cell=cell,
+            attention=attention)))
+        for cell in CELLS for attention in ATTENTIONS for bidirectional in (False, True)
+    }
+    largest = max(counts, key=counts.get)
+    assert counts[largest] == MAX_TENSORS, f"{largest} has {counts[largest]} tensors"
+
+
+@pytest.mark.parametrize("extra", [0, 1], ids=["at the limit", "one over"])
+def test_a_header_of_too_many_tensors_is_refused(small, extra):
+    """MAX_TENSORS tensors pass the count (and are refused later: their names are not the
+    config's); one more is refused before any tensor is read."""
     path, _ = small
 
     def crowd(header):
-        for k in range(MAX_TENSORS + 1):
+        for k in range(MAX_TENSORS + extra - (len(header) - 1)):
             header[f"t{k}"] = {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]}
+        assert len(header) - 1 == MAX_TENSORS + extra
 
     rewrite_header(path, crowd)
-    assert f"tensors; a checkpoint holds at most {MAX_TENSORS}" in refusal(path)
+    reseal(path)
+    message = refusal(path)
+    limit = f"header describes {MAX_TENSORS + 1} tensors; a checkpoint holds at most {MAX_TENSORS}"
+    assert (limit in message) == bool(extra), message
+    assert extra or "the tensors do not match the stored config" in message, message
+
+
+def test_the_header_limit_is_the_safetensors_librarys_own(tmp_path):
+    """A header length the library refuses is the first we refuse (MAX_HEADER_BYTES + 1)."""
+    for length, refused in ((MAX_HEADER_BYTES + 1, True), (MAX_HEADER_BYTES, False)):
+        path = tmp_path / f"header-{length}.safetensors"
+        with open(path, "wb") as file:
+            file.write(struct.pack("<Q", length) + b"{")
+        os.truncate(path, length + 64)  # sparse: no disk, and the header fits the file
+        with pytest.raises(safetensors.SafetensorError) as caught:
+            safetensors.safe_open(str(path), "numpy")
+        assert ("header too large" in str(caught.value)) is refused, (length, str(caught.value))
+        path.unlink()
 
 
 # ---- weights and configs that parse but are wrong, or old ----

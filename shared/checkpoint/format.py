@@ -2,7 +2,8 @@
 
 The name and version a file carries, its metadata keys, the limits a loader
 keeps to, the checksum, and the rule that each tokenizer fits its embedding.
-docs/checkpoint.md describes the bytes.
+docs/checkpoint.md describes the bytes; the limits are derived from the largest
+config a loader accepts, so a new cell or attention kind cannot outgrow them.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from shared.core.config import Seq2SeqConfig
-from shared.layout import canonical_shapes
+from shared.core.config import ATTENTIONS, Seq2SeqConfig
+from shared.layout import CELL_GATES, canonical_shapes
+from shared.layout.attention import attention_shapes
 from shared.text.tokenizer import Tokenizer
 
 # What a checkpoint calls itself.  Bump the version when the layout changes; older
@@ -24,13 +26,33 @@ VERSION = 1
 # The metadata a checkpoint holds, every key a JSON text or a plain string, no other key.
 METADATA_KEYS = ("format", "version", "config", "src_tokenizer", "tgt_tokenizer", "sha256")
 
-# The safetensors library's own limit on the header; ours holds the tokenizers, so a
-# word vocabulary of a million tokens still fits.
+# The safetensors library's own limit on the header (tests/test_checkpoint_hostile.py
+# holds the two equal); ours holds the tokenizers, so a word vocabulary of a million
+# tokens still fits.
 MAX_HEADER_BYTES = 100_000_000
 # A stored config may ask for this many layers at most, so that a hostile header cannot
 # make the loader list billions of canonical names; the tensors follow from it.
 MAX_LAYERS = 64
-MAX_TENSORS = len(canonical_shapes(Seq2SeqConfig(4, 4, 1, 1, MAX_LAYERS, bidirectional=True)))
+
+
+def _largest_config() -> Seq2SeqConfig:
+    """The config with the most tensors a loader accepts.
+
+    MAX_LAYERS layers, a bidirectional encoder (two sets of encoder layers), the
+    cell with the most gates and the attention kind with the most weights.  The
+    sizes are the smallest allowed: they change shapes, never the count of tensors.
+    """
+    cell = max(CELL_GATES, key=lambda name: len(CELL_GATES[name]))
+    attention = max(
+        ATTENTIONS,
+        key=lambda name: len(attention_shapes(Seq2SeqConfig(4, 4, 1, 1, attention=name))),
+    )
+    return Seq2SeqConfig(4, 4, 1, 1, num_layers=MAX_LAYERS, bidirectional=True, cell=cell,
+                         attention=attention)
+
+
+# A header may describe this many tensors at most: every tensor of the largest config.
+MAX_TENSORS = len(canonical_shapes(_largest_config()))
 
 
 def metadata_for(
