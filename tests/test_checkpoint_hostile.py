@@ -109,32 +109,40 @@ def test_an_hdf5_file_is_named_as_such(tmp_path):
 # ---- sizes checked before anything is read ----
 
 
+def _refusal_and_peak(path) -> tuple[str, int]:
+    """The loader's refusal and the most memory it allocated on the way."""
+    tracemalloc.start()
+    try:
+        message = refusal(path)
+        return message, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _sparse_header(path, length: int):
+    """A file whose header claims ``length`` bytes and opens with '{', then zeros that fit it.
+
+    The file is sparse: its zeros cost no disk, only a reader that reads them pays.
+    """
+    with open(path, "wb") as file:
+        file.write(struct.pack("<Q", length) + b"{")
+    os.truncate(path, length + 64)
+    return path
+
+
 def test_junk_after_the_data_is_refused_without_reading_it(small):
     """1 GiB of junk, as a sparse file: it costs no disk, and reading it would cost 1 GiB."""
     path, _ = small
     size = path.stat().st_size
     os.truncate(path, size + 2**30)
-    tracemalloc.start()
-    try:
-        message = refusal(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    message, peak = _refusal_and_peak(path)
     assert f"has {2**30} unexpected bytes after the tensor data" in message, message
     assert peak < 2**20, f"the loader allocated {peak} bytes for a {size}-byte checkpoint"
 
 
 def test_a_header_longer_than_the_cap_is_refused_without_reading_it(tmp_path):
-    path = tmp_path / "huge.safetensors"
-    with open(path, "wb") as file:
-        file.write(struct.pack("<Q", MAX_HEADER_BYTES + 8) + b"{")
-    os.truncate(path, MAX_HEADER_BYTES + 64)  # sparse: the header "fits" the file
-    tracemalloc.start()
-    try:
-        message = refusal(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    path = _sparse_header(tmp_path / "huge.safetensors", MAX_HEADER_BYTES + 8)
+    message, peak = _refusal_and_peak(path)
     assert f"its header claims {MAX_HEADER_BYTES + 8} bytes" in message, message
     assert peak < 2**20, f"the loader allocated {peak} bytes"
 
@@ -271,10 +279,7 @@ def test_a_header_of_too_many_tensors_is_refused(small, extra):
 def test_the_header_limit_is_the_safetensors_librarys_own(tmp_path):
     """A header length the library refuses is the first we refuse (MAX_HEADER_BYTES + 1)."""
     for length, refused in ((MAX_HEADER_BYTES + 1, True), (MAX_HEADER_BYTES, False)):
-        path = tmp_path / f"header-{length}.safetensors"
-        with open(path, "wb") as file:
-            file.write(struct.pack("<Q", length) + b"{")
-        os.truncate(path, length + 64)  # sparse: no disk, and the header fits the file
+        path = _sparse_header(tmp_path / f"header-{length}.safetensors", length)
         with pytest.raises(safetensors.SafetensorError) as caught:
             safetensors.safe_open(str(path), "numpy")
         assert ("header too large" in str(caught.value)) is refused, (length, str(caught.value))
@@ -298,21 +303,14 @@ def test_nan_weights_behind_a_valid_checksum_are_named_not_finite(small):
     ) in message, message
 
 
-def test_a_checkpoint_from_before_the_cell_field_loads_as_an_lstm(small):
+@pytest.mark.parametrize(("field", "default"), [("cell", "lstm"), ("attention", "none")])
+def test_a_checkpoint_from_before_a_config_field_loads_with_its_default(small, field, default):
+    """Checkpoints written before the cell, then the attention, existed are still read."""
     path, weights = small
-    edit_config(path, cell=None)
-    assert "cell" not in json.loads(read_header(path)[0]["__metadata__"]["config"])
+    edit_config(path, **{field: None})
+    assert field not in json.loads(read_header(path)[0]["__metadata__"]["config"])
     loaded = load_checkpoint(path)
-    assert loaded.config.cell == "lstm"
-    assert_loads_the_same(path, weights)
-
-
-def test_a_checkpoint_from_before_the_attention_field_loads_without_attention(small):
-    path, weights = small
-    edit_config(path, attention=None)
-    assert "attention" not in json.loads(read_header(path)[0]["__metadata__"]["config"])
-    loaded = load_checkpoint(path)
-    assert loaded.config.attention == "none"
+    assert getattr(loaded.config, field) == default
     assert_loads_the_same(path, weights)
 
 
