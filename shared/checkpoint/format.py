@@ -2,8 +2,8 @@
 
 The name and version a file carries, its metadata keys, the limits a loader
 keeps to, the checksum, and the rule that each tokenizer fits its embedding.
-docs/checkpoint.md describes the bytes; the limits are derived from the largest
-config a loader accepts, so a new cell or attention kind cannot outgrow them.
+docs/checkpoint.md describes the bytes.  ``MAX_TENSORS`` is derived from the largest
+config a loader accepts, so a new cell or attention kind cannot outgrow it.
 """
 
 from __future__ import annotations
