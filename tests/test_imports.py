@@ -1,18 +1,25 @@
 """Each part imports only what it needs, checked in fresh interpreters.
 
-``shared`` loads no framework; ``keras_impl`` loads no torch; ``torch_impl``
-loads no TensorFlow or Keras; ``onnx_impl`` (and the exporter it uses) loads none
-of them.  "Works with only its own extra installed" is
-checked by making the other framework unimportable before the backend runs.
+Every module of ``shared`` (``tests/packages.py`` lists them as the wheel holds
+them) is imported in one fresh interpreter, and no framework is loaded: port's
+readers and runners and the application layer import theirs only inside
+functions.  ``import shared`` loads not even ``onnx``, and no module does unless
+it reaches ``shared.onnx`` when imported.  Each engine works with only its own
+framework: the others are made unimportable before it runs.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
+
+from tests import packages
+from tests.packages import FRAMEWORKS, ONNX_FORMAT
 
 BLOCK = """
 import sys, importlib.abc
@@ -34,8 +41,25 @@ model = backend.build_model(config)
 h, c = backend.encode(model, np.array([[5, 6, 0], [0, 0, 0]]))
 assert h.shape == (2, 2, 8) and not h[:, 1].any()
 assert backend.greedy_decode(model, np.array([[5, 6, 7]]), 4).shape == (1, 4)
-loaded = sorted(m for m in ("torch", "tensorflow", "keras", "jax") if m in sys.modules)
+loaded = sorted(m for m in {frameworks!r} if m in sys.modules)
 print(",".join(loaded))
+"""
+
+IMPORT_ALL = """
+import importlib, json, sys
+
+def loaded(names):
+    return sorted(name for name in names if name in sys.modules)
+
+import shared
+seen = [loaded({watched!r})]
+for name in {without_onnx!r}:
+    importlib.import_module(name)
+seen.append(loaded({watched!r}))
+for name in {with_onnx!r}:
+    importlib.import_module(name)
+seen.append(loaded({frameworks!r}))
+print(json.dumps(seen))
 """
 
 
@@ -43,31 +67,63 @@ def _run(code: str) -> str:
     env_code = "import os; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '2'\n" + code
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(env_code)], capture_output=True, text=True,
-        timeout=120,
+        timeout=120, cwd=packages.ROOT,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
 
 
-def test_import_shared_loads_no_framework():
-    code = """
-import sys
-import shared, shared.layout, shared.reference, shared.decoding.search, shared.checkpoint
-import shared.app.cli
-import shared.app.backends, shared.app.quiet, shared.core.budget
-import shared.app.demo, shared.ladder.parity
-print(",".join(sorted(m for m in ("torch", "tensorflow", "keras", "jax") if m in sys.modules)))
-"""
-    assert _run(code) == ""
+def _reaches_onnx(module: str, seen: set[str]) -> bool:
+    """Whether importing ``module`` imports ``onnx``: its own imports that run on import,
+    and those of the modules (and their parent packages) they import, read with ast."""
+    if module in seen:
+        return False
+    seen.add(module)
+    parts = module.split(".")
+    parents = [".".join(parts[:end]) for end in range(1, len(parts))]
+    names = [i.target for i in packages.imports_of(module) if i.at_import] + parents
+    known = packages.modules()
+    return any(
+        name.split(".")[0] == ONNX_FORMAT
+        or (name in known and _reaches_onnx(name, seen))
+        for name in names
+    )
 
 
-@pytest.mark.parametrize(
-    ("backend", "framework", "other"),
-    [("torch_impl", "torch", ["tensorflow", "keras", "jax"]),
-     ("keras_impl", "tensorflow", ["torch"]),
-     ("onnx_impl", "onnxruntime", ["torch", "tensorflow", "keras", "jax"])],
-)
-def test_backend_works_without_the_other_framework(backend, framework, other):
-    pytest.importorskip(framework)
-    loaded = _run(BLOCK.format(blocked=other) + RUN.format(backend=backend))
-    assert not set(loaded.split(",")) & set(other), f"{backend} loaded {loaded}"
+def test_importing_every_module_of_shared_loads_no_framework():
+    shared_modules = [name for name in packages.modules() if name.split(".")[0] == "shared"]
+    assert "shared.port.runners.torch" in shared_modules  # the walk found the floors
+    with_onnx = [name for name in shared_modules if _reaches_onnx(name, set())]
+    assert "shared.onnx.graph" in with_onnx
+    without_onnx = [name for name in shared_modules if name not in with_onnx]
+    watched = sorted(FRAMEWORKS | {ONNX_FORMAT})
+    after_shared, after_most, after_all = json.loads(_run(IMPORT_ALL.format(
+        watched=watched, frameworks=sorted(FRAMEWORKS),
+        without_onnx=without_onnx, with_onnx=with_onnx)))
+    assert after_shared == [], f"import shared loaded {after_shared}"
+    assert after_most == [], f"the modules of shared that reach no shared.onnx loaded {after_most}"
+    assert after_all == [], f"importing every module of shared loaded {after_all}"
+
+
+# What each engine must work without: every framework it does not import when imported.
+# An engine on Keras imports only the framework Keras runs on (KERAS_BACKEND) of those
+# it can run on (keras_impl.per_backend.SUPPORTED).
+KERAS_BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+KERAS_RUNS_ON = {"tensorflow", "jax", "torch"}
+
+
+def _own_frameworks(engine: str) -> set[str]:
+    own = {i.top for name in packages.modules() if name.split(".")[0] == engine
+           for i in packages.imports_of(name) if i.at_import and i.top in FRAMEWORKS}
+    return own - KERAS_RUNS_ON | {KERAS_BACKEND} if "keras" in own else own
+
+
+@pytest.mark.parametrize("engine", packages.engines())
+def test_an_engine_works_without_the_other_frameworks(engine):
+    own = _own_frameworks(engine)
+    assert own, f"{engine} imports none of FRAMEWORKS when imported"
+    for framework in sorted(own):
+        pytest.importorskip(framework)
+    other = sorted(FRAMEWORKS - own)
+    loaded = _run(BLOCK.format(blocked=other) + RUN.format(backend=engine, frameworks=other))
+    assert loaded == "", f"{engine} loaded {loaded}"

@@ -4,12 +4,13 @@ A pickle is a small program; unpickling one (``pickle.load``, ``torch.load``
 without ``weights_only=True``, ``np.load(allow_pickle=True)``) runs whatever
 functions its author chose.  A Keras model file can carry Python too, and
 ``eval``/``exec`` run any string.  So this scan reads every Python file of
-shared/, keras_impl/, torch_impl/, benchmarks/, docs/examples/ and tests/ with
-``ast`` (calls, not text: ``model.eval()`` is not ``eval(``) and fails with
-each finding's file:line.
+every installed package (``tests/packages.py``: ``shared`` and every ``*_impl``
+engine, found as the wheel finds them), and of benchmarks/, docs/examples/ and
+tests/, with ``ast`` (calls, not text: ``model.eval()`` is not ``eval(``) and
+fails with each finding's file:line.
 
 Exceptions are listed below by file and rule, each with its reason; there are
-none in the packages people install (shared/, keras_impl/, torch_impl/).
+none in the packages people install.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SCANNED = ("shared", "keras_impl", "torch_impl", "benchmarks", "docs/examples", "tests")
+from tests import packages
+
+ROOT = packages.ROOT
+INSTALLED = tuple(p for p in packages.packages() if "." not in p)  # shared and the engines
+SCANNED = (*INSTALLED, "benchmarks", "docs/examples", "tests")
 THIS = Path(__file__).resolve()  # its snippets below would be findings
 
 # Modules whose load functions unpickle.
@@ -141,10 +145,11 @@ def _scanned_files() -> list[Path]:
 
 
 def test_the_scan_covers_the_packages():
-    relatives = {path.relative_to(ROOT).as_posix() for path in _scanned_files()}
-    for expected in ("shared/checkpoint/load.py", "keras_impl/weights.py", "torch_impl/weights.py",
-                     "tests/test_checkpoint.py"):
-        assert expected in relatives, f"{expected} is not scanned"
+    scanned = set(_scanned_files())
+    assert {"shared", "keras_impl", "torch_impl", "onnx_impl"} <= set(INSTALLED)
+    missing = sorted(set(packages.modules().values()) - scanned)
+    assert not missing, f"modules of the installed packages not scanned: {missing}"
+    assert ROOT / "tests" / "test_checkpoint.py" in scanned
 
 
 def test_no_file_can_run_code_hidden_in_what_it_opens():
@@ -157,7 +162,8 @@ def test_no_file_can_run_code_hidden_in_what_it_opens():
 
 def test_no_exception_is_granted_to_the_installed_packages():
     for relative, _ in [*ALLOWED, *ALLOWED_WITH]:
-        assert relative.startswith(("tests/", "docs/examples/")), relative
+        assert relative.split("/")[0] not in INSTALLED, relative
+        assert (ROOT / relative).is_file(), f"an exception for {relative}, which is no file"
 
 
 BAD_SNIPPET = """\

@@ -6,5 +6,7 @@
 below this floor imports it; it imports the engines (``keras_impl``, ``torch_impl``,
 ``onnx_impl``) only inside functions, when a command needs one.
 
-May import: every floor of shared, and the engine packages lazily.
+May import: every floor of shared, and the engine packages lazily; NumPy, the standard
+library, and inside functions matplotlib (the plots) and, where a module loads an engine,
+that engine's framework.
 """

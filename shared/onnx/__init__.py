@@ -4,6 +4,6 @@
 export folder (metadata, checksums).  The only floor that imports ``onnx``, and only
 when one of its modules is imported: importing ``shared`` never loads it.
 
-May import: shared.core, shared.files, shared.layout, shared.checkpoint; NumPy, onnx and the
-standard library.
+May import: shared.core, shared.files, shared.layout, shared.checkpoint; NumPy, onnx (and
+its protobuf), safetensors and the standard library.
 """

@@ -24,7 +24,7 @@ write DST; ``checking`` and the ``runners`` (one per framework) prove it.  The
 command itself is ``shared.app.commands.port``.  docs/porting.md tells the whole story.
 
 May import: shared.core, shared.files, shared.layout, shared.reference, shared.onnx,
-shared.checkpoint; NumPy and the standard library.
+shared.checkpoint; NumPy, safetensors and the standard library.
 """
 
 from shared.port.api import Report, port, read, write

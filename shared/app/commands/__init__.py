@@ -1,4 +1,5 @@
 """One module per ``seq2seq-rosetta`` command.
 
-May import: every floor of shared, and the engine packages lazily.
+May import: every floor of shared, and the engine packages lazily; NumPy and the standard
+library.
 """
