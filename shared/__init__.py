@@ -15,11 +15,10 @@ from shared.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save
 from shared.core.config import Seq2SeqConfig
 from shared.core.runtime import configure_threads, seed_everything
 from shared.core.tokens import BOS, EOS, PAD, UNK
+from shared.core.version import __version__
 from shared.text.data import Batch, batches, encode_questions, make_batch, read_pairs
 from shared.text.tasks import TASKS, load_task
 from shared.text.tokenizer import Tokenizer
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BOS",

@@ -15,7 +15,7 @@ must keep these rules:
 - engines: nothing below ``shared.app`` imports an engine package (nor imports by
   name at run time, which no reader can check); ``shared.app`` imports one only
   inside a function; an engine imports neither ``shared.app`` nor another engine;
-- frameworks: only the engines, port's readers and runners, and the ``shared.app``
+- frameworks: only the engines, port's readers, writers and runners, and the ``shared.app``
   modules that load engines import a framework (``packages.FRAMEWORKS``), and in
   ``shared`` only inside a function; ``onnx`` only in ``shared.onnx`` and, inside a
   function, in port's ``onnx`` reader and runner;
@@ -41,7 +41,7 @@ from tests.packages import FRAMEWORKS, ONNX_FORMAT, Import
 APP = "shared.app"  # the application layer: the command line, demo, experiment, loaders
 # The floors whose modules each read or run one framework's files; a reader or a
 # runner imports its framework inside a function (a decision: port's docstrings).
-FRAMEWORK_FLOORS = ("shared.port.readers", "shared.port.runners")
+FRAMEWORK_FLOORS = ("shared.port.readers", "shared.port.runners", "shared.port.writers")
 DYNAMIC = {"import_module", "__import__"}  # importing a module by a name made at run time
 MAY_IMPORT = re.compile(r"^May import:(.*?)(?:\n\s*\n|\Z)", re.MULTILINE | re.DOTALL)
 
@@ -276,8 +276,8 @@ def framework_findings(project: Project) -> list[str]:
         for i in imports:
             if i.top in FRAMEWORKS and not engine:
                 if not runs_one:
-                    what = (f"{i.top} imported outside the engines, port's readers and runners, "
-                            f"and the {APP} modules that load engines")
+                    what = (f"{i.top} imported outside the engines, port's readers, writers "
+                            f"and runners, and the {APP} modules that load engines")
                     found.append(project.finding(i, "framework", what))
                 elif i.at_import:
                     what = f"{i.top} imported when {module} is imported; import it in a function"

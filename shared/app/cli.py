@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import sys
 
-from shared import __version__
 from shared.app.backends import BackendError
 from shared.app.commands import answer, compare, demo, experiment, export, port, train
 from shared.app.flags import Parser, UsageError
 from shared.app.quiet import quiet_tensorflow_import
 from shared.checkpoint import CheckpointError
+from shared.core.version import __version__
 from shared.training.checks import TrainingDivergedError
 
 # In the order --help lists them.

@@ -43,8 +43,8 @@ import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
 
-from shared import __version__
 from shared.core.config import Seq2SeqConfig
+from shared.core.version import __version__
 from shared.layout import check_weights
 from shared.onnx.graph import (
     IR_VERSION,

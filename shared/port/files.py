@@ -15,7 +15,6 @@ the old one, never half of one.
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass, field
 
@@ -103,12 +102,10 @@ def save(written: Written, source_path: str) -> None:
         metadata = {"format": FORMAT, "target": written.target,
                     "source": os.path.basename(source_path)}
         data = safetensors.numpy.save(tensors, metadata=metadata)
-    else:
-        import torch
+    else:  # a .pt file: PyTorch writes it (imported there, only for this)
+        from shared.port.writers.torch import torch_file_bytes
 
-        buffer = io.BytesIO()
-        torch.save({name: torch.from_numpy(array) for name, array in tensors.items()}, buffer)
-        data = buffer.getvalue()
+        data = torch_file_bytes(tensors)
     write_atomically(written.path, data)
 
 
@@ -135,14 +132,6 @@ def load(path: str, target: str) -> dict[str, np.ndarray]:
                 f"{metadata.get('target')}); port the model again with --to {target}"
             )
         return tensors
-    try:
-        import torch
-    except ImportError:
-        raise PortError(f"{path} is a torch.save file; reading it needs PyTorch") from None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # whatever torch says, the file is refused
-        raise PortError(f"{path}: torch.load(weights_only=True) refused it ({error})") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise PortError(f"{path} is not a dict of tensors")
-    return {name: value.detach().cpu().float().numpy() for name, value in state.items()}
+    from shared.port.readers.torch import load_state_dict  # PyTorch reads its own files
+
+    return load_state_dict(path)

@@ -45,6 +45,17 @@ CHECKPOINT_FORMAT = "seq2seq-rosetta/checkpoint"
 
 def read_torch(path: str, linear: tuple[str, ...] = ()) -> Source:
     """A ``torch.save`` state_dict's layers; ``linear`` names bias-free nn.Linear modules."""
+    return _source(path, "torch", load_state_dict(path), linear)
+
+
+def load_state_dict(path: str) -> dict[str, np.ndarray]:
+    """A ``torch.save`` file's flat dict of tensors, read with ``weights_only=True``, as arrays.
+
+    Floating tensors come back as float32; nothing in the file is ever run.
+
+    Raises:
+        PortError: PyTorch missing, a file ``torch.load`` refuses, or not a dict of tensors.
+    """
     try:
         import torch
     except ImportError:
@@ -69,7 +80,7 @@ def read_torch(path: str, linear: tuple[str, ...] = ()) -> Source:
             )
         value = value.detach().cpu()
         tensors[str(key)] = (value.float() if value.is_floating_point() else value).numpy()
-    return _source(path, "torch", tensors, linear)
+    return tensors
 
 
 def read_safetensors(path: str, linear: tuple[str, ...] = ()) -> Source:

@@ -19,6 +19,10 @@ the report says where the target must apply it.
 
 from __future__ import annotations
 
+import io
+
+import numpy as np
+
 from shared.port import rules
 from shared.port.canonical import to_torch
 from shared.port.files import TargetLayer, Written, check_destination, save
@@ -42,6 +46,15 @@ def write_torch(source: Source, destination: str) -> Written:
     written = plan_torch(source, destination)
     save(written, source.path)
     return written
+
+
+def torch_file_bytes(tensors: dict[str, np.ndarray]) -> bytes:
+    """The bytes of ``torch.save`` of a plain dict of tensors: what a .pt DST holds."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save({name: torch.from_numpy(array) for name, array in tensors.items()}, buffer)
+    return buffer.getvalue()
 
 
 def _line(name: str, kind: str, args: tuple, kwargs: dict) -> str:
