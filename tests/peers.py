@@ -1,196 +1,193 @@
-"""The LSTM converters against real peers: ONNX's two runtimes and TF1's own cells.
+"""The frameworks that compute an LSTM or a GRU, as peers of the reference: their arrays and layers.
 
-``tests/test_gates.py`` checks the ONNX and TF1 converters against those
-formats' equations written out by hand; here the converted arrays run in the
-real thing.  Each converter is proven in both directions with random,
-asymmetric weights (ONNX's own node tests use constant weights, which cannot
-see a gate-order mistake):
+The bottom rungs of the ladder hold the NumPy reference (``shared.reference.cells``)
+up against every framework that computes the same cells: one step in
+``tests/test_ladder_1_cell.py``, one layer in ``tests/test_ladder_2_layer.py``.
+A ``Peer`` is one framework with the switches that change its equations:
 
-* ``keras_lstm_to_onnx``: Keras arrays in an ONNX ``LSTM`` node, run by ONNX
-  Runtime and by ``onnx.reference.ReferenceEvaluator``, forward and
-  bidirectional, against the NumPy reference;
-* ``onnx_lstm_to_keras``: a random ONNX node (both biases nonzero) against a
-  real ``keras.layers.LSTM`` holding the converted arrays;
-* ``tf1_lstm_to_keras`` and ``keras_lstm_to_tf1``: a real TF1 ``LSTMCell`` and
-  ``BasicLSTMCell`` in ``tf.compat.v1.nn.dynamic_rnn`` (a v1 graph and
-  session) against a real Keras LSTM, with TF1's ``forget_bias`` added at run
-  time and its state tuple in (c, h) order.
+    framework  one layer, run for real here                    switches
+    torch      nn.LSTM / nn.GRU, packed by length             none (nn.GRU resets after)
+    keras      layers.LSTM / layers.GRU, masked by length     reset_after (GRU)
+    onnx       one LSTM / GRU node, in ONNX Runtime or in     linear_before_reset (GRU),
+               ONNX's reference evaluator                     the runtime
+    tf1        LSTMCell, BasicLSTMCell, GRUCell in            forget_bias (LSTM, added to
+               tf.compat.v1.nn.dynamic_rnn (a v1 graph)       the forget gate at run time)
 
-Every batch has mixed lengths where the runtime honours them.  The GRU's
-equivalents are in ``tests/test_gru_cells.py``.
+Keras is the hub of the converters (``shared.layout``): every peer's arrays go to
+Keras's and back, and reach the reference's (PyTorch's) layout through Keras's.
+Weights are random and asymmetric everywhere: with constants, or with the same
+numbers in every gate block, a gate-order mistake cannot show.
 
-Shape legend: B batch, T time, H hidden, D directions.
+Shape legend: B batch, T time, H hidden, D directions, G gates (4 for an LSTM, 3 for a GRU).
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
-from shared import layout, reference
-from shared.core.compare import max_abs_diff
+from shared import layout
 from shared.reference.cells import reverse_real
 
-ATOL = 1e-5  # float32 runtimes against the float64 reference
+CELLS = ["lstm", "gru"]
+GATES = {"lstm": 4, "gru": 3}
+STATE_PARTS = {"lstm": ("h", "c"), "gru": ("h",)}  # our order: h first
 LENGTHS = [4, 1, 3]  # mixed lengths, a length-1 row among them
+FULL_ROWS = [4, 4, 4]
+# TF1 stores its arrays under these names, below the cell's scope ("rnn/gru_cell/...").
+TF1_NAMES = {"lstm": ("kernel", "bias"),
+             "gru": ("gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias")}
 
 
-def assert_close(name, actual, expected, atol=ATOL):
-    diff, where = max_abs_diff(actual, expected)
-    assert diff <= atol, f"{name}: largest difference {diff:.3g} at {where} > {atol}"
+@dataclass(frozen=True)
+class Peer:
+    """One framework computing one cell, with the switches that change its equations."""
+
+    framework: str                # "torch", "keras", "onnx" or "tf1"
+    cell: str                     # "lstm" or "gru"
+    reset_after: bool = True      # GRU: the reset acts after the recurrent product (PyTorch's)
+    forget_bias: float = 0.0      # TF1 LSTM: added to the forget gate's bias when the cell runs
+    tf1_cell: str = ""            # TF1: the cell class, LSTMCell, BasicLSTMCell or GRUCell
+    runtime: str = "onnxruntime"  # ONNX: "onnxruntime" or "onnx.reference"
+
+    def __str__(self) -> str:
+        kind = self.cell.upper()
+        if self.framework == "torch":
+            return f"nn.{kind}"
+        if self.framework == "tf1":
+            return (f"TF1 {self.tf1_cell}(forget_bias={self.forget_bias})" if self.cell == "lstm"
+                    else f"TF1 {self.tf1_cell}")
+        switch = {"keras": f"(reset_after={self.reset_after})",
+                  "onnx": f"(linear_before_reset={int(self.reset_after)})"}[self.framework]
+        name = {"keras": "Keras", "onnx": self.runtime}[self.framework]
+        return f"{name} {kind}{switch if self.cell == 'gru' else ''}"
+
+    @property
+    def lengths(self) -> list[int]:
+        """The row lengths this peer is given.
+
+        ONNX's reference evaluator ignores sequence_lens (onnx/reference/ops/op_lstm.py and
+        op_gru.py take the argument, marked unused, and never read it), so it gets full
+        rows only; every other peer honours lengths and gets rows of mixed lengths.
+        """
+        return FULL_ROWS if self.runtime == "onnx.reference" and self.framework == "onnx" \
+            else LENGTHS
+
+    def names(self) -> tuple[str, ...]:
+        """The names of this peer's arrays, in its own order."""
+        return {"torch": ("weight_ih", "weight_hh", "bias_ih", "bias_hh"),
+                "keras": ("kernel", "recurrent_kernel", "bias"),
+                "onnx": ("W", "R", "B"), "tf1": TF1_NAMES[self.cell]}[self.framework]
+
+    def keras(self) -> Peer:
+        """The Keras layer that computes what this peer computes."""
+        return Peer("keras", self.cell, reset_after=self.reset_after)
+
+    def shapes(self, inputs: int, hidden: int) -> list[tuple[int, ...]]:
+        """The shapes of this peer's arrays for one layer, one direction, in its own order."""
+        G, H = GATES[self.cell] * hidden, hidden
+        if self.framework == "torch":
+            return [(G, inputs), (G, H), (G,), (G,)]
+        if self.framework == "keras":
+            two_biases = self.cell == "gru" and self.reset_after
+            return [(inputs, G), (H, G), (2, G) if two_biases else (G,)]
+        if self.framework == "onnx":
+            return [(G, inputs), (G, H), (2 * G,)]
+        if self.cell == "lstm":
+            return [(inputs + H, G), (G,)]
+        return [(inputs + H, 2 * H), (2 * H,), (inputs + H, H), (H,)]
+
+    def random_arrays(self, rng, inputs: int, hidden: int, dtype=np.float32) -> tuple:
+        """Random arrays in this peer's layout, every bias nonzero (both, where it keeps two)."""
+        return tuple(rng.uniform(-0.5, 0.5, shape).astype(dtype)
+                     for shape in self.shapes(inputs, hidden))
+
+    def to_keras(self, arrays) -> tuple:
+        """This peer's arrays as the Keras layer's (kernel, recurrent_kernel, bias)."""
+        if self.framework == "keras":
+            return tuple(arrays)
+        extra = {}
+        if self.framework == "tf1" and self.cell == "lstm":
+            extra["forget_bias"] = self.forget_bias
+        if self.framework == "onnx" and self.cell == "gru":
+            extra["linear_before_reset"] = int(self.reset_after)
+        return getattr(layout, f"{self.framework}_{self.cell}_to_keras")(*arrays, **extra)
+
+    def from_keras(self, keras_arrays) -> tuple:
+        """The Keras layer's arrays in this peer's layout."""
+        if self.framework == "keras":
+            return tuple(keras_arrays)
+        extra = {"forget_bias": self.forget_bias} if self.framework == "tf1" and \
+            self.cell == "lstm" else {}
+        return getattr(layout, f"keras_{self.cell}_to_{self.framework}")(*keras_arrays, **extra)
+
+    def reference_params(self, arrays) -> tuple:
+        """(W_ih, W_hh, b_ih, b_hh) for the reference cell: PyTorch's layout, through Keras's."""
+        if self.framework == "torch":
+            return tuple(arrays)
+        kernel, recurrent_kernel, bias = self.to_keras(arrays)
+        if self.cell == "gru" and not self.reset_after:
+            # keras_gru_to_torch refuses this GRU (nn.GRU cannot reset before the product);
+            # the reference can: the same blocks in r, z, n order, the one bias as b_ih.
+            def to_rzn(array):
+                return layout.reorder_gates(array, "keras", "torch", axis=0, cell="gru")
+
+            return to_rzn(kernel.T), to_rzn(recurrent_kernel.T), to_rzn(bias), np.zeros_like(bias)
+        return getattr(layout, f"keras_{self.cell}_to_torch")(kernel, recurrent_kernel, bias)
 
 
-def random_keras_lstm(rng, inputs, hidden):
-    """Random Keras LSTM arrays: kernel (in, 4H), recurrent_kernel (H, 4H), bias (4H,)."""
-    return (
-        rng.uniform(-0.5, 0.5, (inputs, 4 * hidden)).astype(np.float32),
-        rng.uniform(-0.5, 0.5, (hidden, 4 * hidden)).astype(np.float32),
-        rng.uniform(-0.5, 0.5, 4 * hidden).astype(np.float32),
-    )
+def random_state(rng, cell: str, batch: int, hidden: int, dtype=np.float32) -> tuple:
+    """A nonzero initial state, (h0, c0) or (h0,), each (B, H): "kept" must be visible."""
+    h0 = rng.uniform(-0.5, 0.5, (batch, hidden)).astype(dtype)
+    c0 = rng.uniform(-1.0, 1.0, (batch, hidden)).astype(dtype)
+    return (h0, c0) if cell == "lstm" else (h0,)
 
 
-def sequence(rng, inputs, hidden, steps=4):
-    """x (B, T, in) with padding that holds noise, and a nonzero (h0, c0), each (B, H)."""
-    x = rng.normal(size=(len(LENGTHS), steps, inputs)).astype(np.float32)
-    h0 = rng.uniform(-0.5, 0.5, (len(LENGTHS), hidden)).astype(np.float32)
-    c0 = rng.uniform(-1.0, 1.0, (len(LENGTHS), hidden)).astype(np.float32)
-    return x, h0, c0
-
-
-def real_steps(x, lengths):
+def real_steps(steps: int, lengths) -> np.ndarray:
     """(B, T, 1) booleans: is step t a real token of row b?"""
-    return (np.arange(x.shape[1]) < np.asarray(lengths)[:, None])[:, :, None]
+    return (np.arange(steps) < np.asarray(lengths)[:, None])[:, :, None]
 
 
-def run_keras_lstm(keras_arrays, x, lengths, h0, c0):
-    """A real keras.layers.LSTM holding (kernel, recurrent_kernel, bias), masked by length.
+# ---- one layer, one direction, in each framework ----
 
-    Returns (outputs (B, T, H) with zeros at padding, h (B, H), c (B, H)).
-    """
+def run_torch(peer, arrays, x, lengths, state):
+    """A real nn.LSTM / nn.GRU holding (weight_ih, weight_hh, bias_ih, bias_hh), packed."""
+    import torch
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[peer.cell](
+        x.shape[2], state[0].shape[1], batch_first=True)
+    with torch.no_grad():
+        for name, array in zip(("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"),
+                               arrays, strict=True):
+            getattr(rnn, name).copy_(torch.from_numpy(np.asarray(array)))
+        packed = pack_padded_sequence(torch.from_numpy(x), torch.tensor(lengths),
+                                      batch_first=True, enforce_sorted=False)
+        initial = tuple(torch.from_numpy(part)[None] for part in state)  # each (1, B, H)
+        out, final = rnn(packed, initial if peer.cell == "lstm" else initial[0])
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+    final = final if peer.cell == "lstm" else (final,)
+    return out.numpy(), tuple(part[0].numpy() for part in final)
+
+
+def run_keras(peer, arrays, x, lengths, state):
+    """A real keras.layers.LSTM / GRU holding (kernel, recurrent_kernel, bias), masked by length."""
     import keras
 
-    lstm = keras.layers.LSTM(h0.shape[1], return_sequences=True, return_state=True)
-    lstm.build(x.shape)
-    lstm.set_weights([np.asarray(a) for a in keras_arrays])
-    mask = real_steps(x, lengths)[:, :, 0]  # (B, T); passed explicitly beside initial_state
-    out, h, c = (keras.ops.convert_to_numpy(a)
-                 for a in lstm(x, initial_state=[h0, c0], mask=mask))
-    return out * real_steps(x, lengths), h, c  # Keras repeats the last output at padding
+    H = state[0].shape[1]
+    rnn = (keras.layers.LSTM(H, return_sequences=True, return_state=True) if peer.cell == "lstm"
+           else keras.layers.GRU(H, return_sequences=True, return_state=True,
+                                 reset_after=peer.reset_after))
+    rnn.build(x.shape)
+    rnn.set_weights([np.asarray(a) for a in arrays])
+    mask = real_steps(x.shape[1], lengths)  # (B, T, 1)
+    out, *final = (keras.ops.convert_to_numpy(a)
+                   for a in rnn(x, initial_state=list(state), mask=mask[:, :, 0]))
+    return out * mask, tuple(final)  # Keras repeats the last output at padding: zero it
 
-
-# ---- ONNX: one LSTM node, run by ONNX Runtime and by ONNX's reference evaluator ----
-
-def onnx_lstm_model(W, R, B, direction):
-    """A one-node ONNX model: LSTM over X (T, B, in) with sequence_lens, initial_h, initial_c."""
-    onnx = pytest.importorskip("onnx")
-    pytest.importorskip("onnx.reference")
-    from onnx import TensorProto, helper, numpy_helper
-
-    H = R.shape[-1]
-    node = helper.make_node(
-        "LSTM", ["X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c"],
-        ["Y", "Y_h", "Y_c"], hidden_size=H, direction=direction,
-    )
-    state = [None, "B", H]  # (D, B, H)
-    graph = helper.make_graph(
-        [node], "lstm",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "B", W.shape[-1]]),
-         helper.make_tensor_value_info("sequence_lens", TensorProto.INT32, ["B"]),
-         helper.make_tensor_value_info("initial_h", TensorProto.FLOAT, state),
-         helper.make_tensor_value_info("initial_c", TensorProto.FLOAT, state)],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["T", None, "B", H]),
-         helper.make_tensor_value_info("Y_h", TensorProto.FLOAT, state),
-         helper.make_tensor_value_info("Y_c", TensorProto.FLOAT, state)],
-        initializer=[numpy_helper.from_array(a.astype(np.float32), name)
-                     for name, a in (("W", W), ("R", R), ("B", B))],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
-    onnx.checker.check_model(model)
-    return model
-
-
-def run_onnx(runtime, model, x, lengths, h0s, c0s):
-    """(Y (T, D, B, H), Y_h (D, B, H), Y_c (D, B, H)) of the one-node model, from x (B, T, in)."""
-    feeds = {"X": x.transpose(1, 0, 2).copy(), "sequence_lens": np.asarray(lengths, np.int32),
-             "initial_h": h0s, "initial_c": c0s}
-    if runtime == "onnxruntime":
-        ort = pytest.importorskip("onnxruntime")
-        session = ort.InferenceSession(model.SerializeToString(),
-                                       providers=["CPUExecutionProvider"])
-        return session.run(None, feeds)
-    from onnx.reference import ReferenceEvaluator
-
-    return ReferenceEvaluator(model).run(None, feeds)
-
-
-def stack_directions(onnx_arrays):
-    """[(W, R, B) per direction] -> W (D, 4H, in), R (D, 4H, H), B (D, 8H), as ONNX stores them."""
-    return tuple(np.stack([arrays[i] for arrays in onnx_arrays]) for i in range(3))
-
-
-# ONNX's reference evaluator ignores sequence_lens (onnx/reference/ops/op_lstm.py takes the
-# argument, marked unused, and never reads it), so it is given full rows only;
-# ONNX Runtime honours it and gets rows of mixed lengths.
-RUNTIMES = [pytest.param("onnxruntime", LENGTHS, id="onnxruntime-mixed-lengths"),
-            pytest.param("onnx.reference", [4, 4, 4], id="onnx.reference-full-rows")]
-DIRECTIONS = ["forward", "bidirectional"]
-
-
-@pytest.mark.parametrize(("runtime", "lengths"), RUNTIMES)
-@pytest.mark.parametrize("direction", DIRECTIONS)
-def test_keras_lstm_to_onnx_runs_in_onnx_runtimes(rng, direction, runtime, lengths):
-    inputs, hidden = 4, 5
-    x, h0, c0 = sequence(rng, inputs, hidden)
-    per_direction = [random_keras_lstm(rng, inputs, hidden)
-                     for _ in range(2 if direction == "bidirectional" else 1)]
-    W, R, B = stack_directions([layout.keras_lstm_to_onnx(*a) for a in per_direction])
-    D = len(per_direction)
-    Y, Y_h, Y_c = run_onnx(runtime, onnx_lstm_model(W, R, B, direction), x, lengths,
-                           np.stack([h0] * D), np.stack([c0] * D))
-    assert Y.shape == (x.shape[1], D, len(LENGTHS), hidden), "ONNX's Y is (T, D, B, H)"
-    real = real_steps(x, lengths).transpose(1, 0, 2)  # (T, B, 1)
-    for d, arrays in enumerate(per_direction):
-        params = layout.keras_lstm_to_torch(*arrays)
-        out_ref, (h_ref, c_ref) = reference.lstm_layer(x, lengths, h0, c0, *params,
-                                                       reverse=d == 1)
-        assert_close(f"{runtime} Y direction {d}", Y[:, d] * real, out_ref.transpose(1, 0, 2))
-        assert_close(f"{runtime} Y_h direction {d}", Y_h[d], h_ref)
-        assert_close(f"{runtime} Y_c direction {d}", Y_c[d], c_ref)
-    # Teeth: Keras's i, f, c, o blocks written as they are, read by ONNX as i, o, f, c.
-    kernel, recurrent_kernel, bias = per_direction[0]
-    unordered = stack_directions(
-        [(kernel.T, recurrent_kernel.T, np.concatenate([bias, np.zeros_like(bias)]))] * D)
-    wrong = run_onnx(runtime, onnx_lstm_model(*unordered, direction), x, lengths,
-                     np.stack([h0] * D), np.stack([c0] * D))
-    assert max_abs_diff(wrong[1], Y_h)[0] > 100 * ATOL, "the gate reorder must matter here"
-
-
-@pytest.mark.parametrize("direction", DIRECTIONS)
-def test_onnx_lstm_to_keras_runs_a_real_onnx_node_in_keras(rng, direction):
-    inputs, hidden = 3, 5
-    x, h0, c0 = sequence(rng, inputs, hidden)
-    D = 2 if direction == "bidirectional" else 1
-    W = rng.uniform(-0.5, 0.5, (D, 4 * hidden, inputs)).astype(np.float32)
-    R = rng.uniform(-0.5, 0.5, (D, 4 * hidden, hidden)).astype(np.float32)
-    B = rng.uniform(-0.5, 0.5, (D, 8 * hidden)).astype(np.float32)  # Wb and Rb both nonzero
-    Y, Y_h, Y_c = run_onnx("onnxruntime", onnx_lstm_model(W, R, B, direction), x, LENGTHS,
-                           np.stack([h0] * D), np.stack([c0] * D))
-    for d in range(D):
-        keras_arrays = layout.onnx_lstm_to_keras(W[d], R[d], B[d])
-        lengths = np.array(LENGTHS)
-        steps = x if d == 0 else reverse_real(x, lengths)  # each row's real steps backwards
-        out, h, c = run_keras_lstm(keras_arrays, steps, lengths, h0, c0)
-        if d == 1:
-            out = reverse_real(out, lengths)  # back to input order, as ONNX writes Y
-        assert_close(f"Keras (from ONNX) outputs vs ONNX Y, direction {d}", out,
-                     Y[:, d].transpose(1, 0, 2))
-        assert_close(f"Keras (from ONNX) h vs ONNX Y_h, direction {d}", h, Y_h[d])
-        assert_close(f"Keras (from ONNX) c vs ONNX Y_c, direction {d}", c, Y_c[d])
-
-
-# ---- TF1: LSTMCell and BasicLSTMCell in tf.compat.v1.nn.dynamic_rnn ----
 
 def tf1_cells():
     """TensorFlow and the TF1 cell module, or a skip that says why they are not here."""
@@ -203,70 +200,108 @@ def tf1_cells():
     return tf, rnn_cell_impl
 
 
-def run_tf1_lstm(cell_name, forget_bias, x, lengths, h0, c0, arrays=None, rng=None):
-    """A real TF1 cell in dynamic_rnn, holding ``arrays`` (kernel, bias) or random ones.
-
-    Returns ((kernel (in + H, 4H), bias (4H,)) as the cell held them,
-    outputs (B, T, H) with zeros at padding, h (B, H), c (B, H)).
-    """
+def run_tf1(peer, arrays, x, lengths, state):
+    """A real TF1 cell in dynamic_rnn (a v1 graph and session), holding ``arrays``."""
     tf, rnn_cell_impl = tf1_cells()
+    H = state[0].shape[1]
     graph = tf.Graph()
     with graph.as_default(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TF1 cells warn that they are deprecated
-        cell = getattr(rnn_cell_impl, cell_name)(h0.shape[1], forget_bias=forget_bias)
-        # TF1's state tuple is (c, h): c first.
-        initial = rnn_cell_impl.LSTMStateTuple(c=tf.constant(c0), h=tf.constant(h0))
-        outputs, state = tf.compat.v1.nn.dynamic_rnn(
-            cell, tf.constant(x), sequence_length=tf.constant(lengths), initial_state=initial,
-        )
-        # Names such as "rnn/lstm_cell/kernel:0": keep the last part.
-        variables = {v.name.split(":")[0].split("/")[-1]: v for v in cell.variables}
-        assert set(variables) == {"kernel", "bias"}, sorted(variables)
+        if peer.cell == "lstm":
+            cell = getattr(rnn_cell_impl, peer.tf1_cell)(H, forget_bias=peer.forget_bias)
+            h0, c0 = state
+            initial = rnn_cell_impl.LSTMStateTuple(c=tf.constant(c0), h=tf.constant(h0))  # c first
+        else:
+            cell = getattr(rnn_cell_impl, peer.tf1_cell)(H)
+            initial = tf.constant(state[0])
+        outputs, final = tf.compat.v1.nn.dynamic_rnn(
+            cell, tf.constant(x), sequence_length=tf.constant(lengths), initial_state=initial)
+        # Names such as "rnn/gru_cell/gates/kernel:0": keep what follows the cell's scope.
+        variables = {v.name.split(":")[0].split("/", 2)[2]: v for v in cell.variables}
+        assert sorted(variables) == sorted(TF1_NAMES[peer.cell]), sorted(variables)
         with tf.compat.v1.Session(graph=graph) as session:
             session.run(tf.compat.v1.global_variables_initializer())
-            if arrays is None:
-                arrays = tuple(rng.uniform(-0.5, 0.5, variables[n].shape).astype(np.float32)
-                               for n in ("kernel", "bias"))
-            for name, value in zip(("kernel", "bias"), arrays, strict=True):
-                variables[name].load(value, session)
-            out, c, h = session.run([outputs, state.c, state.h])
-    return arrays, out, h, c
+            for name, value in zip(TF1_NAMES[peer.cell], arrays, strict=True):
+                variables[name].load(value, session)  # refuses an array of another shape
+            parts = [final.h, final.c] if peer.cell == "lstm" else [final]
+            out, *final = session.run([outputs, *parts])
+    return out, tuple(final)
 
 
-TF1_CELLS = [pytest.param("LSTMCell", 1.0, id="LSTMCell-forget_bias-1"),
-             pytest.param("LSTMCell", -0.7, id="LSTMCell-forget_bias--0.7"),
-             pytest.param("BasicLSTMCell", 1.0, id="BasicLSTMCell-forget_bias-1")]
+LAYERS = {"torch": run_torch, "keras": run_keras, "tf1": run_tf1}
 
 
-@pytest.mark.parametrize(("cell_name", "forget_bias"), TF1_CELLS)
-def test_tf1_lstm_cells_run_as_keras_lstm(rng, cell_name, forget_bias):
-    inputs, hidden = 3, 4
-    x, h0, c0 = sequence(rng, inputs, hidden)
-    (kernel, bias), tf1_out, tf1_h, tf1_c = run_tf1_lstm(cell_name, forget_bias, x, LENGTHS,
-                                                         h0, c0, rng=rng)
-    keras_arrays = layout.tf1_lstm_to_keras(kernel, bias, forget_bias)
-    keras_out, keras_h, keras_c = run_keras_lstm(keras_arrays, x, LENGTHS, h0, c0)
-    name = f"TF1 {cell_name}(forget_bias={forget_bias})"
-    assert_close(f"{name} outputs vs Keras LSTM", tf1_out, keras_out)
-    assert_close(f"{name} h vs Keras LSTM", tf1_h, keras_h)
-    assert_close(f"{name} c vs Keras LSTM", tf1_c, keras_c)
-    # Teeth: the stored bias lacks forget_bias; converting as if it were 0 is another LSTM.
-    _, forgotten_h, _ = run_keras_lstm(layout.tf1_lstm_to_keras(kernel, bias, 0.0), x, LENGTHS,
-                                       h0, c0)
-    assert max_abs_diff(forgotten_h, tf1_h)[0] > 100 * ATOL, "forget_bias must matter here"
+# ---- ONNX: one LSTM or GRU node over every direction at once ----
+
+def onnx_node_model(peer, W, R, B):
+    """A one-node ONNX model: the cell over X (T, B, in), sequence_lens and the initial state."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx.reference")
+    from onnx import TensorProto, helper, numpy_helper
+
+    D, H = W.shape[0], R.shape[-1]
+    state = [f"initial_{part}" for part in STATE_PARTS[peer.cell]]
+    switches = {"linear_before_reset": int(peer.reset_after)} if peer.cell == "gru" else {}
+    node = helper.make_node(
+        peer.cell.upper(), ["X", "W", "R", "B", "sequence_lens", *state],
+        ["Y", *(f"Y_{part}" for part in STATE_PARTS[peer.cell])],
+        hidden_size=H, direction="bidirectional" if D == 2 else "forward", **switches)
+    shape = [None, "B", H]  # (D, B, H)
+    graph = helper.make_graph(
+        [node], peer.cell,
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "B", W.shape[-1]]),
+         helper.make_tensor_value_info("sequence_lens", TensorProto.INT32, ["B"]),
+         *(helper.make_tensor_value_info(name, TensorProto.FLOAT, shape) for name in state)],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["T", None, "B", H]),
+         *(helper.make_tensor_value_info(f"Y_{part}", TensorProto.FLOAT, shape)
+           for part in STATE_PARTS[peer.cell])],
+        initializer=[numpy_helper.from_array(np.asarray(a, np.float32), name)
+                     for name, a in (("W", W), ("R", R), ("B", B))],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    onnx.checker.check_model(model)
+    return model
 
 
-@pytest.mark.parametrize(("cell_name", "forget_bias"), TF1_CELLS)
-def test_keras_lstm_to_tf1_runs_keras_weights_in_tf1_cells(rng, cell_name, forget_bias):
-    inputs, hidden = 4, 4  # in == H: the kernel's x rows and h rows have the same shape
-    x, h0, c0 = sequence(rng, inputs, hidden)
-    keras_arrays = random_keras_lstm(rng, inputs, hidden)
-    tf1_arrays = layout.keras_lstm_to_tf1(*keras_arrays, forget_bias=forget_bias)
-    _, tf1_out, tf1_h, tf1_c = run_tf1_lstm(cell_name, forget_bias, x, LENGTHS, h0, c0,
-                                            arrays=tf1_arrays)
-    out_ref, (h_ref, c_ref) = reference.lstm_layer(x, LENGTHS, h0, c0,
-                                                   *layout.keras_lstm_to_torch(*keras_arrays))
-    name = f"TF1 {cell_name}(forget_bias={forget_bias}) from Keras"
-    assert_close(f"{name} outputs vs reference", tf1_out, out_ref)
-    assert_close(f"{name} h vs reference", tf1_h, h_ref)
-    assert_close(f"{name} c vs reference", tf1_c, c_ref)
+def run_onnx_node(peer, model, x, lengths, state, D):
+    """(Y (T, D, B, H), [Y_h, Y_c] each (D, B, H)) of a one-node model, from x (B, T, in).
+
+    Every direction starts from the same initial state, each part (B, H).
+    """
+    feeds = {"X": x.transpose(1, 0, 2).copy(), "sequence_lens": np.asarray(lengths, np.int32),
+             **{f"initial_{name}": np.stack([part] * D)
+                for name, part in zip(STATE_PARTS[peer.cell], state, strict=True)}}
+    if peer.runtime == "onnxruntime":
+        ort = pytest.importorskip("onnxruntime")
+        session = ort.InferenceSession(model.SerializeToString(),
+                                       providers=["CPUExecutionProvider"])
+        Y, *final = session.run(None, feeds)
+    else:
+        from onnx.reference import ReferenceEvaluator
+
+        Y, *final = ReferenceEvaluator(model).run(None, feeds)
+    return Y, final
+
+
+def run_layer(peer, per_direction, x, lengths, state):
+    """Run ``peer`` over x (B, T, in) with one set of arrays per direction (forward, backward).
+
+    Returns one (outputs (B, T, H) in input order with zeros at padding, final state)
+    per direction.  ONNX runs both directions in one node; every other framework reads
+    the backward direction as the forward one on each row's real steps reversed.
+    """
+    real = real_steps(x.shape[1], lengths)  # (B, T, 1)
+    if peer.framework == "onnx":
+        W, R, B = (np.stack([arrays[i] for arrays in per_direction]) for i in range(3))  # (D, ...)
+        Y, final = run_onnx_node(peer, onnx_node_model(peer, W, R, B), x, lengths, state,
+                                 len(per_direction))
+        assert Y.shape == (x.shape[1], len(per_direction), x.shape[0], state[0].shape[1]), \
+            "ONNX's Y is (T, D, B, H)"
+        return [(Y[:, d].transpose(1, 0, 2) * real, tuple(part[d] for part in final))
+                for d in range(len(per_direction))]
+    results = []
+    for d, arrays in enumerate(per_direction):
+        steps = x if d == 0 else reverse_real(x, lengths)
+        out, final = LAYERS[peer.framework](peer, arrays, steps, lengths, state)
+        results.append((out if d == 0 else reverse_real(out, lengths), final))
+    return results

@@ -173,16 +173,6 @@ def keras_export(weights: dict, config: Seq2SeqConfig) -> dict:
     return exported
 
 
-def random_torch(rng, inputs, hidden):
-    """Random PyTorch LSTM arrays (4H, in), (4H, H), (4H,), (4H,), with b_ih != b_hh."""
-    return (
-        rng.uniform(-0.5, 0.5, (4 * hidden, inputs)).astype(np.float32),
-        rng.uniform(-0.5, 0.5, (4 * hidden, hidden)).astype(np.float32),
-        rng.uniform(-0.5, 0.5, 4 * hidden).astype(np.float32),
-        rng.uniform(-0.5, 0.5, 4 * hidden).astype(np.float32),
-    )
-
-
 def assert_attention_weights(name: str, module, model, weights: dict, config, src, tgt_in):
     """The attention rung for one engine: ``module.attention_weights`` against the reference.
 
@@ -208,3 +198,11 @@ def assert_attention_weights(name: str, module, model, weights: dict, config, sr
     pad_source = np.broadcast_to((src == PAD)[:, None, :], a.shape)         # (B, T, S)
     assert not a[pad_source].any(), f"{name}: a PAD source position received attention"
     assert not has_source.all() and not a[~has_source].any(), "an all-PAD source: weights 0"
+
+
+# ---- a tolerance beyond shared.core.compare's ----
+
+# float64 against float64: the reference against equations written out by hand, or against
+# itself on another batch.  The same operations summed in another order differ by a few
+# units in the 16th digit; 1e-12 leaves room for that and for nothing else.
+FLOAT64_ATOL = 1e-12

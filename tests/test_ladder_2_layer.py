@@ -1,192 +1,259 @@
-"""The framework converters (shared.layout.gates, re-exported by shared.layout): round trips,
-real frameworks, written-out equations.
+"""Rung 2 of the ladder: one layer over a padded batch, the reference and every framework's.
 
-A converter is proven three ways: converting there and back gives the same
-arrays; the converted arrays make a real ``torch.nn.LSTM`` and a real
-``keras.layers.LSTM`` compute what the NumPy reference computes; and for TF1 and
-ONNX the equations from their documentation are written out here by hand (the
-real TF1 cells and ONNX runtimes run the converted arrays in
-``tests/test_gates_peers.py``).
+First the reference layer on its own (``shared.reference.cells.rnn_layer``): a
+padded step keeps the state, and reading backwards starts at each row's last real
+token.  Then the converters of ``shared.layout``, proven by running: random
+arrays in one framework's layout run in that framework's real layer, the
+converted arrays in the other's, and both must compute what the reference
+computes, over rows of mixed lengths, in both directions, for every
+(cell, framework pair) of the grid:
 
-Shape legend: B batch, T time, H hidden, V vocabulary.
+    LSTM  Keras <-> nn.LSTM, ONNX Runtime, ONNX's reference evaluator, TF1 LSTMCell
+          (forget_bias 1, -0.7) and BasicLSTMCell
+    GRU   Keras (reset_after True) <-> nn.GRU, ONNX (linear_before_reset 1);
+          Keras (reset_after False) <-> ONNX (linear_before_reset 0), TF1 GRUCell
+
+A comparison that cannot fail proves nothing, so each mistake a converter could
+make (kernels swapped, gates left in the source's order, TF1's forget_bias
+forgotten, the reset on the wrong side) is made here on purpose and must show.
+Last, the converters on their own: exact round trips and refusals that name the
+argument.  A failure names the cell, the framework pair, the tensor and the
+largest difference.
+
+Shape legend: B batch, T time, H hidden, D directions, G gates (4 for an LSTM, 3 for a GRU).
 """
 
-import os
+from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from shared import layout, reference
-from tests.support import random_torch
-
-# float32 frameworks against the float64 reference: a few units in the 7th digit.
-ATOL = 1e-5
-
-
-def assert_close(name, actual, expected, atol=ATOL):
-    """Fail naming the tensor and its largest difference."""
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape, f"{name}: shape {actual.shape} != {expected.shape}"
-    largest = float(np.max(np.abs(actual - expected), initial=0.0))
-    assert largest <= atol, f"{name}: largest difference {largest:.3g} > {atol}"
+from shared import layout
+from shared.core.compare import STATE_ATOL, assert_close, max_abs_diff
+from shared.reference.cells import rnn_layer, step_function
+from tests.peers import CELLS, FULL_ROWS, LENGTHS, STATE_PARTS, Peer, random_state, run_layer
+from tests.refusal import refusal
+from tests.support import FLOAT64_ATOL
 
 
-def largest_difference(actual, expected):
-    return float(np.max(np.abs(np.asarray(actual) - np.asarray(expected))))
+def sequence(rng, cell, inputs, hidden, steps=4, dtype=np.float32):
+    """x (B, T, in), padding holding noise like the real steps, and a nonzero initial state."""
+    x = rng.normal(size=(len(LENGTHS), steps, inputs)).astype(dtype)
+    return x, random_state(rng, cell, len(LENGTHS), hidden, dtype)
 
 
-def random_keras(rng, inputs, hidden):
-    """Random Keras LSTM arrays: kernel (in, 4H), recurrent_kernel (H, 4H), bias (4H,)."""
-    return (
-        rng.uniform(-0.5, 0.5, (inputs, 4 * hidden)).astype(np.float32),
-        rng.uniform(-0.5, 0.5, (hidden, 4 * hidden)).astype(np.float32),
-        rng.uniform(-0.5, 0.5, 4 * hidden).astype(np.float32),
-    )
+# ---- the reference layer on its own ----
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_a_padded_step_keeps_the_state(rng, cell):
+    params = Peer("torch", cell).random_arrays(rng, 3, 4, np.float64)
+    x = rng.normal(size=(3, 5, 3))  # (B, T, in)
+    lengths = np.array([5, 2, 0])
+    state0 = random_state(rng, cell, 3, 4, np.float64)
+    outputs, state = rnn_layer(cell, x, lengths, state0, params)
+    step = step_function(cell)
+
+    # Row 0 has no padding: stepping the cell by hand gives the same.
+    row = tuple(part[:1] for part in state0)
+    for t in range(5):
+        row = step(x[:1, t], row, *params)
+        assert_close(f"{cell} row 0 output t={t}", outputs[0, t], row[0][0], FLOAT64_ATOL)
+    for name, got, by_hand in zip(STATE_PARTS[cell], state, row, strict=True):
+        assert_close(f"{cell} row 0 {name}", got[0], by_hand[0], FLOAT64_ATOL)
+
+    # Row 1 ends where its 2 real steps end, whatever the padding holds.
+    alone, alone_state = rnn_layer(cell, x[1:2, :2], [2], tuple(p[1:2] for p in state0), params)
+    assert_close(f"{cell} row 1 outputs", outputs[1, :2], alone[0], FLOAT64_ATOL)
+    for name, got, expected in zip(STATE_PARTS[cell], state, alone_state, strict=True):
+        assert_close(f"{cell} row 1 {name}", got[1], expected[0], FLOAT64_ATOL)
+    np.testing.assert_array_equal(outputs[1, 2:], 0.0)
+
+    # Row 2 has no real steps: it keeps its initial state exactly and outputs zeros.
+    for name, got, given in zip(STATE_PARTS[cell], state, state0, strict=True):
+        np.testing.assert_array_equal(got[2], given[2], err_msg=f"{cell} row 2 {name}")
+    np.testing.assert_array_equal(outputs[2], 0.0)
+
+    # What the padding holds changes nothing, read forwards or backwards.
+    noisy = x.copy()
+    noisy[1, 2:] = rng.normal(size=(3, 3))
+    noisy[2] = rng.normal(size=(5, 3))
+    for reverse in (False, True):
+        clean = rnn_layer(cell, x, lengths, state0, params, reverse=reverse)
+        dirty = rnn_layer(cell, noisy, lengths, state0, params, reverse=reverse)
+        np.testing.assert_array_equal(dirty[0], clean[0])
+        for dirty_part, clean_part in zip(dirty[1], clean[1], strict=True):
+            np.testing.assert_array_equal(dirty_part, clean_part)
 
 
-def random_sequence(rng, inputs, hidden, batch=3, steps=4):
-    """x (B, T, in) and a nonzero initial (h0, c0), each (B, H); all rows full length."""
-    x = rng.normal(size=(batch, steps, inputs)).astype(np.float32)
-    h0 = rng.uniform(-0.5, 0.5, (batch, hidden)).astype(np.float32)
-    c0 = rng.uniform(-0.5, 0.5, (batch, hidden)).astype(np.float32)
-    return x, h0, c0
+@pytest.mark.parametrize("cell", CELLS)
+def test_reading_backwards_starts_at_the_last_real_token(rng, cell):
+    params = Peer("torch", cell).random_arrays(rng, 3, 4, np.float64)
+    x = rng.normal(size=(4, 6, 3))  # (B, T, in), padding holds random numbers too
+    lengths = np.array([6, 3, 0, 1])
+    state0 = random_state(rng, cell, 4, 4, np.float64)
+    outputs, state = rnn_layer(cell, x, lengths, state0, params, reverse=True)
+    for row, n in enumerate(lengths):
+        # Forward over the row's real part, reversed by hand, then put back in time order.
+        expected, expected_state = rnn_layer(cell, x[row : row + 1, :n][:, ::-1], [n],
+                                             tuple(p[row : row + 1] for p in state0), params)
+        assert_close(f"{cell} row {row} outputs", outputs[row, :n], expected[0, ::-1],
+                     FLOAT64_ATOL)
+        for name, got, want in zip(STATE_PARTS[cell], state, expected_state, strict=True):
+            assert_close(f"{cell} row {row} {name}", got[row], want[0], FLOAT64_ATOL)
+        np.testing.assert_array_equal(outputs[row, n:], 0.0)
+
+    # Row 1 by hand: the first step reads x[1, 2] (its last real token), not x[1, 5].
+    row = tuple(part[1:2] for part in state0)
+    for t in (2, 1, 0):
+        row = step_function(cell)(x[1:2, t], row, *params)
+        assert_close(f"{cell} row 1 output t={t}", outputs[1, t], row[0][0], FLOAT64_ATOL)
 
 
-def run_reference(torch_arrays, x, h0, c0):
-    lengths = np.full(x.shape[0], x.shape[1])  # (B,)
-    outputs, (h, c) = reference.lstm_layer(x, lengths, h0, c0, *torch_arrays)
-    return outputs, h, c
+# ---- one layer in two frameworks: the converted arrays compute the same ----
+
+# Every peer but Keras, each paired with the Keras layer that computes the same.
+PEERS = [
+    Peer("torch", "lstm"),
+    Peer("onnx", "lstm"),
+    Peer("onnx", "lstm", runtime="onnx.reference"),
+    Peer("tf1", "lstm", forget_bias=1.0, tf1_cell="LSTMCell"),
+    Peer("tf1", "lstm", forget_bias=-0.7, tf1_cell="LSTMCell"),
+    Peer("tf1", "lstm", forget_bias=1.0, tf1_cell="BasicLSTMCell"),
+    Peer("torch", "gru"),
+    Peer("onnx", "gru"),
+    Peer("onnx", "gru", reset_after=False),
+    Peer("onnx", "gru", reset_after=False, runtime="onnx.reference"),
+    Peer("tf1", "gru", reset_after=False, tf1_cell="GRUCell"),
+]
+PAIRS = [pair for peer in PEERS for pair in ((peer.keras(), peer), (peer, peer.keras()))]
+DIRECTIONS = ["forward", "bidirectional"]
 
 
-def run_torch(torch_arrays, x, h0, c0):
-    """A real torch.nn.LSTM loaded with (weight_ih, weight_hh, bias_ih, bias_hh)."""
-    import torch
-
-    hidden = h0.shape[1]
-    lstm = torch.nn.LSTM(x.shape[2], hidden, batch_first=True)
-    with torch.no_grad():
-        for name, array in zip(
-            ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"), torch_arrays, strict=True
-        ):
-            getattr(lstm, name).copy_(torch.from_numpy(np.asarray(array)))
-        outputs, (h, c) = lstm(
-            torch.from_numpy(x), (torch.from_numpy(h0)[None], torch.from_numpy(c0)[None])
-        )
-    return outputs.numpy(), h[0].numpy(), c[0].numpy()
+def pair_id(pair) -> str:
+    source, target = pair
+    return f"{source.cell}-{source}->{target}"
 
 
-def run_keras(keras_arrays, x, h0, c0):
-    """A real keras.layers.LSTM loaded with (kernel, recurrent_kernel, bias)."""
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import keras
-
-    lstm = keras.layers.LSTM(h0.shape[1], return_sequences=True, return_state=True)
-    lstm.build(x.shape)
-    lstm.set_weights(list(keras_arrays))
-    outputs, h, c = lstm(x, initial_state=[h0, c0])  # Keras returns (outputs, h, c)
-    return tuple(keras.ops.convert_to_numpy(a) for a in (outputs, h, c))
+# ONNX runs both directions in one node, from arrays stacked (D, ...): with ONNX in the pair,
+# both directions.  Elsewhere a backward layer is the forward one on reversed rows, which
+# the reference layer's own tests above cover.
+LAYER_CASES = [pytest.param(pair, direction, id=f"{pair_id(pair)}-{direction}")
+               for pair in PAIRS for direction in DIRECTIONS
+               if direction == "forward" or "onnx" in (pair[0].framework, pair[1].framework)]
 
 
-WIDTHS = [pytest.param(5, 5, id="in=H"), pytest.param(3, 5, id="in<H")]
+@pytest.mark.parametrize(("pair", "direction"), LAYER_CASES)
+def test_converted_arrays_compute_the_same_layer_in_both_frameworks(rng, pair, direction):
+    source, target = pair
+    inputs = hidden = 4  # in == H: the kernels' shapes alone cannot tell x's rows from h's
+    x, state = sequence(rng, source.cell, inputs, hidden)
+    # Full rows where either peer ignores lengths (ONNX's reference evaluator: Peer.lengths).
+    lengths = FULL_ROWS if FULL_ROWS in (source.lengths, target.lengths) else LENGTHS
+    per_direction = [source.random_arrays(rng, inputs, hidden)
+                     for _ in range(DIRECTIONS.index(direction) + 1)]
+    converted = [target.from_keras(source.to_keras(arrays)) for arrays in per_direction]
+    results = {source: run_layer(source, per_direction, x, lengths, state),
+               target: run_layer(target, converted, x, lengths, state)}
+    for d, arrays in enumerate(per_direction):
+        expected_out, expected_state = rnn_layer(
+            source.cell, x, lengths, state, source.reference_params(arrays), reverse=d == 1,
+            reset_after=source.reset_after)
+        for peer, found in results.items():
+            role = "source" if peer == source else "converted"
+            out, final = found[d]
+            what = f"{pair_id(pair)} direction {d}: {peer} ({role})"
+            assert_close(f"{what} outputs vs the reference", out, expected_out, STATE_ATOL)
+            for name, got, want in zip(STATE_PARTS[source.cell], final, expected_state,
+                                       strict=True):
+                assert_close(f"{what} {name} vs the reference", got, want, STATE_ATOL)
 
 
-@pytest.mark.parametrize(("inputs", "hidden"), WIDTHS)
-def test_keras_to_torch_runs_keras_weights_in_torch(rng, inputs, hidden):
-    keras_arrays = random_keras(rng, inputs, hidden)
-    x, h0, c0 = random_sequence(rng, inputs, hidden)
-    torch_arrays = layout.keras_lstm_to_torch(*keras_arrays)
-    expected = run_reference(torch_arrays, x, h0, c0)
-    for name, k, t, e in zip(
-        ("outputs", "h", "c"),
-        run_keras(keras_arrays, x, h0, c0),
-        run_torch(torch_arrays, x, h0, c0),
-        expected,
-        strict=True,
-    ):
-        assert_close(f"Keras {name} vs reference", k, e)
-        assert_close(f"torch {name} vs reference", t, e)
+# Mistakes a converter could make, each made on purpose: (cell, mistake, peer, make), where
+# make(peer, keras_arrays) gives the arrays a mistaken converter would hand ``peer``; the
+# right answer is the Keras layer's on keras_arrays (kernels in == H: same shapes).
+MISTAKES = [
+    ("lstm", "kernels swapped", Peer("torch", "lstm"),
+     lambda peer, a: peer.from_keras((a[1], a[0], a[2]))),
+    ("gru", "kernels swapped", Peer("torch", "gru"),
+     lambda peer, a: peer.from_keras((a[1], a[0], a[2]))),
+    # Keras's i, f, c, o blocks written as they are, read by ONNX as i, o, f, c.
+    ("lstm", "gates left in Keras's order", Peer("onnx", "lstm"),
+     lambda peer, a: (a[0].T, a[1].T, np.concatenate([a[2], np.zeros_like(a[2])]))),
+    # keras-team/keras#15915: transposed, but Keras's z, r, h left in place of r, z, n.
+    ("gru", "gates left in Keras's order", Peer("torch", "gru"),
+     lambda peer, a: (a[0].T, a[1].T, a[2][0], a[2][1])),
+    # TF1 adds forget_bias when the cell runs; the stored bias lacks it.
+    ("lstm", "forget_bias forgotten", Peer("tf1", "lstm", forget_bias=1.0, tf1_cell="LSTMCell"),
+     lambda peer, a: Peer("tf1", "lstm", tf1_cell="LSTMCell").from_keras(a)),
+    # A reset-after GRU's arrays, run by the node that resets before the product.
+    ("gru", "the reset on the wrong side", Peer("onnx", "gru", reset_after=False),
+     lambda peer, a: Peer("onnx", "gru").from_keras(a)),
+]
 
 
-@pytest.mark.parametrize(("inputs", "hidden"), WIDTHS)
-def test_torch_to_keras_runs_torch_weights_in_keras(rng, inputs, hidden):
-    torch_arrays = random_torch(rng, inputs, hidden)
-    x, h0, c0 = random_sequence(rng, inputs, hidden)
-    keras_arrays = layout.torch_lstm_to_keras(*torch_arrays)
-    expected = run_reference(torch_arrays, x, h0, c0)
-    for name, t, k, e in zip(
-        ("outputs", "h", "c"),
-        run_torch(torch_arrays, x, h0, c0),
-        run_keras(keras_arrays, x, h0, c0),
-        expected,
-        strict=True,
-    ):
-        assert_close(f"torch {name} vs reference", t, e)
-        assert_close(f"Keras {name} vs reference", k, e)
+@pytest.mark.parametrize(("cell", "mistake", "peer", "make"), MISTAKES,
+                         ids=[f"{cell}-{mistake}" for cell, mistake, *_ in MISTAKES])
+def test_each_converter_mistake_shows_in_the_outputs(rng, cell, mistake, peer, make):
+    x, state = sequence(rng, cell, 4, 4)
+    keras_peer = Peer("keras", cell)  # a GRU resets after the product: PyTorch's equations
+    keras_arrays = keras_peer.random_arrays(rng, 4, 4)
+    (right, _), = run_layer(keras_peer, [keras_arrays], x, LENGTHS, state)
+    (wrong, _), = run_layer(peer, [make(peer, keras_arrays)], x, LENGTHS, state)
+    diff, where = max_abs_diff(wrong, right)
+    assert diff > 100 * STATE_ATOL, (f"{cell}: {mistake} moved {peer}'s outputs by only "
+                                     f"{diff:.3g} at {where}; the check has no teeth")
 
 
-def test_swapped_kernels_pass_shape_checks_but_fail_the_comparison(rng):
-    # With in == H the input and recurrent kernels have the same shape, so only
-    # the numbers can tell them apart: the parity tests above must notice a swap.
-    kernel, recurrent_kernel, bias = random_keras(rng, 5, 5)
-    x, h0, c0 = random_sequence(rng, 5, 5)
-    keras_outputs = run_keras((kernel, recurrent_kernel, bias), x, h0, c0)[0]
-    swapped = layout.keras_lstm_to_torch(recurrent_kernel, kernel, bias)
-    assert largest_difference(run_torch(swapped, x, h0, c0)[0], keras_outputs) > 100 * ATOL
+# ---- the converters on their own: round trips and refusals ----
 
-    weight_ih, weight_hh, bias_ih, bias_hh = random_torch(rng, 5, 5)
-    torch_outputs = run_torch((weight_ih, weight_hh, bias_ih, bias_hh), x, h0, c0)[0]
-    swapped = layout.torch_lstm_to_keras(weight_hh, weight_ih, bias_ih, bias_hh)
-    assert largest_difference(run_keras(swapped, x, h0, c0)[0], torch_outputs) > 100 * ATOL
-
-
-def tf1_step(x, h, c, kernel, bias, forget_bias):
-    """TF1 LSTMCell / BasicLSTMCell, as its source writes it."""
-    gates = np.concatenate([x, h], axis=1) @ kernel + bias  # (B, 4H)
-    i, j, f, o = np.split(gates, 4, axis=1)
-    c_next = reference.sigmoid(f + forget_bias) * c + reference.sigmoid(i) * np.tanh(j)
-    return reference.sigmoid(o) * np.tanh(c_next), c_next
+ROUND_TRIPS = [
+    Peer("torch", "lstm"),
+    Peer("onnx", "lstm"),
+    Peer("tf1", "lstm", tf1_cell="LSTMCell"),
+    Peer("tf1", "lstm", forget_bias=1.0, tf1_cell="LSTMCell"),
+    Peer("torch", "gru"),
+    Peer("onnx", "gru"),
+    Peer("onnx", "gru", reset_after=False),
+    Peer("tf1", "gru", reset_after=False, tf1_cell="GRUCell"),
+]
 
 
-def onnx_step(x, h, c, W, R, B):
-    """ONNX LSTM (default activations, no peepholes), as its operator spec writes it."""
-    hidden = R.shape[1]
-    gates = x @ W.T + h @ R.T + B[: 4 * hidden] + B[4 * hidden :]  # (B, 4H)
-    i, o, f, g = np.split(gates, 4, axis=1)
-    c_next = reference.sigmoid(f) * c + reference.sigmoid(i) * np.tanh(g)
-    return reference.sigmoid(o) * np.tanh(c_next), c_next
+def what_survives(peer, arrays) -> tuple:
+    """What a trip through Keras keeps of ``peer``'s arrays.
+
+    Where the equations only ever use the sum of the input and recurrent biases (an LSTM's
+    in PyTorch and ONNX, a GRU's that resets before the product in ONNX), Keras keeps one
+    bias, the sum: it comes back as the first bias, and the second as zeros.  A GRU that
+    resets after the product keeps both (b_hn acts inside r * (...)), like everything else.
+    """
+    if peer.framework == "torch" and peer.cell == "lstm":
+        weight_ih, weight_hh, bias_ih, bias_hh = arrays
+        return weight_ih, weight_hh, bias_ih + bias_hh, np.zeros_like(bias_hh)
+    if peer.framework == "onnx" and (peer.cell == "lstm" or not peer.reset_after):
+        W, R, B = arrays
+        half = len(B) // 2
+        return W, R, np.concatenate([B[:half] + B[half:], np.zeros(half, B.dtype)])
+    return arrays
 
 
-def random_state(rng, inputs, hidden, batch=3):
-    return (
-        rng.normal(size=(batch, inputs)),
-        rng.uniform(-0.5, 0.5, (batch, hidden)),
-        rng.uniform(-0.5, 0.5, (batch, hidden)),
-    )
+@pytest.mark.parametrize("peer", ROUND_TRIPS, ids=lambda peer: f"{peer.cell}-{peer}")
+def test_a_round_trip_through_keras_keeps_every_number(rng, peer):
+    keras_peer = peer.keras()
+    keras_arrays = keras_peer.random_arrays(rng, 3, 5)
+    there = peer.from_keras(keras_arrays)
+    assert [a.shape for a in there] == peer.shapes(3, 5), f"{peer}: {[a.shape for a in there]}"
+    for name, back, original in zip(keras_peer.names(), peer.to_keras(there), keras_arrays,
+                                    strict=True):
+        # TF1's forget_bias goes through b - 1 + 1 in float32, which rounds b to the float32
+        # spacing near |b - 1| (about 1.2e-7): that, in that bias, is all that may differ.
+        atol = float(np.spacing(np.float32(2.0))) if peer.forget_bias and name == "bias" else 0
+        assert_close(f"{peer.cell}: Keras -> {peer} -> Keras, {name}", back, original, atol)
 
-
-@pytest.mark.parametrize("forget_bias", [0.0, 1.0, -0.7])
-@pytest.mark.parametrize(("inputs", "hidden"), WIDTHS)
-def test_tf1_conversion_matches_the_tf1_equations(rng, inputs, hidden, forget_bias):
-    kernel = rng.uniform(-0.5, 0.5, (inputs + hidden, 4 * hidden))  # (in + H, 4H)
-    bias = rng.uniform(-0.5, 0.5, 4 * hidden)  # (4H,)
-    x, h, c = random_state(rng, inputs, hidden)
-    torch_arrays = layout.keras_lstm_to_torch(*layout.tf1_lstm_to_keras(kernel, bias, forget_bias))
-    got = reference.lstm_cell(x, h, c, *torch_arrays)
-    expected = tf1_step(x, h, c, kernel, bias, forget_bias)
-    for name, g, e in zip(("h", "c"), got, expected, strict=True):
-        assert_close(f"TF1 {name}", g, e, atol=1e-12)  # float64 on both sides
-
-
-@pytest.mark.parametrize(("inputs", "hidden"), WIDTHS)
-def test_onnx_conversion_matches_the_onnx_equations(rng, inputs, hidden):
-    W = rng.uniform(-0.5, 0.5, (4 * hidden, inputs))
-    R = rng.uniform(-0.5, 0.5, (4 * hidden, hidden))
-    B = rng.uniform(-0.5, 0.5, 8 * hidden)
-    x, h, c = random_state(rng, inputs, hidden)
-    torch_arrays = layout.keras_lstm_to_torch(*layout.onnx_lstm_to_keras(W, R, B))
-    got = reference.lstm_cell(x, h, c, *torch_arrays)
-    for name, g, e in zip(("h", "c"), got, onnx_step(x, h, c, W, R, B), strict=True):
-        assert_close(f"ONNX {name}", g, e, atol=1e-12)  # float64 on both sides
+    arrays = peer.random_arrays(rng, 3, 5)
+    back = peer.from_keras(peer.to_keras(arrays))
+    for name, got, kept in zip(peer.names(), back, what_survives(peer, arrays), strict=True):
+        atol = float(np.spacing(np.float32(2.0))) if peer.forget_bias and name == "bias" else 0
+        assert_close(f"{peer.cell}: {peer} -> Keras -> {peer}, {name}", got, kept, atol)
 
 
 def test_reorder_gates_moves_whole_blocks():
@@ -197,101 +264,91 @@ def test_reorder_gates_moves_whole_blocks():
         "ifco",
         "ifco",
     ]
+    gru = np.array(list("rrzznn"))  # PyTorch's GRU order, H = 2
+    assert "".join(layout.reorder_gates(gru, "torch", "keras", axis=0, cell="gru")) == "zzrrnn"
 
 
-@pytest.mark.parametrize("src", [*layout.GATE_ORDER, "gofi"])
-@pytest.mark.parametrize("dst", [*layout.GATE_ORDER, "ogif"])
-def test_reorder_gates_round_trips_exactly(rng, src, dst):
-    array = rng.normal(size=(3, 12, 2)).astype(np.float32)
-    there = layout.reorder_gates(array, src, dst, axis=1)
-    np.testing.assert_array_equal(layout.reorder_gates(there, dst, src, axis=1), array)
+ORDERS = {"lstm": ([*layout.GATE_ORDER, "gofi"], [*layout.GATE_ORDER, "ogif"]),
+          "gru": ([*layout.GRU_GATE_ORDER, "nrz"], [*layout.GRU_GATE_ORDER, "znr"])}
+REORDERS = [(cell, src, dst) for cell, (sources, targets) in ORDERS.items()
+            for src in sources for dst in targets]
 
 
-def test_reorder_gates_errors(rng):
-    with pytest.raises(ValueError, match="length 10 along axis 0"):
-        layout.reorder_gates(np.zeros(10), "tf1", "torch", axis=0)
-    for order in ("pytorch", "ifg", "iffo", "abcd"):
-        with pytest.raises(ValueError, match="src must be one of keras, torch, tf1, onnx"):
-            layout.reorder_gates(np.zeros(8), order, "torch", axis=0)
-    with pytest.raises(ValueError, match="dst must be"):
-        layout.reorder_gates(np.zeros(8), "torch", "xyzw", axis=0)
-    with pytest.raises(ValueError, match="axis 2 is out of range"):
-        layout.reorder_gates(np.zeros((4, 8)), "torch", "tf1", axis=2)
+@pytest.mark.parametrize(("cell", "src", "dst"), REORDERS)
+def test_reorder_gates_round_trips_exactly(rng, cell, src, dst):
+    blocks = {"lstm": 4, "gru": 3}[cell]
+    array = rng.normal(size=(3, 3 * blocks, 2)).astype(np.float32)
+    there = layout.reorder_gates(array, src, dst, axis=1, cell=cell)
+    np.testing.assert_array_equal(layout.reorder_gates(there, dst, src, axis=1, cell=cell), array)
 
 
-def test_keras_torch_round_trips(rng):
-    keras_arrays = random_keras(rng, 3, 5)
-    torch_arrays = layout.keras_lstm_to_torch(*keras_arrays)
-    np.testing.assert_array_equal(torch_arrays[3], np.zeros(20, np.float32))
-    for name, back, original in zip(
-        ("kernel", "recurrent_kernel", "bias"),
-        layout.torch_lstm_to_keras(*torch_arrays),
-        keras_arrays,
-        strict=True,
-    ):
-        np.testing.assert_array_equal(back, original, err_msg=name)
+_arrays = np.random.default_rng(0)
+LSTM_KERAS = Peer("keras", "lstm").random_arrays(_arrays, 3, 5)  # (3, 20), (5, 20), (20,)
+LSTM_TORCH = Peer("torch", "lstm").random_arrays(_arrays, 3, 5)  # (20, 3), (20, 5), (20,) x2
+GRU_KERAS = Peer("keras", "gru").random_arrays(_arrays, 3, 5)    # (3, 15), (5, 15), (2, 15)
+GRU_TORCH = Peer("torch", "gru").random_arrays(_arrays, 3, 5)    # (15, 3), (15, 5), (15,) x2
+# Each wrong call and the words its refusal must hold.
+REFUSALS = {
+    "reorder-length": (lambda: layout.reorder_gates(np.zeros(10), "tf1", "torch", axis=0),
+                       "length 10 along axis 0"),
+    **{f"reorder-src-{order}": (
+        lambda order=order: layout.reorder_gates(np.zeros(8), order, "torch", axis=0),
+        "src must be one of keras, torch, tf1, onnx")
+       for order in ("pytorch", "ifg", "iffo", "abcd")},
+    "reorder-dst": (lambda: layout.reorder_gates(np.zeros(8), "torch", "xyzw", axis=0),
+                    "dst must be"),
+    "reorder-axis": (lambda: layout.reorder_gates(np.zeros((4, 8)), "torch", "tf1", axis=2),
+                     "axis 2 is out of range"),
+    "reorder-gru-letters": (
+        lambda: layout.reorder_gates(np.zeros(6), "zrh", "torch", axis=0, cell="gru"),
+        "permutation of 'rzn' (cell='gru'); got 'zrh'"),
+    "lstm-keras-recurrent_kernel": (
+        lambda: layout.keras_lstm_to_torch(LSTM_KERAS[0], LSTM_KERAS[1][:4], LSTM_KERAS[2]),
+        "recurrent_kernel must have shape (H, 4H) = (5, 20)"),
+    "lstm-keras-bias": (
+        lambda: layout.keras_lstm_to_onnx(LSTM_KERAS[0], LSTM_KERAS[1], LSTM_KERAS[2][:16]),
+        "bias must have shape (4H,) = (20,)", "got (16,)"),
+    "lstm-keras-kernel": (
+        lambda: layout.keras_lstm_to_tf1(LSTM_KERAS[0][:, :18], *LSTM_KERAS[1:]),
+        "kernel must have shape (in, 4H)", "got (3, 18)"),
+    "lstm-torch-bias_hh": (
+        lambda: layout.torch_lstm_to_keras(*LSTM_TORCH[:3], LSTM_TORCH[3][:5]),
+        "bias_hh must have shape (4H,) = (20,)"),
+    "lstm-tf1-kernel": (  # 3 rows but H = 5
+        lambda: layout.tf1_lstm_to_keras(LSTM_KERAS[0][:, :20][:3, :], LSTM_KERAS[2], 1.0),
+        "kernel must have shape (in + H, 4H)"),
+    "lstm-onnx-B": (lambda: layout.onnx_lstm_to_keras(*LSTM_TORCH[:3]),
+                    "B must have shape (8H,) = (40,)"),
+    "gru-torch-reset-before": (
+        lambda: layout.keras_gru_to_torch(*GRU_KERAS[:2], GRU_KERAS[2].sum(axis=0)),
+        "reset_after=False", "nn.GRU resets after it"),
+    "gru-tf1-reset-after": (lambda: layout.keras_gru_to_tf1(*GRU_KERAS),
+                            "reset_after=True", "TF1 GRUCell resets before it"),
+    "gru-keras-bias": (
+        lambda: layout.keras_gru_to_onnx(*GRU_KERAS[:2], GRU_KERAS[2][:, :12]),
+        "bias must have shape (2, 3H) = (2, 15)"),
+    "gru-keras-recurrent_kernel": (
+        lambda: layout.keras_gru_to_torch(GRU_KERAS[0], GRU_KERAS[1][:4], GRU_KERAS[2]),
+        "recurrent_kernel must have shape (H, 3H) = (5, 15)"),
+    "gru-keras-kernel": (lambda: layout.keras_gru_to_torch(np.zeros((3, 16)), *GRU_KERAS[1:]),
+                         "kernel must have shape (in, 3H)", "got (3, 16)"),
+    "gru-torch-bias_hh": (lambda: layout.torch_gru_to_keras(*GRU_TORCH[:3], GRU_TORCH[3][:5]),
+                          "bias_hh must have shape (3H,) = (15,)"),
+    "gru-onnx-linear_before_reset": (
+        lambda: layout.onnx_gru_to_keras(*GRU_TORCH[:2], np.zeros(30), linear_before_reset=2),
+        "linear_before_reset must be 0 or 1; got 2"),
+    "gru-onnx-B": (lambda: layout.onnx_gru_to_keras(*GRU_TORCH[:2], np.zeros(15)),
+                   "B must have shape (6H,) = (30,)"),
+    "gru-tf1-candidate_kernel": (
+        lambda: layout.tf1_gru_to_keras(np.zeros((8, 10)), np.zeros(10), np.zeros((7, 5)),
+                                        np.zeros(5)),
+        "candidate_kernel must have shape (in + H, H)"),
+}
 
-    weight_ih, weight_hh, bias_ih, bias_hh = random_torch(rng, 3, 5)
-    back = layout.keras_lstm_to_torch(
-        *layout.torch_lstm_to_keras(weight_ih, weight_hh, bias_ih, bias_hh)
-    )
-    np.testing.assert_array_equal(back[0], weight_ih)
-    np.testing.assert_array_equal(back[1], weight_hh)
-    # PyTorch only ever uses the sum of its two biases; Keras keeps only the sum.
-    np.testing.assert_array_equal(back[2], bias_ih + bias_hh)
-    np.testing.assert_array_equal(back[3], np.zeros_like(bias_hh))
 
-
-def test_tf1_keras_round_trips(rng):
-    keras_arrays = random_keras(rng, 3, 5)
-    exact = layout.tf1_lstm_to_keras(*layout.keras_lstm_to_tf1(*keras_arrays, 0.0), 0.0)
-    for back, original in zip(exact, keras_arrays, strict=True):
-        np.testing.assert_array_equal(back, original)
-    # With forget_bias != 0 the forget bias goes through b - 1 + 1 in float32, which
-    # rounds b to the float32 spacing near |b - 1| (about 1.2e-7): that is all that may differ.
-    kernel, recurrent_kernel, bias = layout.tf1_lstm_to_keras(
-        *layout.keras_lstm_to_tf1(*keras_arrays, 1.0), 1.0
-    )
-    np.testing.assert_array_equal(kernel, keras_arrays[0])
-    np.testing.assert_array_equal(recurrent_kernel, keras_arrays[1])
-    assert_close("bias", bias, keras_arrays[2], atol=float(np.spacing(np.float32(2.0))))
-
-    tf1_kernel = rng.normal(size=(8, 20)).astype(np.float32)  # (in + H, 4H) with in = 3, H = 5
-    tf1_bias = rng.normal(size=20).astype(np.float32)
-    kernel, bias = layout.keras_lstm_to_tf1(
-        *layout.tf1_lstm_to_keras(tf1_kernel, tf1_bias, 0.0), 0.0
-    )
-    np.testing.assert_array_equal(kernel, tf1_kernel)
-    np.testing.assert_array_equal(bias, tf1_bias)
-
-
-def test_onnx_keras_round_trips(rng):
-    keras_arrays = random_keras(rng, 3, 5)
-    W, R, B = layout.keras_lstm_to_onnx(*keras_arrays)
-    assert (W.shape, R.shape, B.shape) == ((20, 3), (20, 5), (40,))
-    np.testing.assert_array_equal(B[20:], np.zeros(20, np.float32))
-    for back, original in zip(layout.onnx_lstm_to_keras(W, R, B), keras_arrays, strict=True):
-        np.testing.assert_array_equal(back, original)
-
-    W, R, B = (rng.normal(size=shape).astype(np.float32) for shape in ((20, 3), (20, 5), (40,)))
-    W2, R2, B2 = layout.keras_lstm_to_onnx(*layout.onnx_lstm_to_keras(W, R, B))
-    np.testing.assert_array_equal(W2, W)
-    np.testing.assert_array_equal(R2, R)
-    np.testing.assert_array_equal(B2, np.concatenate([B[:20] + B[20:], np.zeros(20, np.float32)]))
-
-
-def test_converters_name_the_wrong_argument(rng):
-    kernel, recurrent_kernel, bias = random_keras(rng, 3, 5)
-    with pytest.raises(ValueError, match=r"recurrent_kernel must have shape \(H, 4H\) = \(5, 20\)"):
-        layout.keras_lstm_to_torch(kernel, recurrent_kernel[:4], bias)
-    with pytest.raises(ValueError, match=r"bias must have shape \(4H,\) = \(20,\).*got \(16,\)"):
-        layout.keras_lstm_to_onnx(kernel, recurrent_kernel, bias[:16])
-    with pytest.raises(ValueError, match=r"kernel must have shape \(in, 4H\).*got \(3, 18\)"):
-        layout.keras_lstm_to_tf1(kernel[:, :18], recurrent_kernel, bias)
-    weight_ih, weight_hh, bias_ih, bias_hh = random_torch(rng, 3, 5)
-    with pytest.raises(ValueError, match=r"bias_hh must have shape \(4H,\) = \(20,\)"):
-        layout.torch_lstm_to_keras(weight_ih, weight_hh, bias_ih, bias_hh[:5])
-    with pytest.raises(ValueError, match=r"kernel must have shape \(in \+ H, 4H\)"):
-        layout.tf1_lstm_to_keras(kernel[:, :20][:3, :], bias, 1.0)  # 3 rows but H = 5
-    with pytest.raises(ValueError, match=r"B must have shape \(8H,\) = \(40,\)"):
-        layout.onnx_lstm_to_keras(weight_ih, weight_hh, bias_ih)
+@pytest.mark.parametrize("case", list(REFUSALS))
+def test_a_wrong_array_is_refused_by_name(case):
+    call, *words = REFUSALS[case]
+    message = refusal(call)
+    for piece in words:
+        assert piece in message, f"{case}: {piece!r} is not in {message!r}"

@@ -3,12 +3,15 @@
 Shape legend: E embedding, H hidden, L layers, D directions, V vocabulary.
 """
 
+import re
+
 import numpy as np
 import pytest
 
 from shared import layout
 from shared.core.config import Seq2SeqConfig
-from tests.support import random_torch
+from tests.peers import Peer
+from tests.refusal import refusal
 
 
 def test_layer_prefix():
@@ -26,7 +29,7 @@ def test_layer_prefix():
 
 
 def test_split_join_round_trip(rng):
-    arrays = random_torch(rng, 3, 5)
+    arrays = Peer("torch", "lstm").random_arrays(rng, 3, 5)
     pieces = layout.split_gates("encoder.layers.1.backward", *arrays)
     names = [
         f"encoder.layers.1.backward.{g}.{p}"
@@ -147,33 +150,49 @@ def test_check_weights_returns_float32_copies_in_canonical_order():
         np.testing.assert_array_equal(array, weights[name])
 
 
-def test_check_weights_rejects_bad_input():
-    config = Seq2SeqConfig(11, 12, 5, 4)
-    weights = layout.random_weights(config)
-    with pytest.raises(TypeError, match="must be a mapping"):
-        layout.check_weights(list(weights.values()), config)
+def _without(*names):
+    return lambda weights: {k: v for k, v in weights.items() if k not in names}
 
-    def rejects(change, message):
-        bad = dict(weights)
-        change(bad)
-        with pytest.raises(ValueError, match=message):
-            layout.check_weights(bad, config)
 
-    rejects(lambda w: w.pop("decoder.output.b"), r"1 missing: decoder\.output\.b")
-    rejects(
-        lambda w: [w.pop(n) for n in list(w)[1:9]],
-        r"8 missing: encoder\.layers\.0\.forward\.i\.W_ih, .*\(3 more\)",
-    )
-    rejects(lambda w: w.update(extra=np.zeros(1)), r"1 unexpected: 'extra'")
-    rejects(
-        lambda w: w.update({"decoder.output.W": np.zeros((5, 8))}),
-        r"^decoder\.output\.W has shape \(5, 8\); expected \(12, 4\) for this config$",
-    )
-    for value in (np.nan, np.inf, -np.inf):
+def _with(name, value):
+    return lambda weights: {**weights, name: value}
+
+
+def _poisoned(value):
+    """Weights with ``value`` at (1, 2) of the first encoder kernel."""
+    def change(weights):
         name = "encoder.layers.0.forward.i.W_ih"
         poisoned = weights[name].copy()
         poisoned[1, 2] = value
-        rejects(lambda w, p=poisoned, n=name: w.update({n: p}), rf"^{name} holds NaN/inf \(1 of")
-    rejects(lambda w: w.update({"decoder.output.b": np.array(["a"] * 12)}), "real numbers")
-    rejects(lambda w: w.update({"decoder.output.b": np.zeros(12, complex)}), "real numbers")
-    rejects(lambda w: w.update({"decoder.output.b": np.full(12, 1e39)}), "beyond float32's range")
+        return {**weights, name: poisoned}
+    return change
+
+
+_NAMES = list(layout.canonical_shapes(Seq2SeqConfig(11, 12, 5, 4)))
+# Each change to good weights, the exception and a pattern its message must match.
+BAD_WEIGHTS = {
+    "a-list": (lambda w: list(w.values()), TypeError, "must be a mapping"),
+    "one-missing": (_without("decoder.output.b"), ValueError, r"1 missing: decoder\.output\.b"),
+    "eight-missing": (_without(*_NAMES[1:9]), ValueError,
+                      r"8 missing: encoder\.layers\.0\.forward\.i\.W_ih, .*\(3 more\)"),
+    "unexpected": (_with("extra", np.zeros(1)), ValueError, r"1 unexpected: 'extra'"),
+    "wrong-shape": (_with("decoder.output.W", np.zeros((5, 8))), ValueError,
+                    r"^decoder\.output\.W has shape \(5, 8\); expected \(12, 4\) for this "
+                    r"config$"),
+    **{f"holds-{value}": (_poisoned(value), ValueError,
+                          r"^encoder\.layers\.0\.forward\.i\.W_ih holds NaN/inf \(1 of")
+       for value in (np.nan, np.inf, -np.inf)},
+    "strings": (_with("decoder.output.b", np.array(["a"] * 12)), ValueError, "real numbers"),
+    "complex": (_with("decoder.output.b", np.zeros(12, complex)), ValueError, "real numbers"),
+    "beyond-float32": (_with("decoder.output.b", np.full(12, 1e39)), ValueError,
+                       "beyond float32's range"),
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD_WEIGHTS))
+def test_check_weights_rejects_bad_input(bad):
+    config = Seq2SeqConfig(11, 12, 5, 4)
+    change, kind, pattern = BAD_WEIGHTS[bad]
+    given = change(layout.random_weights(config))
+    message = refusal(lambda: layout.check_weights(given, config), kind)
+    assert re.search(pattern, message), f"{bad}: {pattern!r} does not match {message!r}"
