@@ -6,7 +6,8 @@ ask for the message and check its words; these helpers check the rest:
 
     refusal(call, kind)          what call() raised, as text; fails if it returned or
                                  raised another type
-    same_refusal(calls, kind)    every engine refuses alike: one type, one message
+    same_refusal(models, call)   every engine refuses call(module, model) alike: one
+                                 type, one message
     checkpoint_refusal(path)     load_checkpoint's message: one line, the file named once
     cli_refusal(capsys, argv)    the command line's: one line on stderr, exit code 2
 """
@@ -36,16 +37,23 @@ def refusal(call: Callable[[], object], kind: type[BaseException] = ValueError,
     return message
 
 
-def same_refusal(calls: Mapping[str, Callable[[], object]],
+def same_refusal(models: Mapping[str, tuple], call: Callable[..., object],
                  kind: type[BaseException] = ValueError, holds: str = "") -> str:
-    """Every call, one per engine, raises ``kind`` with the same message, which holds ``holds``.
+    """Every engine refuses ``call(module, model)`` alike: one ``kind``, one message.
 
-    Returns the message.  A failure shows each engine's words.
+    Args:
+        models: engine name -> (module, model), e.g. {"keras_impl": (keras_impl, model)}.
+        call: the bad call, given an engine's module and model.
+        kind: the exception every engine must raise.
+        holds: words the message must hold (the argument's name, the detail).
+
+    Returns:
+        The message.  A failure shows each engine's words.
     """
     found = {}
-    for name, call in calls.items():
+    for name, (module, model) in models.items():
         try:
-            found[name] = refusal(call, kind)
+            found[name] = refusal(lambda m=module, x=model: call(m, x), kind)
         except AssertionError as error:
             raise AssertionError(f"{name}: {error}") from error
     messages = set(found.values())

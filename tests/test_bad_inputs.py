@@ -1,10 +1,14 @@
-"""The bad-input matrix: every wrong input is refused, loudly, in the same words everywhere.
+"""The bad-input grid: every wrong input is refused, loudly, in the same words by every engine.
 
 A model handed the wrong thing rarely fails where the mistake is: a float id is
 truncated, an id past the vocabulary reads a neighbour's row, a pre-padded row
 hands off the state at a PAD, a corrupted file loads different numbers.  Here
-each such input goes to both backends: the message must be the same string in
-Keras and PyTorch, and must name the argument.  Files and the command line are in
+each such input goes to every engine (keras_impl on the current Keras backend,
+torch_impl, and onnx_impl where ONNX Runtime is installed; the training settings
+and batches to the two engines that train), for each cell where the cell changes
+what is right (the state, the weights).  Each engine must refuse with the same
+exception and the same words as torch_impl, the anchor, so all engines say one
+thing, and the words must name the argument.  Files and the command line are in
 test_bad_files.py; docs/errors.md lists the messages.
 
 Shape legend: B batch, S source length, T target length, L layers, H_dec decoder hidden.
@@ -15,51 +19,44 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared import (
-    BOS,
-    EOS,
-    PAD,
-    Batch,
-    Seq2SeqConfig,
-    reference,
-)
+from shared import BOS, EOS, PAD, Batch, Seq2SeqConfig, reference
 from shared.core.compare import LOGITS_ATOL, STATE_ATOL, assert_close
 from shared.layout import random_weights
 from shared.training.checks import TrainingDivergedError
-from tests.support import BACKENDS, V_SRC, V_TGT, model_with
+from tests.refusal import same_refusal
+from tests.support import BACKENDS, ENGINES, V_SRC, V_TGT, model_with
 
 CONFIG = Seq2SeqConfig(V_SRC, V_TGT, embedding_dim=4, hidden_size=3, num_layers=2,
                        bidirectional=True)
+CONFIGS = {"lstm": CONFIG, "gru": Seq2SeqConfig(**{**CONFIG.to_dict(), "cell": "gru"})}
 L, H_DEC = CONFIG.num_layers, CONFIG.decoder_hidden_size
 SRC = np.array([[5, 6, 7], [4, 0, 0]])                                      # (B, S) = (2, 3)
 TGT_IN = np.array([[BOS, 5, 6], [BOS, 0, 0]])                               # (B, T) = (2, 3)
-STATE = (np.zeros((L, 2, H_DEC), np.float32), np.zeros((L, 2, H_DEC), np.float32))
+TGT_OUT = np.array([[5, 6, EOS], [EOS, 0, 0]])                              # (B, T) = (2, 3)
+STATES = {cell: tuple(np.zeros((L, 2, H_DEC), np.float32) for _ in config.state_names)
+          for cell, config in CONFIGS.items()}                              # each (L, B, H_dec)
+STATE = STATES["lstm"]
+ANCHOR = "torch_impl"  # every engine's words are compared with these
 
 
 @pytest.fixture(scope="module")
 def models():
-    """{backend name: (module, model)}, both holding the same weights."""
-    weights = random_weights(CONFIG, seed=2)
-    return {name: model_with(name, CONFIG, weights) for name in BACKENDS}
+    """models(cell)[engine] = (module, model): every engine's model of ``cell``, same weights."""
+    built = {}
+
+    def of(cell: str) -> dict:
+        if cell not in built:
+            weights = random_weights(CONFIGS[cell], seed=2)
+            built[cell] = {name: model_with(name, CONFIGS[cell], weights) for name in ENGINES}
+        return built[cell]
+
+    return of
 
 
-def _refusal(call) -> tuple[type, str]:
-    """(exception type, message) of what ``call()`` raises; fails the test if it returns."""
-    try:
-        result = call()
-    except Exception as err:  # any type: the caller compares it
-        return type(err), str(err)
-    raise AssertionError(f"the bad input was accepted and gave {type(result).__name__}")
-
-
-def _same_refusal(models, call, names: str, kind: type = ValueError) -> str:
-    """Both backends refuse ``call(module, model)``: one type, one message, naming ``names``."""
-    found = {name: _refusal(lambda m=m: call(*m)) for name, m in models.items()}
-    (keras_type, keras_message), (torch_type, torch_message) = found.values()
-    assert keras_type is torch_type is kind, found
-    assert keras_message == torch_message, f"keras: {keras_message}\ntorch: {torch_message}"
-    assert names in keras_message, f"the message does not name {names!r}: {keras_message}"
-    return keras_message
+def anchored(engine_models: dict, engine: str) -> dict:
+    """``engine``'s (module, model) and the anchor's: same_refusal then holds every engine's
+    words to the anchor's, so all engines say one thing."""
+    return {name: engine_models[name] for name in dict.fromkeys([engine, ANCHOR])}
 
 
 # ---- ids: every entry point that reads source ids refuses the same bad ones ----
@@ -89,143 +86,147 @@ SOURCE_READERS = {
 
 @pytest.mark.parametrize("reader", list(SOURCE_READERS))
 @pytest.mark.parametrize("bad", list(BAD_IDS))
-def test_bad_source_ids_are_refused_alike(models, bad, reader):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_bad_source_ids_are_refused_alike(models, engine, bad, reader):
     src, detail = BAD_IDS[bad]
     read = SOURCE_READERS[reader]
-    message = _same_refusal(models, lambda module, model: read(module, model, src), "src")
+    message = same_refusal(anchored(models("lstm"), engine), lambda m, x: read(m, x, src),
+                           holds="src")
     assert detail in message, message
 
 
-@pytest.mark.parametrize("bad", ["id-out-of-range", "id-negative", "float-array", "pad-hole",
-                                 "rank-1", "empty-batch"])
 @pytest.mark.parametrize("reader", ["decode", "forward"])
-def test_bad_decoder_input_ids_are_refused_alike(models, bad, reader):
+@pytest.mark.parametrize("bad", list(BAD_IDS))
+@pytest.mark.parametrize("engine", ENGINES)
+def test_bad_decoder_input_ids_are_refused_alike(models, engine, bad, reader):
     tgt_in, detail = BAD_IDS[bad]
     if bad == "id-out-of-range":
         tgt_in, detail = np.array([[BOS, V_TGT]]), f"id {V_TGT} at row 0, position 1"
-    if reader == "decode":
-        state = tuple(s[:, :1] for s in STATE)
-
-        def call(module, model):
-            return module.decode(model, tgt_in, state)
-    else:
-        def call(module, model):
-            return module.forward(model, SRC[:1], tgt_in)
-    message = _same_refusal(models, call, "tgt_in")
+    state = tuple(part[:, :1] for part in STATE)                            # one row
+    calls = {"decode": lambda module, model: module.decode(model, tgt_in, state),
+             "forward": lambda module, model: module.forward(model, SRC[:1], tgt_in)}
+    message = same_refusal(anchored(models("lstm"), engine), calls[reader], holds="tgt_in")
     assert detail in message, message
 
 
-def test_forward_refuses_batches_of_different_sizes(models):
-    message = _same_refusal(models, lambda module, model: module.forward(model, SRC, TGT_IN[:1]),
-                            "src has 2 rows but tgt_in has 1")
+@pytest.mark.parametrize("engine", ENGINES)
+def test_forward_refuses_batches_of_different_sizes(models, engine):
+    message = same_refusal(anchored(models("lstm"), engine),
+                           lambda module, model: module.forward(model, SRC, TGT_IN[:1]),
+                           holds="src has 2 rows but tgt_in has 1")
     assert "row b of tgt_in must be the answer to row b of src" in message
 
 
-def test_odd_but_valid_inputs_get_the_reference_answer(models):
+@pytest.mark.parametrize("cell", list(CONFIGS))
+@pytest.mark.parametrize("engine", ENGINES)
+def test_odd_but_valid_inputs_get_the_reference_answer(models, engine, cell):
     """Empty rows, no columns at all and an integer state have one right answer: the reference's."""
-    weights = random_weights(CONFIG, seed=2)
+    config, (module, model) = CONFIGS[cell], models(cell)[engine]
+    weights = random_weights(config, seed=2)
     src = np.array([[5, 6, 7], [0, 0, 0]])                                 # an all-PAD row
     tgt_in = np.array([[BOS, 5, 6], [0, 0, 0]])                            # one takes no step
-    state = (np.ones((L, 2, H_DEC), np.int64), np.zeros((L, 2, H_DEC), np.int64))
-    h_ref, c_ref = reference.encode(weights, CONFIG, src)
-    logits_ref, end_ref = reference.decode(weights, CONFIG, tgt_in, state)
-    for name, (module, model) in models.items():
-        h, c = module.encode(model, src)
-        assert_close(f"{name} hand-off h", h, h_ref, STATE_ATOL)
-        assert_close(f"{name} hand-off c", c, c_ref, STATE_ATOL)
-        assert not h[:, 1].any() and not c[:, 1].any()
-        for part, value in zip("hc", module.encode(model, np.zeros((2, 0), np.int64)), strict=True):
-            np.testing.assert_array_equal(value, np.zeros((L, 2, H_DEC)), err_msg=f"{name} {part}")
-        logits, end = module.decode(model, tgt_in, state)
-        assert_close(f"{name} logits", logits, logits_ref, LOGITS_ATOL, mask=tgt_in != PAD)
-        for part, value, expected in zip("hc", end, end_ref, strict=True):
-            assert_close(f"{name} final {part}", value, expected, STATE_ATOL)
-        np.testing.assert_array_equal(end[0][:, 1], state[0][:, 1], err_msg=f"{name} kept h")
-        logits, end = module.decode(model, np.zeros((2, 0), np.int64), state)
-        assert logits.shape == (2, 0, V_TGT) and logits.dtype == np.float32
-        for part, value, given in zip("hc", end, state, strict=True):
-            np.testing.assert_array_equal(value, given, err_msg=f"{name} {part} with no step")
+    state = (np.ones((L, 2, H_DEC), np.int64), np.zeros((L, 2, H_DEC), np.int64))[
+        : len(config.state_names)]
+    name = f"{engine} {cell}"
+    for part, value, expected in zip(config.state_names, module.encode(model, src),
+                                     reference.encode(weights, config, src), strict=True):
+        assert_close(f"{name} hand-off {part}", value, expected, STATE_ATOL)
+        assert not value[:, 1].any(), f"{name}: the all-PAD row hands off {part} != 0"
+    for part, value in zip(config.state_names, module.encode(model, np.zeros((2, 0), np.int64)),
+                           strict=True):
+        np.testing.assert_array_equal(value, np.zeros((L, 2, H_DEC)), err_msg=f"{name} {part}")
+    logits, end = module.decode(model, tgt_in, state)
+    logits_ref, end_ref = reference.decode(weights, config, tgt_in, state)
+    assert_close(f"{name} logits", logits, logits_ref, LOGITS_ATOL, mask=tgt_in != PAD)
+    for part, value, expected in zip(config.state_names, end, end_ref, strict=True):
+        assert_close(f"{name} final {part}", value, expected, STATE_ATOL)
+    np.testing.assert_array_equal(end[0][:, 1], state[0][:, 1], err_msg=f"{name} kept h")
+    logits, end = module.decode(model, np.zeros((2, 0), np.int64), state)
+    assert logits.shape == (2, 0, V_TGT) and logits.dtype == np.float32
+    for part, value, given in zip(config.state_names, end, state, strict=True):
+        np.testing.assert_array_equal(value, given, err_msg=f"{name} {part} with no step")
 
 
 # ---- lengths and beam sizes ----
 
 BAD_COUNTS = {"zero": 0, "negative": -3, "float": 2.5, "bool": True, "none": None, "str": "3"}
+COUNTED = {
+    "max_len-greedy": lambda value: lambda module, model: module.greedy_decode(model, SRC, value),
+    "max_len-beam": lambda value: lambda module, model: module.beam_decode(model, SRC, 2, value),
+    "beam_size": lambda value: lambda module, model: module.beam_decode(model, SRC, value, 4),
+}
 
 
 @pytest.mark.parametrize("bad", list(BAD_COUNTS))
-@pytest.mark.parametrize("argument", ["max_len-greedy", "max_len-beam", "beam_size"])
-def test_max_len_and_beam_size_below_one_are_refused_alike(models, argument, bad):
-    value = BAD_COUNTS[bad]
-    calls = {
-        "max_len-greedy": lambda module, model: module.greedy_decode(model, SRC, value),
-        "max_len-beam": lambda module, model: module.beam_decode(model, SRC, 2, value),
-        "beam_size": lambda module, model: module.beam_decode(model, SRC, value, 4),
-    }
+@pytest.mark.parametrize("argument", list(COUNTED))
+@pytest.mark.parametrize("engine", ENGINES)
+def test_max_len_and_beam_size_below_one_are_refused_alike(models, engine, argument, bad):
     name = argument.split("-")[0]
-    message = _same_refusal(models, calls[argument], f"{name} must be an integer >= 1; got")
+    message = same_refusal(anchored(models("lstm"), engine), COUNTED[argument](BAD_COUNTS[bad]),
+                           holds=f"{name} must be an integer >= 1; got")
     assert message.startswith(name)
 
 
-# ---- decoder states ----
+# ---- decoder states: (h, c) for an LSTM, (h,) for a GRU ----
 
-_nan_c = STATE[1].copy()
-_nan_c[1, 0, 2] = np.nan
-_inf_h = STATE[0].copy()
-_inf_h[0, 1, 0] = np.inf
-BAD_STATES = {
-    "wrong-hidden": ((np.zeros((L, 2, H_DEC + 1)),) * 2, f"has shape (2, 2, {H_DEC + 1})"),
-    "wrong-layers": ((np.zeros((1, 2, H_DEC)),) * 2, f"has shape (1, 2, {H_DEC})"),
-    "wrong-batch": ((np.zeros((L, 3, H_DEC)),) * 2, f"expected (2, 2, {H_DEC})"),
-    "no-layer-axis": ((np.zeros((2, H_DEC)),) * 2, f"has shape (2, {H_DEC})"),
-    "only-h": (STATE[0], "must be a pair (h, c)"),
-    "three-parts": ((*STATE, STATE[0]), "got tuple of length 3"),
-    "a-dict": ({"h": STATE[0], "c": STATE[1]}, "got dict"),
-    "strings": (("h", "c"), "must hold real numbers; got strings"),
-    "nones": ((None, None), "must hold real numbers; got object"),
-    "complex": ((STATE[0].astype(np.complex64), STATE[1]), "must hold real numbers; got complex64"),
-    "nan-c": ((STATE[0], _nan_c), "state c has a non-finite value nan at (1, 0, 2)"),
-    "inf-h": ((_inf_h, STATE[1]), "state h has a non-finite value inf at (0, 1, 0)"),
-    "float64-overflow": ((np.full((L, 2, H_DEC), 1e300), STATE[1]), "non-finite value inf"),
-}
+def bad_states(cell: str) -> dict:
+    """{case: (state, words)}: each a wrong state for a model of ``cell``."""
+    good, parts = STATES[cell], CONFIGS[cell].state_names
+    nan_last, inf_h = good[-1].copy(), good[0].copy()
+    nan_last[1, 0, 2], inf_h[0, 1, 0] = np.nan, np.inf
+
+    def each(*shape):
+        return tuple(np.zeros(shape) for _ in parts)
+
+    cases = {
+        "wrong-hidden": (each(L, 2, H_DEC + 1), f"has shape (2, 2, {H_DEC + 1})"),
+        "wrong-layers": (each(1, 2, H_DEC), f"has shape (1, 2, {H_DEC})"),
+        "wrong-batch": (each(L, 3, H_DEC), f"expected (2, 2, {H_DEC})"),
+        "no-layer-axis": (each(2, H_DEC), f"has shape (2, {H_DEC})"),
+        "one-part-too-many": ((*good, good[0]), f"got tuple of length {len(parts) + 1}"),
+        "a-dict": (dict(zip(parts, good, strict=True)), "got dict"),
+        "strings": (parts, "must hold real numbers; got strings"),
+        "nones": ((None,) * len(parts), "must hold real numbers; got object"),
+        "complex": ((good[0].astype(np.complex64), *good[1:]),
+                    "must hold real numbers; got complex64"),
+        f"nan-{parts[-1]}": ((*good[:-1], nan_last),
+                             f"state {parts[-1]} has a non-finite value nan at (1, 0, 2)"),
+        "inf-h": ((inf_h, *good[1:]), "state h has a non-finite value inf at (0, 1, 0)"),
+        "float64-overflow": ((np.full((L, 2, H_DEC), 1e300), *good[1:]), "non-finite value inf"),
+    }
+    if cell == "lstm":
+        cases["only-h"] = (good[0], "must be a pair (h, c)")
+    else:
+        cases["an-lstm-state"] = (STATE, "must be a 1-tuple (h,): a GRU's whole state is its "
+                                         "hidden state h")
+        cases["a-bare-array"] = (good[0], "got ndarray; wrap it as (h,)")
+    return cases
 
 
-@pytest.mark.parametrize("bad", list(BAD_STATES))
-def test_bad_decoder_states_are_refused_alike(models, bad):
-    state, detail = BAD_STATES[bad]
-    message = _same_refusal(models, lambda module, model: module.decode(model, TGT_IN, state),
-                            "state")
+BAD_STATES = [(cell, bad) for cell in CONFIGS for bad in bad_states(cell)]
+
+
+@pytest.mark.parametrize(("cell", "bad"), BAD_STATES, ids=[f"{c}-{b}" for c, b in BAD_STATES])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_bad_decoder_states_are_refused_alike(models, engine, cell, bad):
+    state, detail = bad_states(cell)[bad]
+    message = same_refusal(anchored(models(cell), engine),
+                           lambda module, model: module.decode(model, TGT_IN, state),
+                           holds="state")
     assert detail in message, message
 
 
-GRU_CONFIG = Seq2SeqConfig(**{**CONFIG.to_dict(), "cell": "gru"})
-BAD_GRU_STATES = {
-    "an-lstm-state": (STATE, "must be a 1-tuple (h,): a GRU's whole state is its hidden state h"),
-    "a-bare-array": (STATE[0], "got ndarray; wrap it as (h,)"),
-    "wrong-hidden": ((np.zeros((L, 2, H_DEC + 1)),), f"state h has shape (2, 2, {H_DEC + 1})"),
-}
-
-
-@pytest.fixture(scope="module")
-def gru_models():
-    weights = random_weights(GRU_CONFIG, seed=2)
-    return {name: model_with(name, GRU_CONFIG, weights) for name in BACKENDS}
-
-
-@pytest.mark.parametrize("bad", list(BAD_GRU_STATES))
-def test_bad_gru_states_are_refused_alike(gru_models, bad):
-    state, detail = BAD_GRU_STATES[bad]
-    message = _same_refusal(gru_models,
-                            lambda module, model: module.decode(model, TGT_IN, state), "state")
-    assert detail in message, message
-
-
-def test_lstm_weights_given_to_a_gru_are_refused_alike(gru_models):
-    message = _same_refusal(
-        gru_models, lambda module, model: module.import_weights(model, random_weights(CONFIG)),
-        "weights do not have this config's canonical names")
-    assert ".r.W_ih" in message and ".f.W_ih" in message, message
-    assert message.endswith("these are the names of the same model with cell='lstm' "
-                            "(gates i, f, g, o), but config.cell is 'gru'"), message
+@pytest.mark.parametrize("cell", list(CONFIGS))
+@pytest.mark.parametrize("engine", ENGINES)
+def test_weights_of_the_other_cell_are_refused_alike(models, engine, cell):
+    other = "gru" if cell == "lstm" else "lstm"
+    message = same_refusal(
+        anchored(models(cell), engine),
+        lambda module, model: module.import_weights(model, random_weights(CONFIGS[other])),
+        holds="weights do not have this config's canonical names")
+    gates = {"lstm": "i, f, g, o", "gru": "r, z, n"}[other]
+    assert message.endswith(f"these are the names of the same model with cell='{other}' "
+                            f"(gates {gates}), but config.cell is '{cell}'"), message
 
 
 # ---- weights: refused whole, and a refusal leaves the model as it was ----
@@ -276,20 +277,21 @@ BAD_WEIGHTS = {
 
 
 @pytest.mark.parametrize("bad", list(BAD_WEIGHTS))
-def test_bad_weights_are_refused_alike(models, bad):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_bad_weights_are_refused_alike(models, engine, bad):
     edit, kind, detail = BAD_WEIGHTS[bad]
 
     def call(module, model):
         return module.import_weights(model, edit(dict(random_weights(CONFIG, seed=9))))
 
-    message = _same_refusal(models, call, detail, kind)
+    message = same_refusal(anchored(models("lstm"), engine), call, kind, holds=detail)
     assert message.startswith(("weights", "encoder.", "decoder.")), message
 
 
-@pytest.mark.parametrize("name", BACKENDS)
 @pytest.mark.parametrize("bad", list(BAD_WEIGHTS))
-def test_a_refused_import_leaves_the_model_unchanged(models, name, bad):
-    module, model = models[name]
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_refused_import_leaves_the_model_unchanged(models, engine, bad):
+    module, model = models("lstm")[engine]
     edit, kind, _ = BAD_WEIGHTS[bad]
     before = module.export_weights(model)
     with pytest.raises(kind):
@@ -297,15 +299,53 @@ def test_a_refused_import_leaves_the_model_unchanged(models, name, bad):
     after = module.export_weights(model)
     assert list(after) == list(before)
     for key, value in before.items():
-        np.testing.assert_array_equal(after[key], value, err_msg=f"{name} {key} changed")
+        np.testing.assert_array_equal(after[key], value, err_msg=f"{engine} {key} changed")
 
 
-def test_build_model_refuses_a_config_dict(models):
-    _same_refusal(models, lambda module, model: module.build_model(CONFIG.to_dict()),
-                  "config must be a shared.Seq2SeqConfig; got dict", TypeError)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_build_model_refuses_a_config_dict(models, engine):
+    same_refusal(anchored(models("lstm"), engine),
+                 lambda module, model: module.build_model(CONFIG.to_dict()), TypeError,
+                 holds="config must be a shared.Seq2SeqConfig; got dict")
 
 
-# ---- training settings ----
+@pytest.mark.parametrize("engine", ENGINES)
+def test_build_model_refuses_a_seed_out_of_range(models, engine):
+    same_refusal(anchored(models("lstm"), engine),
+                 lambda module, model: module.build_model(CONFIG, seed=2**32),
+                 holds="seed must be an integer in [0, 4294967295]; got 4294967296")
+
+
+# ---- grad-tracking tensors: read through NumPy, refused with the fix ----
+
+def _needs_grad(array):
+    torch = pytest.importorskip("torch")
+    return torch.tensor(np.asarray(array, np.float32), requires_grad=True)
+
+
+TENSOR_REFUSAL = ("is a tensor that NumPy cannot read (Can't call numpy() on Tensor that requires "
+                  "grad. Use tensor.detach().numpy() instead.); give a NumPy array, e.g. "
+                  "tensor.detach().cpu().numpy()")
+GRAD_TENSOR_CALLS = {
+    "src": lambda module, model: module.encode(model, _needs_grad(SRC)),
+    "state h": lambda module, model: module.decode(model, TGT_IN, (_needs_grad(STATE[0]),
+                                                                   STATE[1])),
+    "decoder.output.b": lambda module, model: module.import_weights(
+        model, {**random_weights(CONFIG, seed=9), "decoder.output.b": _needs_grad(np.ones(V_TGT))}),
+}
+
+
+@pytest.mark.parametrize("argument", list(GRAD_TENSOR_CALLS))
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_tensor_that_requires_grad_is_refused_alike(models, engine, argument):
+    """Every engine reads inputs through NumPy: the same ValueError, with the fix, not torch's
+    RuntimeError."""
+    message = same_refusal(anchored(models("lstm"), engine), GRAD_TENSOR_CALLS[argument],
+                           holds=argument)
+    assert message == f"{argument} {TENSOR_REFUSAL}", message
+
+
+# ---- training: settings and batches, for the engines that train ----
 
 BAD_TRAINING = {
     "epochs-zero": ({"epochs": 0}, "epochs must be an integer >= 1; got 0"),
@@ -322,17 +362,16 @@ BAD_TRAINING = {
 
 
 @pytest.mark.parametrize("bad", list(BAD_TRAINING))
-def test_bad_training_settings_are_refused_before_a_step(models, bad):
+@pytest.mark.parametrize("engine", BACKENDS)
+def test_bad_training_settings_are_refused_before_a_step(models, engine, bad):
     changes, detail = BAD_TRAINING[bad]
-    tgt_out = np.array([[5, 6, EOS], [EOS, 0, 0]])
     settings = {"epochs": 1, "lr": 0.1, "verbose": False, **changes}
-    batch = Batch(SRC, TGT_IN, tgt_out)
-    _same_refusal(models, lambda module, model: module.train(model, [batch], **settings), detail)
+    batch = Batch(SRC, TGT_IN, TGT_OUT)
+    same_refusal(anchored(models("lstm"), engine),
+                 lambda module, model: module.train(model, [batch], **settings), holds=detail)
 
 
-# ---- training batches: tgt_out must be tgt_in shifted by one step ----
-
-TGT_OUT = np.array([[5, 6, EOS], [EOS, 0, 0]])                              # (B, T) = (2, 3)
+# tgt_out must be tgt_in shifted by one step: anything else scores logits nobody specified.
 BAD_BATCHES = {
     "target-past-input": (
         (SRC, TGT_IN, np.array([[5, 6, EOS], [4, EOS, 0]])), "tgt_out",
@@ -349,7 +388,9 @@ BAD_BATCHES = {
 
 @pytest.mark.parametrize("bad", list(BAD_BATCHES))
 @pytest.mark.parametrize("entry", ["loss_and_gradients", "train"])
-def test_training_batches_that_would_score_unspecified_logits_are_refused(models, entry, bad):
+@pytest.mark.parametrize("engine", BACKENDS)
+def test_training_batches_that_would_score_unspecified_logits_are_refused(models, engine, entry,
+                                                                           bad):
     arrays, names, detail = BAD_BATCHES[bad]
 
     def call(module, model):
@@ -357,15 +398,10 @@ def test_training_batches_that_would_score_unspecified_logits_are_refused(models
             return module.train(model, [Batch(*arrays)], epochs=1, verbose=False)
         return module.loss_and_gradients(model, *arrays)
 
-    assert detail in _same_refusal(models, call, names)
+    assert detail in same_refusal(anchored(models("lstm"), engine), call, holds=names)
 
 
-def test_build_model_refuses_a_seed_out_of_range(models):
-    _same_refusal(models, lambda module, model: module.build_model(CONFIG, seed=2**32),
-                  "seed must be an integer in [0, 4294967295]; got 4294967296")
-
-
-# Training changes the weights, so the training tests build their own small models.
+# Training changes the weights, so the tests that train build their own small models.
 SMALL = Seq2SeqConfig(V_SRC, V_TGT, embedding_dim=4, hidden_size=3)
 
 
@@ -387,39 +423,15 @@ def test_numpy_scalars_are_taken_where_numbers_are():
                  histories["torch_impl"]["loss"][0], LOGITS_ATOL)
 
 
-def test_a_diverging_learning_rate_stops_alike():
-    """lr 1e308: the first Adam step sends the weights to inf, and both stop at the next step."""
+@pytest.mark.parametrize("engine", BACKENDS)
+def test_a_diverging_learning_rate_stops_alike(engine):
+    """lr 1e308: the first Adam step sends the weights to inf, and training stops at the next."""
     weights = random_weights(SMALL, seed=2)
-    fresh = {name: model_with(name, SMALL, weights) for name in BACKENDS}
+    fresh = {name: model_with(name, SMALL, weights) for name in dict.fromkeys([engine, ANCHOR])}
     batch = Batch(SRC, TGT_IN, TGT_OUT)
-    message = _same_refusal(
-        fresh, lambda module, model: module.train(model, [batch], epochs=3, lr=1e308,
-                                                  verbose=False),
-        "training diverged at step 2: the loss is nan (not finite) with lr 1e+308",
-        TrainingDivergedError)
+    message = same_refusal(
+        anchored(fresh, engine),
+        lambda module, model: module.train(model, [batch], epochs=3, lr=1e308, verbose=False),
+        TrainingDivergedError,
+        holds="training diverged at step 2: the loss is nan (not finite) with lr 1e+308")
     assert message.endswith("lower the learning rate (--lr on the command line)"), message
-
-
-def _needs_grad(array):
-    torch = pytest.importorskip("torch")
-    return torch.tensor(np.asarray(array, np.float32), requires_grad=True)
-
-
-TENSOR_REFUSAL = ("is a tensor that NumPy cannot read (Can't call numpy() on Tensor that requires "
-                  "grad. Use tensor.detach().numpy() instead.); give a NumPy array, e.g. "
-                  "tensor.detach().cpu().numpy()")
-GRAD_TENSOR_CALLS = {
-    "src": lambda module, model: module.encode(model, _needs_grad(SRC)),
-    "state h": lambda module, model: module.decode(model, TGT_IN, (_needs_grad(STATE[0]),
-                                                                   STATE[1])),
-    "decoder.output.b": lambda module, model: module.import_weights(
-        model, {**random_weights(CONFIG, seed=9), "decoder.output.b": _needs_grad(np.ones(V_TGT))}),
-}
-
-
-@pytest.mark.parametrize("argument", list(GRAD_TENSOR_CALLS))
-def test_a_tensor_that_requires_grad_is_refused_alike(models, argument):
-    """Both backends read inputs through NumPy: the same ValueError, with the fix, not torch's
-    RuntimeError."""
-    message = _same_refusal(models, GRAD_TENSOR_CALLS[argument], argument)
-    assert message == f"{argument} {TENSOR_REFUSAL}", message
