@@ -26,9 +26,11 @@ from shared.layout import canonical_shapes, check_weights, count_parameters, ran
 from shared.layout.attention import attention_shapes
 from shared.reference.attention import attend
 from shared.text.data import random_ids
+from tests.refusal import same_refusal
 from tests.support import (
     BACKENDS,
     ENGINES,
+    FLOAT64_ATOL,
     V_SRC,
     V_TGT,
     backend,
@@ -76,9 +78,9 @@ def test_reference_attention_is_the_equations_written_as_loops(rng, kind):
             expected = [math.exp(raw[s]) / total if s in raw else 0.0 for s in range(S)]
             context = sum((expected[s] * h_s[b, s] for s in real), np.zeros(H))
             combined = np.concatenate([context, h_t[b, t]])  # [context; h_t]
-            assert_close(f"{kind} a[{b}, {t}]", a[b, t], expected, 1e-12)
+            assert_close(f"{kind} a[{b}, {t}]", a[b, t], expected, FLOAT64_ATOL)
             assert_close(f"{kind} h~[{b}, {t}]", attentional[b, t],
-                         np.tanh(W["W_c"] @ combined), 1e-12)
+                         np.tanh(W["W_c"] @ combined), FLOAT64_ATOL)
     # The all-PAD row: weights 0, context 0, h~ = tanh(W_c [0; h_t]).
     assert not a[2].any()
 
@@ -209,23 +211,13 @@ def luong_models():
     return config, {name: model_with(name, config, random_weights(config)) for name in ENGINES}
 
 
-def _refusal(models, call) -> str:
-    messages = []
-    for module, model in models.values():
-        with pytest.raises(ValueError) as caught:
-            call(module, model)
-        messages.append(str(caught.value))
-    assert len(set(messages)) == 1, messages
-    return messages[0]
-
-
 SRC = np.array([[5, 6, 7], [8, 0, 0]])
 TGT_IN = np.array([[BOS, 4], [BOS, 0]])
 
 
 def test_decode_without_memory_says_where_to_get_it(luong_models):
     _, models = luong_models
-    message = _refusal(models, lambda m, model: m.decode(model, TGT_IN, m.encode(model, SRC)))
+    message = same_refusal(models, lambda m, model: m.decode(model, TGT_IN, m.encode(model, SRC)))
     assert message == ("this model has luong attention: decode needs memory, the Memory that "
                        "encode(model, src, return_memory=True) returns beside the state")
 
@@ -245,7 +237,7 @@ def test_a_bad_memory_is_refused_alike(luong_models, edit, detail):
         state, memory = module.encode(model, SRC, return_memory=True)
         return module.decode(model, TGT_IN, state, edit(memory))
 
-    assert detail in _refusal(models, call)
+    assert detail in same_refusal(models, call)
 
 
 def test_a_memory_of_0_1_integers_is_read_as_a_mask():

@@ -25,10 +25,10 @@ from shared import (
     read_pairs,
     save_checkpoint,
 )
-from shared.app.cli import main
 from shared.layout import random_weights
 from shared.text.data import build_tokenizers
 from tests.checkpoint_files import join, reseal, split
+from tests.refusal import checkpoint_refusal, cli_refusal
 
 # ---- files: tokenizers, pair files, checkpoints ----
 
@@ -94,15 +94,9 @@ CHECKPOINT_REFUSALS = {
 }
 
 
-def _checkpoint_refusal(path) -> str:
-    with pytest.raises(CheckpointError) as refused:
-        load_checkpoint(path)
-    return str(refused.value)
-
-
 @pytest.mark.parametrize("bad", list(CHECKPOINT_REFUSALS))
 def test_load_checkpoint_refuses_a_bad_file_and_names_it(files, bad):
-    message = _checkpoint_refusal(files[bad])
+    message = checkpoint_refusal(files[bad])
     assert message.startswith(f"checkpoint {files[bad]}: "), message
     assert message.count(str(files[bad])) == 1, message
     assert CHECKPOINT_REFUSALS[bad] in message, message
@@ -172,26 +166,13 @@ def test_a_malformed_pair_file_is_refused_with_its_line(tmp_path, bad):
 
 # ---- the command line: one line on stderr, exit code 2 ----
 
-def _cli_error(capsys, argv) -> str:
-    """Runs the command in-process; returns its one stderr line after checking the contract."""
-    code = main([str(arg) for arg in argv])
-    out, err = capsys.readouterr()
-    assert code == 2, f"exit code {code} for {argv}; stderr: {err}"
-    assert "Traceback" not in err, err
-    lines = err.splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}: {err!r}"
-    assert lines[0].startswith("seq2seq-rosetta: error: "), lines[0]
-    assert out == "", f"a refused command printed to stdout: {out!r}"
-    return lines[0]
-
-
 @pytest.mark.parametrize("bad", list(CHECKPOINT_REFUSALS))
 @pytest.mark.parametrize("command", ["answer", "compare"])
 def test_cli_refuses_a_bad_checkpoint_with_the_loaders_message(files, capsys, command, bad):
     argv = {"answer": ["answer", files[bad], "--backend", "torch", "q"],
             "compare": ["compare", files[bad]]}[command]
-    line = _cli_error(capsys, argv)
-    assert line == f"seq2seq-rosetta: error: {_checkpoint_refusal(files[bad])}"
+    line = cli_refusal(capsys, argv)
+    assert line == f"seq2seq-rosetta: error: {checkpoint_refusal(files[bad])}"
 
 
 CLI_ERRORS = {
@@ -250,7 +231,7 @@ CLI_ERRORS = {
 @pytest.mark.parametrize("bad", list(CLI_ERRORS))
 def test_cli_refuses_with_one_line_and_exit_code_2(files, capsys, bad):
     argv, detail = CLI_ERRORS[bad]
-    line = _cli_error(capsys, [arg.format(**files) for arg in argv])
+    line = cli_refusal(capsys, [arg.format(**files) for arg in argv])
     assert detail in line, line
     assert not (files["folder"] / "out").exists(), "a refused train wrote output"
 
@@ -263,7 +244,7 @@ def test_cli_says_out_of_memory_in_one_line(monkeypatch, capsys, tmp_path):
         raise MemoryError
 
     monkeypatch.setattr(shared.app.commands.train, "load_task", exhausted)
-    line = _cli_error(capsys, ["train", "--backend", "torch", "--task", "reverse", "--epochs",
+    line = cli_refusal(capsys, ["train", "--backend", "torch", "--task", "reverse", "--epochs",
                                "1", "--out", tmp_path / "out"])
     assert line.startswith("seq2seq-rosetta: error: out of memory; use smaller sizes"), line
     assert not (tmp_path / "out").exists()

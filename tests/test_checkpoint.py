@@ -16,7 +16,6 @@ import pytest
 
 from shared.checkpoint import (
     Checkpoint,
-    CheckpointError,
     load_checkpoint,
     save_checkpoint,
 )
@@ -32,6 +31,7 @@ from tests.checkpoint_files import (
     rewrite_header,
     split,
 )
+from tests.refusal import checkpoint_refusal
 
 FIXED_PHRASE = (
     "this looks like a pickle/PyTorch .pt file; seq2seq-rosetta never unpickles,"
@@ -49,17 +49,6 @@ def saved(tmp_path, parts):
     path = tmp_path / "model.safetensors"
     save_checkpoint(path, *parts)
     return path
-
-
-def refusal(path):
-    """load_checkpoint's one-line message for ``path``, which must name the file exactly once."""
-    with pytest.raises(CheckpointError) as caught:
-        load_checkpoint(path)
-    message = str(caught.value)
-    assert isinstance(caught.value, ValueError)
-    assert message.startswith(f"checkpoint {path}: ") and "\n" not in message, message
-    assert message.count(str(path)) == 1, f"the file is named more than once: {message}"
-    return message
 
 
 def test_round_trip_is_bit_exact(saved, parts):
@@ -153,7 +142,8 @@ def test_every_tensor_is_covered_by_the_checksum(saved):
         raw = bytearray(original)
         raw[start + entry["data_offsets"][0]] ^= 0x01  # a tiny, finite change to one float
         saved.write_bytes(bytes(raw))
-        assert "checksum mismatch: the tensor data or metadata is corrupted" in refusal(saved), name
+        message = checkpoint_refusal(saved)
+        assert "checksum mismatch: the tensor data or metadata is corrupted" in message, name
 
 
 def test_any_truncation_is_refused(tmp_path):
@@ -164,7 +154,7 @@ def test_any_truncation_is_refused(tmp_path):
     cuts = {*range(17), *range(0, len(raw), 37), *range(start - 8, start + 8), len(raw) - 1}
     for cut in sorted(cuts):
         path.write_bytes(raw[:cut])
-        message = refusal(path)
+        message = checkpoint_refusal(path)
         assert ("truncated" in message) or (cut == 0 and "is empty" in message), message
 
 
@@ -295,21 +285,21 @@ CORRUPTIONS = {
 def test_load_refuses_a_bad_file_and_says_why(saved, name):
     corrupt, expected = CORRUPTIONS[name]
     corrupt(saved)
-    message = refusal(saved)
+    message = checkpoint_refusal(saved)
     assert expected in message, message
 
 
 def test_a_newer_version_asks_for_an_upgrade(saved):
     edit_metadata(saved, version="2")
-    assert refusal(saved) == (
+    assert checkpoint_refusal(saved) == (
         f"checkpoint {saved}: checkpoint format version 2 is newer than this seq2seq-rosetta"
         " reads (1); upgrade"
     )
 
 
 def test_missing_file_and_directory_are_refused(tmp_path):
-    assert refusal(tmp_path / "nowhere.safetensors").endswith(": no such file")
-    assert "is a directory" in refusal(tmp_path)
+    assert checkpoint_refusal(tmp_path / "nowhere.safetensors").endswith(": no such file")
+    assert "is a directory" in checkpoint_refusal(tmp_path)
 
 
 class _Payload:
@@ -331,7 +321,7 @@ def test_a_pickle_is_refused_without_being_unpickled(tmp_path):
     path = tmp_path / "model.pt"
     path.write_bytes(payload)
     assert payload[:1] == b"\x80"
-    assert FIXED_PHRASE in refusal(path)
+    assert FIXED_PHRASE in checkpoint_refusal(path)
     assert not marker.exists()
 
 
@@ -340,7 +330,7 @@ def test_a_torch_style_zip_is_refused(tmp_path):
     with zipfile.ZipFile(path, "w") as archive:  # the layout torch.save writes
         archive.writestr("model/data.pkl", pickle.dumps({"weights": [1.0, 2.0]}))
         archive.writestr("model/version", "3\n")
-    message = refusal(path)
+    message = checkpoint_refusal(path)
     assert FIXED_PHRASE in message and "zip archive" in message
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import safetensors
 
-from shared.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from shared.checkpoint import load_checkpoint, save_checkpoint
 from shared.checkpoint.format import MAX_HEADER_BYTES, MAX_LAYERS, MAX_TENSORS
 from shared.core.config import ATTENTIONS, CELLS, Seq2SeqConfig
 from shared.files.safe import MAX_DEPTH
@@ -33,16 +33,7 @@ from tests.checkpoint_files import (
     rewrite_header,
     split,
 )
-
-
-def refusal(path) -> str:
-    """The loader's message, after checking it is one line that names the file once."""
-    with pytest.raises(CheckpointError) as caught:
-        load_checkpoint(path)
-    message = str(caught.value)
-    assert message.startswith(f"checkpoint {path}: ") and "\n" not in message, message
-    assert message.count(str(path)) == 1, message
-    return message
+from tests.refusal import checkpoint_refusal
 
 
 def assert_loads_the_same(path, weights):
@@ -103,7 +94,7 @@ def test_a_header_length_of_0x80_is_not_taken_for_a_pickle(small):
 def test_an_hdf5_file_is_named_as_such(tmp_path):
     path = tmp_path / "model.h5"
     path.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))
-    assert "is an HDF5 file (a Keras .h5?)" in refusal(path)
+    assert "is an HDF5 file (a Keras .h5?)" in checkpoint_refusal(path)
 
 
 # ---- sizes checked before anything is read ----
@@ -113,7 +104,7 @@ def _refusal_and_peak(path) -> tuple[str, int]:
     """The loader's refusal and the most memory it allocated on the way."""
     tracemalloc.start()
     try:
-        message = refusal(path)
+        message = checkpoint_refusal(path)
         return message, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -150,7 +141,8 @@ def test_a_header_longer_than_the_cap_is_refused_without_reading_it(tmp_path):
 def test_a_header_length_past_the_end_is_truncation(tmp_path):
     path = tmp_path / "short.safetensors"
     path.write_bytes(struct.pack("<Q", 1000) + b'{"__metadata__": {}}')
-    assert "is truncated: its header is 1000 bytes long but only 20 bytes follow" in refusal(path)
+    message = checkpoint_refusal(path)
+    assert "is truncated: its header is 1000 bytes long but only 20 bytes follow" in message
 
 
 # ---- strict JSON in the header and in the metadata ----
@@ -181,7 +173,7 @@ def _raw_header(path, text: str):
 def test_a_hostile_header_is_refused_in_one_line(small, header, reason):
     path, _ = small
     _raw_header(path, header)
-    message = refusal(path)
+    message = checkpoint_refusal(path)
     assert reason in message, message
 
 
@@ -193,7 +185,7 @@ def test_data_offsets_of_5000_digits_are_refused(small):
         json.dumps(header[name]["data_offsets"]), f"[0, {DIGITS}]", 1
     )
     _raw_header(path, text)
-    assert "header holds a number written with 5000 characters" in refusal(path)
+    assert "header holds a number written with 5000 characters" in checkpoint_refusal(path)
 
 
 @pytest.mark.parametrize("key", ["config", "src_tokenizer", "tgt_tokenizer"])
@@ -208,7 +200,7 @@ def test_data_offsets_of_5000_digits_are_refused(small):
 def test_hostile_json_in_the_metadata_is_refused_in_one_line(small, key, text, reason):
     path, _ = small
     edit_metadata(path, **{key: text})
-    message = refusal(path)
+    message = checkpoint_refusal(path)
     assert f"metadata {key!r} {reason}" in message, message
 
 
@@ -221,7 +213,7 @@ def test_a_config_of_too_many_layers_is_refused_before_its_names_are_listed(smal
     assert (
         f"metadata 'config' asks for {MAX_LAYERS + 1} layers; a checkpoint holds at most"
         f" {MAX_LAYERS}"
-    ) in refusal(path)
+    ) in checkpoint_refusal(path)
 
 
 def test_save_refuses_what_load_would_refuse(tmp_path):
@@ -270,7 +262,7 @@ def test_a_header_of_too_many_tensors_is_refused(small, extra):
 
     rewrite_header(path, crowd)
     reseal(path)
-    message = refusal(path)
+    message = checkpoint_refusal(path)
     limit = f"header describes {MAX_TENSORS + 1} tensors; a checkpoint holds at most {MAX_TENSORS}"
     assert (limit in message) == bool(extra), message
     assert extra or "the tensors do not match the stored config" in message, message
@@ -297,7 +289,7 @@ def test_nan_weights_behind_a_valid_checksum_are_named_not_finite(small):
     raw[begin : begin + 4] = np.float32(np.nan).tobytes()
     path.write_bytes(bytes(raw))
     reseal(path)
-    message = refusal(path)
+    message = checkpoint_refusal(path)
     assert (
         "the weights are not finite: tensor 'decoder.output.b' holds 1 NaN/inf of 10 values"
     ) in message, message
@@ -317,6 +309,6 @@ def test_a_checkpoint_from_before_a_config_field_loads_with_its_default(small, f
 def test_a_config_asking_for_attention_without_its_weights_is_refused(small):
     path, _ = small
     edit_config(path, attention="bahdanau")
-    message = refusal(path)
+    message = checkpoint_refusal(path)
     assert "the tensors do not match the stored config" in message, message
     assert "4 missing: decoder.attention.W_1, decoder.attention.W_2" in message, message

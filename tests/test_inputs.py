@@ -13,15 +13,11 @@ from shared.core.inputs import (
     check_token_ids,
 )
 from shared.core.tokens import BOS, EOS, PAD
+from tests.refusal import refusal
 
 
 def _src(ids, **kwargs):
     return check_token_ids(ids, 12, "src", "source", **kwargs)
-
-
-def _refused(message, ids, **kwargs):
-    with pytest.raises(ValueError, match=re.escape(message)):
-        _src(ids, **kwargs)
 
 
 # --- check_token_ids: what passes -----------------------------------------------------------
@@ -78,7 +74,8 @@ def test_zero_width_batch_is_all_empty_rows():
 
 
 def test_ragged_lists_refused():
-    _refused("src must be a 2-D array (B, S) of token ids; could not make an array", [[4, 5], [6]])
+    refusal(lambda: _src([[4, 5], [6]]),
+            holds="src must be a 2-D array (B, S) of token ids; could not make an array")
 
 
 @pytest.mark.parametrize(
@@ -86,18 +83,17 @@ def test_ragged_lists_refused():
     [(np.arange(4, 11), "(7,)"), (np.int64(5), "()"), (np.ones((2, 3, 4), np.int64), "(2, 3, 4)")],
 )
 def test_wrong_rank_refused(ids, shape):
-    _refused(f"src must be a 2-D array (B, S) of token ids; got shape {shape}", ids)
+    refusal(lambda: _src(ids),
+            holds=f"src must be a 2-D array (B, S) of token ids; got shape {shape}")
 
 
 def test_one_sentence_gets_a_hint():
-    _refused("(for one sentence use src[None, :])", np.arange(4, 11))
+    refusal(lambda: _src(np.arange(4, 11)), holds="(for one sentence use src[None, :])")
 
 
 def test_empty_batch_refused():
-    _refused(
-        "src is an empty batch (shape (0, 5)); give at least one row",
-        np.zeros((0, 5), np.int64),
-    )
+    refusal(lambda: _src(np.zeros((0, 5), np.int64)),
+            holds="src is an empty batch (shape (0, 5)); give at least one row")
 
 
 @pytest.mark.parametrize(
@@ -111,7 +107,7 @@ def test_empty_batch_refused():
     ],
 )
 def test_non_integer_dtypes_refused(ids, got):
-    _refused(f"src must hold integer token ids; {got}", ids)
+    refusal(lambda: _src(ids), holds=f"src must hold integer token ids; {got}")
 
 
 @pytest.mark.parametrize(
@@ -121,30 +117,24 @@ def test_out_of_range_id_refused(position, value):
     ids = np.array([[4, 5, 6, 7], [8, 9, 10, 11]], dtype=np.int64)
     ids[position] = value
     row, col = position
-    _refused(
-        f"src id {value} at row {row}, position {col} is outside the source vocabulary [0, 12)",
-        ids,
-    )
+    refusal(lambda: _src(ids), holds=f"src id {value} at row {row}, position {col} is outside "
+                                     "the source vocabulary [0, 12)")
 
 
 def test_out_of_range_reports_first_offender_in_reading_order():
     ids = np.array([[4, 5, 6], [7, 20, 30]])
-    _refused("src id 20 at row 1, position 1", ids)
+    refusal(lambda: _src(ids), holds="src id 20 at row 1, position 1")
 
 
 def test_pre_padding_refused():
-    _refused(
-        "src row 1 has PAD at position 0 before a real token at position 2; "
-        "sequences must be post-padded (real tokens first, then PAD)",
-        [[4, 5, 6, 7], [PAD, PAD, 8, 9]],
-    )
+    refusal(lambda: _src([[4, 5, 6, 7], [PAD, PAD, 8, 9]]),
+            holds="src row 1 has PAD at position 0 before a real token at position 2; "
+                  "sequences must be post-padded (real tokens first, then PAD)")
 
 
 def test_hole_refused():
-    _refused(
-        "src row 0 has PAD at position 1 before a real token at position 3",
-        [[4, PAD, PAD, 9], [4, 5, PAD, PAD]],
-    )
+    refusal(lambda: _src([[4, PAD, PAD, 9], [4, 5, PAD, PAD]]),
+            holds="src row 0 has PAD at position 1 before a real token at position 3")
 
 
 def test_empty_target_row_refused_when_not_allowed():
