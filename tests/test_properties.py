@@ -1,14 +1,14 @@
-"""Property tests: for ANY small configuration and ragged batch, both backends equal the reference.
+"""Property tests: for ANY small configuration and ragged batch, every engine equals the reference.
 
 The parity grid (tests/support.py) fixes twelve models; here Hypothesis draws the
 model (LSTM or GRU, 1 to 3 layers, one or two directions, E equal to H, to D*H
 or neither, small vocabularies), the weights and a batch whose rows may be empty
-or one token long and may carry extra PAD columns.  For each draw, both backends
+or one token long and may carry extra PAD columns.  For each draw, every engine
 must give the reference's hand-off within STATE_ATOL, its teacher-forced
 logits within LOGITS_ATOL at real positions, its final decoder state, and its
 greedy tokens exactly.
 
-Each draw builds a Keras model and traces its graphs (about a second), so the
+Each draw builds a Keras model and traces its graphs, the slow part, so the
 draws are few; ``derandomize`` makes them the same on every run, so that a
 failure is repeatable, and Hypothesis shrinks a failing draw to a small one.
 
@@ -26,7 +26,7 @@ from shared import BOS, PAD, Seq2SeqConfig, reference
 from shared.core.compare import LOGITS_ATOL, STATE_ATOL, assert_close
 from shared.layout import random_weights
 from shared.text.data import random_ids
-from tests.support import BACKENDS, model_with
+from tests.support import ENGINES, model_with
 
 MAX_LEN = 5  # greedy tokens compared per row
 
@@ -77,7 +77,7 @@ def _batch(case: dict) -> tuple[np.ndarray, np.ndarray]:
      "tgt_lengths": [1, 0, 5], "extra_columns": 1, "scale": 1.0, "seed": 4}
 )
 @given(cases())
-def test_both_backends_equal_the_reference(case):
+def test_every_engine_equals_the_reference(case):
     config = Seq2SeqConfig(
         case["src_vocab_size"], case["tgt_vocab_size"], case["embedding_dim"],
         case["hidden_size"], case["num_layers"], case["bidirectional"], cell=case["cell"],
@@ -89,7 +89,7 @@ def test_both_backends_equal_the_reference(case):
     logits_ref, final_ref = reference.decode(weights, config, tgt_in, handoff)
     greedy_ref = reference.greedy_decode(weights, config, src, MAX_LEN)  # (B, MAX_LEN)
     real = tgt_in != PAD  # (B, T): logits at PAD positions are unspecified
-    for name in BACKENDS:
+    for name in ENGINES:
         module, model = model_with(name, config, weights)
         what = f"{name} {config.cell}"
         state = module.encode(model, src)  # each (L, B, H_dec)
