@@ -2,7 +2,7 @@
 
 One ``tf.compat.v1`` graph, built once for the module, holds the cells that
 TF1 seq2seq code used (``legacy_rnn``'s ``rnn_cell_impl``, as
-``tests/test_gru_cells.py`` runs them): a two-layer ``MultiRNNCell`` of
+``tests/peers.py`` runs them): a two-layer ``MultiRNNCell`` of
 ``LSTMCell``s, a ``GRUCell`` and an ``LSTMCell`` with peepholes, each saved
 with ``tf.compat.v1.train.Saver`` to its own checkpoint, random weights
 everywhere.  The LSTM stack is ported to both frameworks and, in PyTorch, run
