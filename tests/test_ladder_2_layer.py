@@ -5,8 +5,8 @@ padded step keeps the state, and reading backwards starts at each row's last rea
 token.  Then the converters of ``shared.layout``, proven by running: random
 arrays in one framework's layout run in that framework's real layer, the
 converted arrays in the other's, and both must compute what the reference
-computes, over rows of mixed lengths, in both directions, for every
-(cell, framework pair) of the grid:
+computes, over rows of mixed lengths, for every (cell, framework pair) of the
+grid, both ways (Keras, the converters' hub, is one side of each pair):
 
     LSTM  Keras <-> nn.LSTM, ONNX Runtime, ONNX's reference evaluator, TF1 LSTMCell
           (forget_bias 1, -0.7) and BasicLSTMCell
@@ -121,6 +121,7 @@ PEERS = [
     Peer("tf1", "lstm", forget_bias=1.0, tf1_cell="BasicLSTMCell"),
     Peer("torch", "gru"),
     Peer("onnx", "gru"),
+    Peer("onnx", "gru", runtime="onnx.reference"),
     Peer("onnx", "gru", reset_after=False),
     Peer("onnx", "gru", reset_after=False, runtime="onnx.reference"),
     Peer("tf1", "gru", reset_after=False, tf1_cell="GRUCell"),
@@ -134,18 +135,27 @@ def pair_id(pair) -> str:
     return f"{source.cell}-{source}->{target}"
 
 
-# ONNX runs both directions in one node, from arrays stacked (D, ...): with ONNX in the pair,
-# both directions.  Elsewhere a backward layer is the forward one on reversed rows, which
-# the reference layer's own tests above cover.
-LAYER_CASES = [pytest.param(pair, direction, id=f"{pair_id(pair)}-{direction}")
-               for pair in PAIRS for direction in DIRECTIONS
-               if direction == "forward" or "onnx" in (pair[0].framework, pair[1].framework)]
+# Each pair once with in == H, where the shapes alone cannot tell an input kernel from a
+# recurrent one.  ONNX runs both directions in one node, from arrays stacked (D, ...): with
+# ONNX in the pair, both directions too (elsewhere a backward layer is the forward one on
+# reversed rows, which the reference layer's tests above cover).  TF1 keeps one kernel over
+# [x, h]: with TF1 in the pair, in < H too, where a kernel split at H instead of at in
+# shows.  (The round trips below hold every converter's shapes with in < H.)
+LAYER_CASES = [
+    pytest.param(pair, direction, inputs, hidden,
+                 id=f"{pair_id(pair)}-{direction}-in{'=' if inputs == hidden else '<'}H")
+    for pair in PAIRS
+    for direction in DIRECTIONS
+    if direction == "forward" or "onnx" in (pair[0].framework, pair[1].framework)
+    for inputs, hidden in ((4, 4), (3, 5))
+    if inputs == hidden or "tf1" in (pair[0].framework, pair[1].framework)
+]
 
 
-@pytest.mark.parametrize(("pair", "direction"), LAYER_CASES)
-def test_converted_arrays_compute_the_same_layer_in_both_frameworks(rng, pair, direction):
+@pytest.mark.parametrize(("pair", "direction", "inputs", "hidden"), LAYER_CASES)
+def test_converted_arrays_compute_the_same_layer_in_both_frameworks(rng, pair, direction, inputs,
+                                                                    hidden):
     source, target = pair
-    inputs = hidden = 4  # in == H: the kernels' shapes alone cannot tell x's rows from h's
     x, state = sequence(rng, source.cell, inputs, hidden)
     # Full rows where either peer ignores lengths (ONNX's reference evaluator: Peer.lengths).
     lengths = FULL_ROWS if FULL_ROWS in (source.lengths, target.lengths) else LENGTHS
