@@ -73,8 +73,8 @@ class Peer:
         op_gru.py take the argument, marked unused, and never read it), so it gets full
         rows only; every other peer honours lengths and gets rows of mixed lengths.
         """
-        return FULL_ROWS if self.runtime == "onnx.reference" and self.framework == "onnx" \
-            else LENGTHS
+        ignores_lengths = self.framework == "onnx" and self.runtime == "onnx.reference"
+        return FULL_ROWS if ignores_lengths else LENGTHS
 
     def names(self) -> tuple[str, ...]:
         """The names of this peer's arrays, in its own order."""
@@ -109,9 +109,7 @@ class Peer:
         """This peer's arrays as the Keras layer's (kernel, recurrent_kernel, bias)."""
         if self.framework == "keras":
             return tuple(arrays)
-        extra = {}
-        if self.framework == "tf1" and self.cell == "lstm":
-            extra["forget_bias"] = self.forget_bias
+        extra = self._forget_bias()
         if self.framework == "onnx" and self.cell == "gru":
             extra["linear_before_reset"] = int(self.reset_after)
         return getattr(layout, f"{self.framework}_{self.cell}_to_keras")(*arrays, **extra)
@@ -120,9 +118,13 @@ class Peer:
         """The Keras layer's arrays in this peer's layout."""
         if self.framework == "keras":
             return tuple(keras_arrays)
-        extra = {"forget_bias": self.forget_bias} if self.framework == "tf1" and \
-            self.cell == "lstm" else {}
-        return getattr(layout, f"keras_{self.cell}_to_{self.framework}")(*keras_arrays, **extra)
+        return getattr(layout, f"keras_{self.cell}_to_{self.framework}")(*keras_arrays,
+                                                                        **self._forget_bias())
+
+    def _forget_bias(self) -> dict:
+        """The TF1 LSTM converters' forget_bias argument: what the cell adds when it runs."""
+        return ({"forget_bias": self.forget_bias} if self.framework == "tf1" and self.cell == "lstm"
+                else {})
 
     def reference_params(self, arrays) -> tuple:
         """(W_ih, W_hh, b_ih, b_hh) for the reference cell: PyTorch's layout, through Keras's."""
