@@ -65,22 +65,29 @@ def test_answer_with_either_backend_gives_the_same_lines(trained, saved_by, caps
 
 
 def test_compare_prints_the_parity_table_and_exits_0(trained, capsys):
+    """Every engine here against the reference, then every pair: one line each, all ok."""
     path = str(trained["torch"] / "model.safetensors")
     assert main(["compare", path, "--task", "addition", "--n", "16"]) == 0
     table = capsys.readouterr().out
-    for row in ("hand-off h layer 0", "hand-off c layer 0", "logits", "greedy agreement: 100.0%"):
-        assert row in table
-    onnx_installed = importlib.util.find_spec("onnxruntime") is not None
-    assert ("torch vs onnx" in table) == onnx_installed and (
-        table.count("greedy agreement: 100.0%") == 1 + onnx_installed)
+    engines = ["keras/tensorflow", "torch"]
+    if importlib.util.find_spec("onnxruntime") is not None:  # onnx joins when installed
+        engines.append("onnx")
+    header = table.splitlines()[1].split()
+    assert header == ["engine", "hand-off", "logits", "final", "state", "greedy", "beam",
+                      "result"], table
+    lines = {line.split("  ")[0]: line for line in table.splitlines()[3:]}
+    for name in [*engines, *(f"{a} vs {b}" for a, b in itertools.combinations(engines, 2))]:
+        assert lines[name].split()[-3:] == ["0/16", "0/16", "ok"], f"{name}\n{table}"
+    assert "FAIL" not in table
     assert main(["compare", path, "--json", "--n", "8"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["ok"] and report["greedy_agreement"] == 1.0
-    assert report["max_abs_diff"]["handoff"] <= 1e-5
-    if onnx_installed:  # the onnx rows: torch_impl against onnx_impl
-        onnx_report = report["onnx_vs_torch"]
-        assert onnx_report["ok"] and onnx_report["greedy_agreement"] == 1.0
-        assert onnx_report["max_abs_diff"]["handoff"] <= 1e-5
+    assert report["ok"] and report["engines"] == engines and report["questions"] == 8
+    handoff = [row for row in report["rows"] if row["rung"] == "hand-off"]
+    assert {row["tensor"] for row in handoff} == {"h layer 0", "c layer 0"}
+    assert {row["engine"] for row in handoff} == set(lines) - {"tolerance"}
+    assert all(0 < row["max_abs_diff"] <= 1e-5 for row in handoff if " vs " not in row["engine"])
+    tokens = [row for row in report["rows"] if row["rung"] in ("greedy", "beam")]
+    assert tokens and all(row["max_abs_diff"] == 0 and row["rows"] == 8 for row in tokens)
 
 
 def test_demo_writes_report_plot_and_checkpoint(tmp_path, monkeypatch, capsys):
@@ -122,9 +129,9 @@ def test_a_gru_trains_answers_and_compares(tmp_path, capsys):
         assert main(["answer", path, "--backend", backend, "--beam", "2", "12+7", "30+4"]) == 0
         answers[backend] = capsys.readouterr().out.splitlines()
     assert answers["keras"] == answers["torch"] and len(answers["torch"]) == 2
-    assert main(["compare", path, "--task", "addition", "--n", "8"]) == 0
-    table = capsys.readouterr().out
-    assert "hand-off h layer 0" in table and "hand-off c" not in table
+    assert main(["compare", path, "--task", "addition", "--n", "8", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert {row["tensor"] for row in rows if row["rung"] == "hand-off"} == {"h layer 0"}
 
 
 def test_demo_with_a_gru_and_attention_says_so_and_draws_the_weights(tmp_path, monkeypatch,
@@ -148,19 +155,21 @@ def test_demo_with_a_gru_and_attention_says_so_and_draws_the_weights(tmp_path, m
 
 
 def test_compare_keras_backends_prints_one_table_of_every_engine(trained, capsys):
-    """Keras on another backend runs in its own worker process; one table of every pair."""
+    """Keras on another backend runs in a process of its own; one table of every engine."""
     pytest.importorskip("torch")
     path = str(trained["keras"] / "model.safetensors")
     code = main(["compare", path, "--n", "6", "--max-len", "6", "--keras-backends", "torch",
                  "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["ok"], report
-    pairs = {(row["first"], row["second"]) for row in report["pairs"]}
-    engines = ["reference", "keras/torch", "torch"]
+    engines = ["keras/torch", "torch"]
     if importlib.util.find_spec("onnxruntime") is not None:  # onnx joins when installed
         engines.append("onnx")
-    assert pairs == set(itertools.combinations(engines, 2))
-    worst = max(row["handoff"] for row in report["pairs"])
+    assert report["engines"] == engines and report["skipped"] == []
+    pairs = [f"{a} vs {b}" for a, b in itertools.combinations(engines, 2)]
+    assert list(dict.fromkeys(row["engine"] for row in report["rows"])) == engines + pairs
+    worst = max(row["max_abs_diff"] for row in report["rows"]
+                if row["engine"] == "keras/torch" and row["rung"] == "hand-off")
     assert 0 < worst <= 1e-5, "float32 engines against a float64 reference differ a little"
 
 
@@ -259,4 +268,5 @@ def test_attention_trains_answers_and_compares(tmp_path, capsys):
         answers[backend] = capsys.readouterr().out.splitlines()
     assert answers["keras"] == answers["torch"] and len(answers["torch"]) == 2
     assert main(["compare", path, "--task", "reverse", "--n", "8"]) == 0
-    assert "attention weights" in capsys.readouterr().out
+    header = capsys.readouterr().out.splitlines()[1].split()
+    assert "memory" in header and "attention" in header

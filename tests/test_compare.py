@@ -1,4 +1,4 @@
-"""Output comparison: where the largest difference is, masking, and what a failure says.
+"""Output comparison: where the largest difference is, masking, what a failure says, the tables.
 
 Legend: B batch, T target length, V vocabulary, L layers, H hidden.
 """
@@ -18,6 +18,8 @@ from shared.core.compare import (
     format_table,
     max_abs_diff,
 )
+from shared.ladder import Row, format_ladder, worst_by_rung
+from shared.ladder import table as ladder_table
 
 
 def _pair(rng, shape=(2, 3, 4)):
@@ -168,3 +170,49 @@ def test_format_table_docstring_shows_what_it_prints():
     shown = [line.strip() for line in format_table.__doc__.splitlines()]
     for line in format_table(rows).splitlines():
         assert line.strip() in shown, f"format_table's docstring lacks the line {line!r}"
+
+
+def _ladder_rows(engine="torch", hand_off=5.2e-08, beam_differ=0):
+    return [
+        Row(engine, "hand-off", "h layer 0", 3.2e-08, STATE_ATOL, True, (4, 5)),
+        Row(engine, "hand-off", "c layer 0", hand_off, STATE_ATOL, hand_off <= STATE_ATOL, (3, 5),
+            0.5 + hand_off, 0.5),
+        Row(engine, "logits", "logits", 2.5e-08, LOGITS_ATOL, True, (1, 0, 0)),
+        Row(engine, "final state", "h layer 0", 3.5e-08, STATE_ATOL, True, (0, 6)),
+        Row(engine, "final state", "c layer 0", 5e-08, STATE_ATOL, True, (0, 6)),
+        Row(engine, "greedy", "tokens", 0, 0, True, rows=5),
+        Row(engine, "beam", "tokens", beam_differ, 0, beam_differ == 0,
+            (2,) if beam_differ else (), rows=5),
+    ]
+
+
+def test_format_ladder_docstring_shows_what_it_prints():
+    # The module docstring's example is torch_impl's figures on a grid model: the same
+    # rows must print the same table.
+    shown = [line.strip() for line in ladder_table.__doc__.splitlines()]
+    for line in format_ladder(_ladder_rows()).splitlines():
+        assert line.strip() in shown, f"shared.ladder.table's docstring lacks the line {line!r}"
+
+
+def test_format_ladder_takes_the_worst_per_rung_and_shows_each_failure_in_full():
+    rows = _ladder_rows("keras/jax", hand_off=3e-2, beam_differ=2) + _ladder_rows("torch")
+    lines = format_ladder(rows).splitlines()
+    assert lines[0].split() == ["engine", "hand-off", "logits", "final", "state", "greedy",
+                                "beam", "result"]
+    assert lines[2].split() == ["keras/jax", "3e-02", "2.5e-08", "5e-08", "0/5", "2/5", "FAIL"]
+    assert lines[3].split() == ["torch", "5.2e-08", "2.5e-08", "5e-08", "0/5", "0/5", "ok"]
+    assert lines[4].split() == ["tolerance", "1e-05", "1e-04", "1e-05", "exact", "exact"]
+    assert lines[5:] == [
+        "FAIL keras/jax: hand-off c layer 0: max |diff| 3e-02 at (3, 5) > atol 1e-05  FAIL; "
+        "actual 0.53, expected 0.5",
+        "FAIL keras/jax: beam tokens: 2 of 5 rows differ, the first row 2  FAIL",
+    ]
+    assert worst_by_rung(rows)["keras/jax"] == {"hand-off": 3e-2, "logits": 2.5e-08,
+                                                "final state": 5e-08, "greedy": 0, "beam": 2}
+
+
+def test_a_nan_is_the_worst_of_its_rung():
+    rows = _ladder_rows()
+    rows[0] = Row("torch", "hand-off", "h layer 0", float("nan"), STATE_ATOL, False, (0, 0))
+    assert "nan" in format_ladder(rows).splitlines()[2]
+    assert np.isnan(worst_by_rung(rows)["torch"]["hand-off"])

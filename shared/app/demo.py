@@ -7,8 +7,9 @@
    curves lie on top of each other until float32 rounding, amplified by Adam
    over hundreds of steps, moves them apart; both learn the task.
 4. Save the PyTorch-trained model as a neutral checkpoint, load it into a fresh
-   Keras model, and print the parity table: hand-off h and c per layer, logits,
-   greedy agreement.
+   Keras model, and print the parity table (``shared.ladder``): each framework
+   against the NumPy reference, then each other, rung by rung: the hand-off, the
+   logits, the decoder's final state, (the attention weights,) greedy and beam tokens.
 5. Answer a few held-out questions with both, side by side.
 6. Write report.json, loss.png and model.safetensors; with ``--attention``, also
    attention.png: the attention weights of one answer in Keras and in PyTorch,
@@ -28,7 +29,7 @@ from shared.checkpoint import load_checkpoint, save_checkpoint
 from shared.core.config import Seq2SeqConfig
 from shared.core.runtime import seed_everything
 from shared.core.tokens import PAD
-from shared.ladder.parity import parity_report, teacher_inputs
+from shared.ladder import engine_name, engine_outputs, parity_report, run_reference
 from shared.text.data import batches, build_tokenizers, encode_questions, make_batch
 from shared.text.tasks import load_task
 
@@ -106,15 +107,24 @@ def _demo(keras_impl, torch_impl, out: Path, settings: dict, task: str, seed: in
     out.mkdir(parents=True, exist_ok=True)
     path = out / "model.safetensors"
     save_checkpoint(path, torch_impl.export_weights(torch_model), config, src_tok, tgt_tok)
-    swapped = model_from_checkpoint(keras_impl, load_checkpoint(path))
+    checkpoint = load_checkpoint(path)
+    swapped = model_from_checkpoint(keras_impl, checkpoint)
     _say(f"\nsaved the torch-trained model to {path}; loaded it into a fresh Keras model")
 
     src = encode_questions([q for q, _ in test_pairs], src_tok)                # (B, S)
-    report = parity_report((keras_impl, swapped), (torch_impl, torch_model), src, max_len=24)
-    _say("\nparity: torch-trained checkpoint run in Keras vs in PyTorch")
+    # Both frameworks climb the ladder against the NumPy reference, then each other.
+    names = {"keras": engine_name(keras_impl), "torch": engine_name(torch_impl)}
+    reference = run_reference(checkpoint.weights, config, src, max_len=24)
+    report = parity_report({names["keras"]: engine_outputs(keras_impl, swapped, reference.inputs),
+                            names["torch"]: engine_outputs(torch_impl, torch_model,
+                                                           reference.inputs)}, reference)
+    pair = f"{names['keras']} vs {names['torch']}"
+    _say("\nparity: the torch-trained checkpoint in Keras and in PyTorch, each against the NumPy "
+         "reference (float64), then each other")
     _say(report.table())
 
-    answers = {name: [tgt_tok.decode(r) for r in rows] for name, rows in report.greedy.items()}
+    answers = {name: [tgt_tok.decode(r) for r in report.outputs[engine]["greedy"]["tokens"]]
+               for name, engine in names.items()}
     expected = [answer for _, answer in test_pairs]
     correct = float(np.mean([a == e for a, e in zip(answers["torch"], expected, strict=True)]))
     _say(f"\nheld-out answers ({correct:.0%} of {len(test_pairs)} exactly right):")
@@ -127,8 +137,9 @@ def _demo(keras_impl, torch_impl, out: Path, settings: dict, task: str, seed: in
         "task": task,
         "cell": config.cell,
         "config": config.to_dict(),
-        "max_abs_diff": report.max_abs_diff,
-        "greedy_agreement": report.greedy_agreement,
+        "max_abs_diff": {"handoff": report.worst(pair, "hand-off"),
+                         "logits": report.worst(pair, "logits")},
+        "greedy_agreement": 1 - report.worst(pair, "greedy") / len(src),
         "parity_ok": report.ok,
         "exact_match": correct,
         "train_seconds": seconds,
@@ -139,15 +150,19 @@ def _demo(keras_impl, torch_impl, out: Path, settings: dict, task: str, seed: in
     written = [out / "report.json"]
     if config.has_attention:
         question = test_pairs[0][0]
-        weights, worst = _attention_of_one_answer(
-            (keras_impl, swapped), (torch_impl, torch_model), src[:1], report.greedy["torch"][:1])
+        tgt_in = reference.inputs.tgt_in[:1]                                # (1, T + 1)
+        steps = int((tgt_in[0] != PAD).sum())                               # BOS + answer
+        # The first answer's weights (T', S), as the ladder's attention rung compared them.
+        weights = {name: report.outputs[engine]["attention"]["weights"][0, :steps]
+                   for name, engine in names.items()}
+        worst = float(np.abs(weights["keras"] - weights["torch"]).max())
         _say(f"\nattention weights of the answer to {question!r}, Keras vs PyTorch: "
              f"max |diff| {worst:.1e}")
-        report_json["attention"] = {"question": question, "answer": answers["torch"][0],
+        answer = tgt_tok.decode(reference.outputs["greedy"]["tokens"][0])  # what tgt_in reads
+        report_json["attention"] = {"question": question, "answer": answer,
                                     "max_abs_diff": worst}
         cols = [src_tok.tokens[i] for i in src[0] if i != PAD]
-        rows = [tgt_tok.tokens[i] for i in teacher_inputs(report.greedy["torch"][:1])[0, 1:]
-                if i != PAD] + ["EOS"]
+        rows = [tgt_tok.tokens[i] for i in tgt_in[0, 1:steps]] + ["EOS"]
         if _plot_attention(out / "attention.png", weights, rows, cols, config.attention):
             written.append(out / "attention.png")
     (out / "report.json").write_text(json.dumps(report_json, indent=2))
@@ -156,24 +171,6 @@ def _demo(keras_impl, torch_impl, out: Path, settings: dict, task: str, seed: in
     _say(f"\nwrote {', '.join(str(path) for path in written)}")
     _say(f"done in {report_json['total_seconds']:.0f} s")
     return 0 if report.ok else 1
-
-
-def _attention_of_one_answer(keras_pair, torch_pair, src, tokens) -> tuple[dict, float]:
-    """Both frameworks' attention weights (T + 1, S) over one question and its greedy answer.
-
-    Args:
-        src: (1, S) the question's ids; tokens: (1, max_len) the answer PyTorch generated,
-            fed back teacher-forced (BOS + answer), so both read the same steps.
-
-    Returns:
-        ({"keras": (T', S), "torch": (T', S)}, their largest difference), T' the real
-        steps (BOS + answer): the weights at PAD steps are unspecified.
-    """
-    tgt_in = teacher_inputs(tokens)                                         # (1, T + 1)
-    steps = int((tgt_in[0] != PAD).sum())                                   # T'
-    weights = {module.NAME: module.attention_weights(model, src, tgt_in)[0, :steps]  # (T', S)
-               for module, model in (keras_pair, torch_pair)}
-    return weights, float(np.abs(weights["keras"] - weights["torch"]).max())
 
 
 def _plot_attention(path: Path, weights: dict, rows: list, cols: list, kind: str) -> bool:

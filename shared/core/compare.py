@@ -105,8 +105,8 @@ class Comparison:
     def __str__(self) -> str:
         relation, verdict = ("<=", "ok") if self.ok else (">", "FAIL")
         return (
-            f"{self.name}: max |diff| {_sci(self.max_abs_diff)} at {self.where} "
-            f"{relation} atol {_sci(self.atol)}  {verdict}"
+            f"{self.name}: max |diff| {sci(self.max_abs_diff)} at {self.where} "
+            f"{relation} atol {sci(self.atol)}  {verdict}"
         )
 
 
@@ -197,17 +197,32 @@ def format_table(comparisons: Sequence[Comparison]) -> str:
     """
     header = ("quantity", "max |diff|", "tolerance", "result")
     rows = [
-        (c.name, _sci(c.max_abs_diff), _sci(c.atol), "ok" if c.ok else "FAIL") for c in comparisons
+        (c.name, sci(c.max_abs_diff), sci(c.atol), "ok" if c.ok else "FAIL") for c in comparisons
     ]
+    return format_columns(header, rows, align="<>><")
+
+
+def format_columns(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> str:
+    """Text cells as aligned columns under a header and a rule: every table the project prints.
+
+    Args:
+        header: one title per column.
+        rows: the cells, one sequence of strings per row.
+        align: one character per column, "<" (left) or ">" (right).  Lines carry no
+            trailing spaces.
+    """
+    if len(align) != len(header) or set(align) - {"<", ">"}:
+        raise ValueError(f"align must be one '<' or '>' per column ({len(header)}); got {align!r}")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     rule = tuple("-" * width for width in widths)
     return "\n".join(
-        f"{name.ljust(widths[0])}  {diff.rjust(widths[1])}  {atol.rjust(widths[2])}  {result}"
-        for name, diff, atol, result in [header, rule, *rows]
+        "  ".join(cell.ljust(width) if side == "<" else cell.rjust(width)
+                  for cell, width, side in zip(row, widths, align, strict=True)).rstrip()
+        for row in [header, rule, *rows]
     )
 
 
-def _sci(value: float) -> str:
+def sci(value: float) -> str:
     """Two significant digits: 1.0e-05 -> "1e-05", 3.2e-03 -> "3.2e-03", 0 -> "0"."""
     if value == 0:
         return "0"

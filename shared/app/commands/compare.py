@@ -1,30 +1,47 @@
-"""``seq2seq-rosetta compare``: one checkpoint on every engine, compared rung by rung.
+"""``seq2seq-rosetta compare``: one checkpoint on every engine, climbed rung by rung.
 
     seq2seq-rosetta compare runs/dates/model.safetensors --task dates
     seq2seq-rosetta compare runs/dates/model.safetensors --keras-backends tensorflow,jax,torch
 
-Exit 1 when two engines differ beyond the tolerances of ``shared.core.compare``.
+Every engine installed here (Keras on ``KERAS_BACKEND``, PyTorch, ONNX Runtime)
+climbs the parity ladder (``shared.ladder``) against the float64 NumPy reference,
+then every pair is compared; one table.  With ``--keras-backends``, Keras runs on
+each named backend in a process of its own (``shared.app.elsewhere``: Keras fixes
+its backend at import), computes its side of the ladder there and sends the arrays
+back, beside PyTorch and ONNX Runtime here.  Exit 1 when two sides differ beyond
+the tolerances of ``shared.core.compare``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
 
 import numpy as np
 
 from shared.app import flags
 from shared.app.backends import (
-    TRAINERS,
+    ENGINES,
     BackendError,
     load_backend,
     model_from_checkpoint,
     threads_for_both,
 )
+from shared.app.elsewhere import KERAS_BACKENDS, ElsewhereError, run_elsewhere
 from shared.checkpoint import load_checkpoint
 from shared.core.budget import MEMORY_CAP, check_memory
 from shared.core.config import Seq2SeqConfig
-from shared.ladder.parity import parity_bytes
+from shared.ladder import (
+    Inputs,
+    Outputs,
+    engine_name,
+    engine_outputs,
+    parity_bytes,
+    parity_report,
+    run_reference,
+)
 from shared.text.data import encode_questions, random_ids
 from shared.text.tasks import TASKS, load_task
 
@@ -36,7 +53,7 @@ TASK_QUESTION_WIDTH = 20
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``compare`` command to ``subparsers`` (``shared.app.cli``'s)."""
     compare = subparsers.add_parser(
-        "compare", help="run a checkpoint in both backends and compare (and in onnx, if installed)"
+        "compare", help="run a checkpoint on every engine against the NumPy reference, and compare"
     )
     compare.add_argument("checkpoint")
     compare.add_argument("--task", choices=sorted(TASKS), help="questions from this task")
@@ -47,75 +64,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     compare.add_argument(
         "--keras-backends", type=keras_backends, metavar="LIST",
         help="run Keras on each of these backends (e.g. tensorflow,jax,torch), each in its "
-             "own process, beside PyTorch and the NumPy reference: one table of every pair",
+             "own process, beside PyTorch, ONNX Runtime and the NumPy reference",
     )
     compare.set_defaults(func=run)
     return compare
 
 
-def _check_compare_memory(args, config: Seq2SeqConfig) -> None:
-    """compare's arrays grow with --n and --max-len: refuse before making any question."""
-    width = RANDOM_QUESTION_WIDTH if args.task is None else TASK_QUESTION_WIDTH
-    per_question = parity_bytes(config, 1, width, args.max_len)
-    fit = MEMORY_CAP // per_question
-    advice = f"lower --n (about {fit:,} fit) or --max-len" if fit else "lower --max-len"
-    check_memory(parity_bytes(config, args.n, width, args.max_len),
-                 f"compare over {args.n} questions with --max-len {args.max_len}", advice)
-
-
-def run(args) -> int:
-    from shared.ladder.parity import parity_report
-
-    checkpoint = load_checkpoint(args.checkpoint)
-    _check_compare_memory(args, checkpoint.config)
-    if args.task is not None:
-        questions = [q for q, _ in load_task(args.task, args.n, args.seed)]
-        src = encode_questions(questions, checkpoint.src_tokenizer)         # (B, S)
-    else:  # no task: random ids of mixed lengths, an empty row among them
-        rng = np.random.default_rng(args.seed)
-        lengths = rng.integers(0, RANDOM_QUESTION_WIDTH, size=args.n)
-        src = random_ids(rng, lengths, checkpoint.config.src_vocab_size,
-                         width=RANDOM_QUESTION_WIDTH)                       # (B, S)
-    if args.keras_backends is not None:
-        return _compare_engines(args, src)
-    backends = [load_backend(name) for name in TRAINERS]
-    with threads_for_both():
-        models = [(backend, model_from_checkpoint(backend, checkpoint)) for backend in backends]
-        report = parity_report(*models, src, max_len=args.max_len)
-        onnx_report = _onnx_parity(checkpoint, models[1], src, args.max_len)
-    ok = report.ok and (onnx_report is None or onnx_report.ok)
-    if args.json:
-        figures = {**report.to_dict(), "ok": ok}
-        if onnx_report is not None:
-            figures["onnx_vs_torch"] = onnx_report.to_dict()
-        print(json.dumps(figures, indent=2))
-    else:
-        print(f"keras vs torch on {len(src)} questions, one checkpoint: {args.checkpoint}")
-        print(report.table())
-        if onnx_report is None:
-            print("onnx: not installed (pip install 'seq2seq-rosetta[onnx]'), not compared")
-        else:
-            print("torch vs onnx, the same questions and checkpoint")
-            print(onnx_report.table())
-    return 0 if ok else 1
-
-
-def _onnx_parity(checkpoint, torch_pair, src: np.ndarray, max_len: int):
-    """torch_impl against onnx_impl on one checkpoint, or None where onnxruntime is missing."""
-    from shared.ladder.parity import parity_report
-
-    try:
-        onnx_backend = load_backend("onnx")
-    except BackendError:
-        return None
-    onnx_pair = (onnx_backend, model_from_checkpoint(onnx_backend, checkpoint))
-    return parity_report(torch_pair, onnx_pair, src, max_len=max_len)
-
-
 def keras_backends(text: str) -> list[str]:
     """``tensorflow,jax,torch`` -> the list, each checked."""
-    from shared.app.engines import KERAS_BACKENDS
-
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in KERAS_BACKENDS]
     if not names or unknown:
@@ -125,51 +81,72 @@ def keras_backends(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _compare_engines(args, src) -> int:
-    """Every installed engine against the reference and against each other: one table."""
-    from shared.app import engines
+def _check_compare_memory(args, config: Seq2SeqConfig, engines: int) -> None:
+    """compare's arrays grow with --n and --max-len: refuse before making any question."""
+    width = RANDOM_QUESTION_WIDTH if args.task is None else TASK_QUESTION_WIDTH
+    per_question = parity_bytes(config, 1, width, args.max_len, engines)
+    fit = MEMORY_CAP // per_question
+    advice = f"lower --n (about {fit:,} fit) or --max-len" if fit else "lower --max-len"
+    check_memory(parity_bytes(config, args.n, width, args.max_len, engines),
+                 f"compare over {args.n} questions with --max-len {args.max_len}", advice)
 
+
+def run(args) -> int:
     checkpoint = load_checkpoint(args.checkpoint)
-    ref, tgt_in = engines.reference_outputs(checkpoint, src, args.max_len)
-    state_in = tuple(part.astype(np.float32) for part in ref.state)
-    outputs, skipped = [ref], []
-    for name in args.keras_backends:
-        missing = engines.missing_for(name)
+    # Keras runs here on KERAS_BACKEND, or elsewhere on each backend named.
+    here = [name for name in ENGINES if name != "keras" or args.keras_backends is None]
+    _check_compare_memory(args, checkpoint.config, len(here) + len(args.keras_backends or ()))
+    if args.task is not None:
+        questions = [q for q, _ in load_task(args.task, args.n, args.seed)]
+        src = encode_questions(questions, checkpoint.src_tokenizer)         # (B, S)
+    else:  # no task: random ids of mixed lengths, an empty row among them
+        rng = np.random.default_rng(args.seed)
+        lengths = rng.integers(0, RANDOM_QUESTION_WIDTH, size=args.n)
+        src = random_ids(rng, lengths, checkpoint.config.src_vocab_size,
+                         width=RANDOM_QUESTION_WIDTH)                       # (B, S)
+    reference = run_reference(checkpoint.weights, checkpoint.config, src, max_len=args.max_len)
+    outputs: dict[str, Outputs] = {}
+    skipped = []
+    for backend in args.keras_backends or ():
+        missing = next((m for m in ("keras", backend) if importlib.util.find_spec(m) is None),
+                       None)
         if missing is not None:
-            skipped.append(f"keras/{name} ({missing} is not installed)")
+            skipped.append(f"keras/{backend} ({missing} is not installed)")
             continue
         try:
-            outputs.append(engines.keras_outputs(name, args.checkpoint, src, tgt_in, state_in,
-                                                 args.max_len))
-        except RuntimeError as err:
+            outputs[f"keras/{backend}"] = run_elsewhere(
+                "shared.app.commands.compare:keras_outputs",
+                {"checkpoint": str(args.checkpoint), "inputs": reference.inputs.to_dict()},
+                keras_backend=backend, threads=os.cpu_count() or 1)
+        except ElsewhereError as err:
             raise flags.UsageError(str(err)) from err
-    try:
-        torch_impl = load_backend("torch")
-    except BackendError:
-        skipped.append("torch (torch is not installed)")
-    else:
-        with threads_for_both():
-            model = model_from_checkpoint(torch_impl, checkpoint)
-            outputs.append(engines.run_engine(torch_impl, model, src, tgt_in, state_in,
-                                              args.max_len, "torch"))
-    try:
-        onnx_impl = load_backend("onnx")
-    except BackendError:
-        skipped.append("onnx (onnxruntime is not installed)")
-    else:
-        model = model_from_checkpoint(onnx_impl, checkpoint)
-        outputs.append(engines.run_engine(onnx_impl, model, src, tgt_in, state_in, args.max_len,
-                                          "onnx"))
-    rows = engines.engine_table(outputs, tgt_in)
+    modules = []
+    for name in here:
+        try:
+            modules.append(load_backend(name))
+        except BackendError:
+            skipped.append(f"{name} (not installed: pip install 'seq2seq-rosetta[{name}]')")
+    with threads_for_both():
+        for module in modules:
+            model = model_from_checkpoint(module, checkpoint)
+            outputs[engine_name(module)] = engine_outputs(module, model, reference.inputs)
+    if not outputs:
+        raise flags.UsageError("no engine to compare is installed: pip install "
+                               "'seq2seq-rosetta[torch]' (or keras, onnx)")
+    report = parity_report(outputs, reference)
     if args.json:
-        print(json.dumps({"ok": all(r.ok for r in rows), "skipped": skipped,
-                          "pairs": [r.__dict__ for r in rows]}, indent=2))
+        print(json.dumps({**report.to_dict(), "skipped": skipped}, indent=2))
     else:
-        print(f"{len(outputs)} engines on {len(src)} questions, one checkpoint: "
-              f"{args.checkpoint}")
-        print(engines.format_engine_table(rows))
+        print(f"{', '.join(outputs)} and the NumPy reference on {len(src)} questions, "
+              f"one checkpoint: {args.checkpoint}")
+        print(report.table())
         for line in skipped:
             print(f"skipped: {line}")
-    return 0 if all(r.ok for r in rows) else 1
+    return 0 if report.ok else 1
 
 
+def keras_outputs(checkpoint: str, inputs: dict) -> Outputs:
+    """Keras's side of the ladder on this process's backend (run by ``run_elsewhere``)."""
+    keras_impl = load_backend("keras")
+    model = model_from_checkpoint(keras_impl, load_checkpoint(checkpoint))
+    return engine_outputs(keras_impl, model, Inputs.from_dict(inputs))
