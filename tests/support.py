@@ -1,25 +1,41 @@
-"""Test data shared by the parity tests: a grid of configurations and ragged batches.
+"""Test data shared by the parity tests: a grid of configurations, ragged batches, the ladder.
 
 The grid covers every level of each factor (layers 1 to 3, bidirectional or
 not, E equal to H or not) in six models, each pair of levels at least once, for
 each cell (LSTM and GRU): twelve models.  E == H matters: there a kernel swapped
 with the recurrent kernel passes every shape check, so only the numbers can
 catch it.  Four more models have attention, each kind with each cell once and
-with a uni- and a bidirectional encoder once (the same parity files also run
+with a uni- and a bidirectional encoder once (the same ladder files also run
 for Keras on JAX and PyTorch, so the grid grows by four, not by a factor).
+
+Each grid model's reference side (``grid_case``) and each engine's model holding its
+weights (``grid_model``) are made once per test session; ``climb_rungs`` runs rungs of
+the parity ladder (``shared.ladder``) for one engine and fails on the first row
+over its tolerance, naming the engine, the grid model, the rung, the tensor and
+the largest difference.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
 
-from shared import BOS, PAD, Seq2SeqConfig, reference
-from shared.core.compare import STATE_ATOL, assert_close
-from shared.decoding.search import beam_search
+from shared import BOS, Seq2SeqConfig
+from shared.ladder import (
+    Outputs,
+    Reference,
+    compare_outputs,
+    engine_name,
+    engine_outputs,
+    run_reference,
+)
 from shared.layout import random_weights
 from shared.text.data import random_ids
 
@@ -101,8 +117,6 @@ def sample_batch(seed: int = 0):
 
 
 # The framework each backend needs; keras_impl needs Keras and its backend's framework.
-# onnx_impl, inference only, is kept out of BACKENDS (the training backends) and has its
-# own tests (test_onnx_*.py).
 KERAS_BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 NEEDS = {"keras_impl": ("keras", KERAS_BACKEND), "torch_impl": ("torch",),
          "onnx_impl": ("onnxruntime",)}
@@ -115,10 +129,22 @@ def backend(name: str):
     return importlib.import_module(name)
 
 
+# The engines that train (onnx_impl, inference only, is not among them).
 BACKENDS = ["keras_impl", "torch_impl"]
 # Every engine that runs a model, for the inference rungs: the two above and, where ONNX
 # Runtime is installed (it is, in `make test`), onnx_impl.
 ENGINES = BACKENDS + (["onnx_impl"] if importlib.util.find_spec("onnxruntime") else [])
+
+# On another Keras backend only keras_impl's cases run, alone or beside another engine:
+# torch_impl's and onnx_impl's own ran in the main process, on TensorFlow.
+ON_TENSORFLOW = KERAS_BACKEND == "tensorflow"
+GRID_HERE = GRID if ON_TENSORFLOW else OTHER_KERAS_GRID
+ENGINES_HERE = ENGINES if ON_TENSORFLOW else ["keras_impl"]
+# Every ordered pair of engines (the first encodes, or writes, the second reads).
+PAIRS = [(a, b) for a in ENGINES for b in ENGINES
+         if a != b and (ON_TENSORFLOW or "keras_impl" in (a, b))]
+# Every pair once, in ENGINES order.
+BOTH_WAYS = [(a, b) for a, b in PAIRS if ENGINES.index(a) < ENGINES.index(b)]
 
 
 def model_with(name: str, config: Seq2SeqConfig, weights: dict):
@@ -129,31 +155,92 @@ def model_with(name: str, config: Seq2SeqConfig, weights: dict):
     return module, model
 
 
-def reference_beam(weights: dict, config: Seq2SeqConfig, src, beam_size: int, max_len: int):
-    """Beam tokens (B, max_len) of the NumPy reference, searched by shared.decoding.search.
+@dataclass(frozen=True)
+class Case:
+    """One grid model: its config and random weights, and the reference's side of the ladder
+    on the grid's batch (``sample_batch(seed=3)``; greedy and beam over 9 tokens)."""
 
-    An attending model carries (state, memory): beam search reorders the state along
-    its batch axis 1 and the memory (encoder outputs, source mask) along axis 0.
+    params: tuple
+    config: Seq2SeqConfig
+    weights: dict
+    reference: Reference
+
+    @property
+    def id(self) -> str:
+        return grid_id(self.params)
+
+    @property
+    def src(self) -> np.ndarray:
+        return self.reference.inputs.src                                    # (B, S)
+
+    @property
+    def tgt_in(self) -> np.ndarray:
+        return self.reference.inputs.tgt_in                                 # (B, T)
+
+
+@functools.cache
+def grid_case(params: tuple) -> Case:
+    """The case of grid model ``params``, made once per session (weights ``grid_weights``, 7)."""
+    config = grid_config(*params)
+    weights = grid_weights(config, seed=7)
+    src, tgt_in = sample_batch(seed=3)
+    return Case(params, config, weights, run_reference(weights, config, src, tgt_in, max_len=9))
+
+
+@functools.cache
+def grid_model(name: str, params: tuple):
+    """(module, model) of engine ``name`` holding the case's weights, built once per session.
+
+    Tests that give it other weights put the case's back (``holding``): a Keras model is
+    traced once, on TensorFlow seconds a model.
     """
-    if not config.has_attention:
-        def step(tokens, state):
-            logits, state = reference.decode(weights, config, tokens[:, None], state)
-            return logits[:, 0], state
+    case = grid_case(params)
+    return model_with(name, case.config, case.weights)
 
-        state = reference.encode(weights, config, src)
-        return beam_search(step, state, len(src), beam_size, max_len)
 
-    def attend_step(tokens, carried):
-        state, memory = carried
-        logits, state = reference.decode(weights, config, tokens[:, None], state, memory)
-        return logits[:, 0], (state, memory)
+@contextlib.contextmanager
+def holding(name: str, case: Case):
+    """Lend ``grid_model(name, case.params)`` to a test that changes its weights; put them back."""
+    module, model = grid_model(name, case.params)
+    try:
+        yield module, model
+    finally:
+        module.import_weights(model, case.weights)
 
-    def select(carried, index):
-        state, memory = carried
-        return tuple(np.take(part, index, axis=1) for part in state), memory.take(index)
 
-    carried = reference.encode(weights, config, src, return_memory=True)
-    return beam_search(attend_step, carried, len(src), beam_size, max_len, select=select)
+def climb_rungs(name: str, case: Case, rungs: Sequence[str], reference: Reference | None = None,
+                label: str | None = None) -> Outputs:
+    """Engine ``name`` climbs ``rungs`` of the ladder on ``case``; fails on a row over tolerance.
+
+    Args:
+        reference: the side to compare with; None: the case's (``reference.inputs`` are
+            what the engine is given, e.g. another engine's hand-off).
+        label: what the rows call the engine; None: its name, e.g. "keras/jax".
+
+    Returns:
+        The engine's outputs on those rungs, for the checks that are not a comparison.
+    """
+    module, model = grid_model(name, case.params)
+    reference = case.reference if reference is None else reference
+    got = engine_outputs(module, model, reference.inputs, rungs)
+    rows = compare_outputs(label or engine_name(module), got, reference.outputs,
+                           reference.inputs.tgt_in)
+    assert_rungs(rows, case.id)
+    return got
+
+
+def assert_rungs(rows, where: str) -> None:
+    """The one parity assertion: every row within its tolerance, and at least one row."""
+    assert rows, f"{where}: no rung was compared"
+    for row in rows:
+        if not row.ok:
+            raise AssertionError(f"{where}: {row}")
+
+
+def crossed(case: Case, state, memory) -> Reference:
+    """The case's reference side, with ``state`` and ``memory`` as the decoders' inputs."""
+    inputs = replace(case.reference.inputs, state=tuple(state), memory=memory)
+    return replace(case.reference, inputs=inputs)
 
 
 def keras_export(weights: dict, config: Seq2SeqConfig) -> dict:
@@ -173,31 +260,13 @@ def keras_export(weights: dict, config: Seq2SeqConfig) -> dict:
     return exported
 
 
-def assert_attention_weights(name: str, module, model, weights: dict, config, src, tgt_in):
-    """The attention rung for one engine: ``module.attention_weights`` against the reference.
+def expected_export(name: str, weights: dict, config: Seq2SeqConfig) -> dict:
+    """What engine ``name``'s ``export_weights`` gives after importing ``weights``.
 
-    a (B, T, S) float32 equals the reference's (atol 1e-5) at real target positions, is
-    finite, sums to 1 over the real source tokens, is 0 on PAD source positions and all
-    0 for an all-PAD source row (the batch must hold one).  A model without attention
-    must refuse to give weights.
+    keras_impl and onnx_impl keep an LSTM's two biases as one sum (``keras_export``);
+    torch_impl keeps both, and a GRU's two biases stay two everywhere.
     """
-    if not config.has_attention:
-        with pytest.raises(ValueError, match=r"this model has no attention"):
-            module.attention_weights(model, src, tgt_in)
-        return
-    a = module.attention_weights(model, src, tgt_in)                       # (B, T, S)
-    assert a.shape == (len(src), tgt_in.shape[1], src.shape[1]) and a.dtype == np.float32
-    real = tgt_in != PAD                                                    # (B, T)
-    assert_close(f"{name} {config.cell} {config.attention} attention weights", a,
-                 reference.attention_weights(weights, config, src, tgt_in), STATE_ATOL,
-                 mask=real)
-    assert np.isfinite(a).all(), f"{name}: NaN or inf in the attention weights"
-    has_source = (src != PAD).any(axis=1)                                   # (B,)
-    sums = a.sum(axis=2)[real & has_source[:, None]]
-    assert_close(f"{name} attention row sums", sums, np.ones_like(sums), STATE_ATOL)
-    pad_source = np.broadcast_to((src == PAD)[:, None, :], a.shape)         # (B, T, S)
-    assert not a[pad_source].any(), f"{name}: a PAD source position received attention"
-    assert not has_source.all() and not a[~has_source].any(), "an all-PAD source: weights 0"
+    return keras_export(weights, config) if name in ("keras_impl", "onnx_impl") else weights
 
 
 # ---- a tolerance beyond shared.core.compare's ----

@@ -1,6 +1,6 @@
 """The exported ONNX files: what they hold, how they read lengths, and what loading refuses.
 
-The numbers are checked in test_ladder_4_crossing.py; here: the two files pass
+The numbers are checked in test_ladder_3_model.py; here: the two files pass
 ``onnx.checker`` and carry our metadata; every recurrent node reads
 ``sequence_lens``, counted in the graph, and B, S and T stay free; a folder and
 the checkpoint it came from load as the same model; and a folder that is not
