@@ -217,19 +217,25 @@ def run_reference(
     """
     model = ReferenceModel(weights, config)
     src = np.asarray(src, dtype=np.int64)
-    state, memory = NUMPY_REFERENCE.encode(model, src, return_memory=True)
+    encoded = NUMPY_REFERENCE.encode(model, src, return_memory=True)       # (state, Memory)
+    greedy = None
     if tgt_in is None:
-        tgt_in = teacher_inputs(NUMPY_REFERENCE.greedy_decode(model, src, max_len))  # (B, T + 1)
-    inputs = Inputs(src, np.asarray(tgt_in, dtype=np.int64), state, memory, max_len, beam_size)
-    return Reference(config, inputs, engine_outputs(NUMPY_REFERENCE, model, inputs, rungs))
+        greedy = NUMPY_REFERENCE.greedy_decode(model, src, max_len)        # (B, max_len)
+        tgt_in = teacher_inputs(greedy)                                     # (B, T + 1)
+    inputs = Inputs(src, np.asarray(tgt_in, dtype=np.int64), *encoded, max_len, beam_size)
+    outputs = engine_outputs(NUMPY_REFERENCE, model, inputs, rungs, encoded, greedy)
+    return Reference(config, inputs, outputs)
 
 
-def engine_outputs(module, model, inputs: Inputs, rungs: Sequence[str] = RUNGS) -> Outputs:
+def engine_outputs(module, model, inputs: Inputs, rungs: Sequence[str] = RUNGS,
+                   encoded=None, greedy: np.ndarray | None = None) -> Outputs:
     """What ``module``'s ``model`` computes on every rung of ``rungs``, in ladder order.
 
     The memory and attention rungs are left out for a model without attention (its
     memory is empty); a rung needs only the inputs it reads (the logits and final
-    state rungs no ``src``).
+    state rungs no ``src``).  ``encoded`` ((state, memory) of ``inputs.src``) and
+    ``greedy`` (its greedy tokens), when given, were computed already and are not
+    computed again (``run_reference`` needs both to make the inputs).
     """
     unknown = [rung for rung in rungs if rung not in RUNGS]
     if unknown:
@@ -240,7 +246,9 @@ def engine_outputs(module, model, inputs: Inputs, rungs: Sequence[str] = RUNGS) 
     parts = config.state_names                                              # ("h", "c") or ("h",)
     out: Outputs = {}
     if {"hand-off", "memory"} & set(wanted):
-        state, memory = module.encode(model, inputs.src, return_memory=True)  # each (L, B, H_dec)
+        if encoded is None:
+            encoded = module.encode(model, inputs.src, return_memory=True)
+        state, memory = encoded                                             # each (L, B, H_dec)
         out["hand-off"] = dict(zip(parts, state, strict=True))
         out["memory"] = {"outputs": memory.outputs, "mask": memory.mask}   # (B, S, H_dec), (B, S)
     if {"logits", "final state"} & set(wanted):
@@ -251,7 +259,9 @@ def engine_outputs(module, model, inputs: Inputs, rungs: Sequence[str] = RUNGS) 
         out["attention"] = {"weights": module.attention_weights(model, inputs.src,
                                                                 inputs.tgt_in)}  # (B, T, S)
     if "greedy" in wanted:
-        out["greedy"] = {"tokens": module.greedy_decode(model, inputs.src, inputs.max_len)}
+        if greedy is None:
+            greedy = module.greedy_decode(model, inputs.src, inputs.max_len)  # (B, max_len)
+        out["greedy"] = {"tokens": greedy}
     if "beam" in wanted:
         out["beam"] = {"tokens": module.beam_decode(model, inputs.src, inputs.beam_size,
                                                     inputs.max_len)}        # (B, max_len)
