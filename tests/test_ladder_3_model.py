@@ -1,10 +1,11 @@
 """Rung 3 of the ladder, the whole model: every engine against the float64 reference.
 
-Rungs 1 and 2, one cell step and one layer, come before, in the cell and layer tests;
-rung 4, weights and states crossing engines, is test_ladder_4_crossing.py.  Here every
-engine (keras_impl on the current Keras backend, torch_impl, onnx_impl) climbs the parity
-ladder (``shared.ladder``) on every grid model (tests/support.py: both cells, 1-3 layers,
-uni- and bidirectional, E == H and not, and four attending models):
+Rungs 1 and 2, one cell step and one layer, are test_ladder_1_cell.py and
+test_ladder_2_layer.py; rung 4, weights and states crossing engines, is
+test_ladder_4_crossing.py.  Here every engine (keras_impl on the current Keras backend,
+torch_impl, onnx_impl) climbs the parity ladder (``shared.ladder``) on every grid model
+(tests/support.py: both cells, 1-3 layers, uni- and bidirectional, E == H and not, and
+four attending models):
 
     hand-off of every layer -> memory -> teacher-forced logits and the decoder's final
     state (from the reference's hand-off and memory) -> attention weights -> greedy
