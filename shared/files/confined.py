@@ -26,9 +26,18 @@ gives the measured figure).  The child runs only ``work`` and leaves with
 ``os._exit`` (no ``atexit``, no flush of the parent's buffers).  Where there is
 no ``os.fork`` (Windows) the work runs in the process itself, without limits.
 
+A library that only allocates, and can be trusted not to spin (PyTorch's
+``weights_only`` unpickler reads a file once, front to back), runs in the process
+under ``memory_limited``: the same address-space limit, set around the call and
+restored after it, so that a bomb fails as a ``MemoryError`` (or the library's
+"can't allocate") instead of growing the process.  Threads running meanwhile
+share the limit: use it around a call made while nothing else runs.
+
 Example:
 
     payload = run_confined(lambda: read_tree(data), "model.keras", "libhdf5 (h5py)")
+    with memory_limited("model.pt", "torch.load"):
+        state = torch.load(file, weights_only=True)
 """
 
 from __future__ import annotations
@@ -92,6 +101,33 @@ def run_confined(work: Callable[[], bytes], path: str | os.PathLike, library: st
                 os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
     return _answer(answer, status, path, library, memory)
+
+
+@contextlib.contextmanager
+def memory_limited(path: str | os.PathLike, library: str, memory: int | None = None):
+    """Runs the block with the address space capped at its current size + ``memory``.
+
+    Raises:
+        FileRefusedError: the block ran out of memory (a ``MemoryError``, or a library's
+            error that says it could not allocate).
+    """
+    import resource
+
+    memory = CHILD_MEMORY if memory is None else memory
+    size = _virtual_bytes()
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if size is not None:
+        limit = size + memory if hard == resource.RLIM_INFINITY else min(size + memory, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        yield
+    except (MemoryError, RuntimeError) as error:
+        if isinstance(error, RuntimeError) and "allocate" not in str(error):
+            raise
+        raise FileRefusedError(path, f"{library} needed more than {gib(memory)} of memory to "
+                                     "read it (a bomb?); it was stopped") from None
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 def _child(work: Callable[[], bytes], fd: int, memory: int) -> None:

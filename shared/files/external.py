@@ -26,7 +26,7 @@ from shared.files.safe import FileRefusedError, open_regular, read_exactly, show
 
 
 def inside(folder: str | os.PathLike, location: str, path: str | os.PathLike,
-           what: str) -> Path:
+           what: str, absolute: bool = False) -> Path:
     """The file ``location`` names, resolved against ``folder``, once it is inside it.
 
     Args:
@@ -34,6 +34,8 @@ def inside(folder: str | os.PathLike, location: str, path: str | os.PathLike,
         location: the name as the file holds it.
         path: the file that names it, for messages.
         what: what keeps its data there, for messages ("tensor 'W'").
+        absolute: accept an absolute name that leads into the folder (TensorFlow writes
+            its state file so); ONNX names are relative, and an absolute one is refused.
 
     Raises:
         FileRefusedError: an empty, absolute or escaping name, one with a NUL byte, or one
@@ -44,7 +46,8 @@ def inside(folder: str | os.PathLike, location: str, path: str | os.PathLike,
         raise FileRefusedError(path, f"{what} keeps its data at {str(location)[:100]!r}, which "
                                      "is no file name")
     target = (base / location).resolve()
-    if os.path.isabs(location) or not target.is_relative_to(base) or target == base:
+    escapes = not target.is_relative_to(base) or target == base
+    if (os.path.isabs(location) and not absolute) or escapes:
         raise FileRefusedError(
             path, f"{what} keeps its data at {location[:200]!r}, outside its folder {base}; "
                   "only files in the model's own folder are read")

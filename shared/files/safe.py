@@ -40,6 +40,7 @@ import json
 import math
 import os
 import re
+import reprlib
 import stat
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -60,6 +61,24 @@ class FileRefusedError(ValueError):
         self.path = shown(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+def brief(value: object, limit: int = 80, quote: bool = True) -> str:
+    """``value`` as a one-line message shows it: its repr (or its str, with ``quote=False``),
+    cut to about ``limit`` characters, computed without ever building a longer text.
+
+    A file can put a 300 MB string where a name belongs; a message that repeats it
+    whole is not one line any more.
+    """
+    shorter = reprlib.Repr()
+    shorter.maxstring = shorter.maxother = limit
+    shorter.maxlist = shorter.maxtuple = shorter.maxdict = shorter.maxset = 8
+    shorter.maxlevel = 3
+    if not quote and isinstance(value, str):
+        text = value if len(value) <= limit else value[: limit - 3] + "..."
+        return text if text.isprintable() else repr(text)[1:-1]
+    text = shorter.repr(value)
+    return text if len(text) <= limit + 8 else text[:limit] + "..."
 
 
 def shown(path: str | bytes | os.PathLike) -> str:

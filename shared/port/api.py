@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import partial
 
+from shared.files.safe import FileRefusedError
 from shared.port.checking import LENGTHS, CheckRow, table
 from shared.port.checking import check as check_written
 from shared.port.detect import KINDS, detect
@@ -60,7 +61,10 @@ def read(src: str, *, tf1_forget_bias: float = 1.0, linear: tuple[str, ...] = ()
                "torch": partial(read_torch, linear=tuple(linear)),
                "safetensors": partial(read_safetensors, linear=tuple(linear)),
                "tf1": partial(read_tf1, forget_bias=tf1_forget_bias)}
-    return readers[kind](src)
+    try:
+        return readers[kind](src)
+    except FileRefusedError as refused:  # the safe-reading layer's words, as a PortError
+        raise PortError(str(refused)) from None
 
 
 def write(source: Source, target: str, dst: str) -> Written:
@@ -89,7 +93,8 @@ class Report:
         lines = [
             f"port {source.path} ({source.description}) -> {written.target}",
             f"read {source.tensors} tensors ({source.parameters:,} numbers); wrote "
-            f"{written.path}: {len(tensors)} tensors ({numbers:,} numbers) for "
+            f"{written.path}{' (replacing the file that was there)' if written.replaced else ''}"
+            f": {len(tensors)} tensors ({numbers:,} numbers) for "
             f"{len(source.ported())} layers",
             f"{HOW_TO_LOAD[written.target]}:",
         ]

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from shared.files.atomic import write_atomically
+from shared.files.limits import MAX_FILE_BYTES
+from shared.files.safe import FileRefusedError, open_regular
 from shared.port.layers import PortError
 
 FORMAT = "seq2seq-rosetta/port"
@@ -64,6 +66,7 @@ class Written:
     path: str
     target: str
     layers: list[TargetLayer]
+    replaced: bool = False  # DST existed before and was replaced
 
     @property
     def tensors(self) -> dict[str, np.ndarray]:
@@ -93,9 +96,20 @@ def check_destination(source_path: str, destination: str, target: str) -> None:
 
 
 def save(written: Written, source_path: str) -> None:
-    """Write DST: safetensors (with metadata) or, for torch, ``torch.save`` of a dict."""
+    """Write DST: safetensors (with metadata) or, for torch, ``torch.save`` of a dict.
+
+    Every tensor is checked finite first (a value folded in, such as TF1's forget_bias,
+    or a float64 source too large for float32, could make inf): a refused DST is not
+    written at all.
+    """
     tensors = {name: np.ascontiguousarray(array, dtype=np.float32)
                for name, array in written.tensors.items()}
+    for name, array in tensors.items():
+        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+        if bad:
+            raise PortError(f"{written.path} would hold {bad} NaN/inf values in {name} (of "
+                            f"{array.size}); nothing written: check the source's weights and "
+                            "the values folded into them (--tf1-forget-bias)")
     if written.path.endswith(".safetensors"):
         import safetensors.numpy
 
@@ -106,6 +120,7 @@ def save(written: Written, source_path: str) -> None:
         from shared.port.writers.torch import torch_file_bytes
 
         data = torch_file_bytes(tensors)
+    written.replaced = os.path.exists(written.path)
     write_atomically(written.path, data)
 
 
@@ -117,6 +132,13 @@ def load(path: str, target: str) -> dict[str, np.ndarray]:
     """
     if not os.path.isfile(path):
         raise PortError(f"{path}: no such file")
+    try:
+        with open_regular(path, "ported file") as (_, size):
+            if size > MAX_FILE_BYTES:
+                raise PortError(f"{path} is {size} bytes; a file of more than "
+                                f"{MAX_FILE_BYTES} bytes is not read")
+    except FileRefusedError as refused:
+        raise PortError(str(refused)) from None
     if path.endswith(".safetensors"):
         import safetensors
 

@@ -24,22 +24,28 @@ model's layers (Keras's own rule, ``saving_lib._save_container_state``: a
 Sequential model leaves its InputLayer out); Keras 3.x also writes the layer's
 name in ``vars.attrs["name"]``, and where it does the two must agree.
 
-h5py is what reads them (it comes with TensorFlow and Keras).  An HDF5 file can
-point outside itself (external links, external or virtual datasets); such files
-are refused, like ONNX external data outside SRC's folder.
+Both are read through ``shared.files``: the zip's members checked before a
+byte is inflated (``archive.open_zip``), the config parsed as strict JSON
+(depth and number limits), and the HDF5 file walked by libhdf5 in a confined
+child process (``hdf5.read_hdf5``: a time and a memory limit, every link
+inside the file, every declared size checked), so a crafted file can neither
+hang nor exhaust the process.  The config is a stranger's JSON too: each value
+is checked to be of the type Keras writes (an object, a list, a string) before
+it is used, and a layer's activation must be one of Keras's own names.
 """
 
 from __future__ import annotations
 
-import io
-import json
+import math
 import re
-import zipfile
-import zlib
 from typing import ClassVar
 
 import numpy as np
 
+from shared.files.archive import open_zip
+from shared.files.hdf5 import Dataset, Group, read_hdf5
+from shared.files.limits import MAX_JSON_BYTES
+from shared.files.safe import brief, loads
 from shared.port import rules
 from shared.port.canonical import from_keras
 from shared.port.layers import (
@@ -55,67 +61,53 @@ from shared.port.layers import (
 
 MODELS = ("Functional", "Sequential")
 RECURRENT = ("LSTM", "GRU")
-
-
-def _h5py():
-    try:
-        import h5py
-    except ImportError:
-        raise PortError(
-            "reading a Keras file needs h5py (it comes with TensorFlow and Keras): pip install h5py"
-        ) from None
-    return h5py
+# keras.activations' own names (Keras 2 and 3): anything else names code port never runs.
+ACTIVATIONS = frozenset({
+    "linear", "tanh", "sigmoid", "hard_sigmoid", "relu", "relu6", "leaky_relu", "elu",
+    "selu", "celu", "gelu", "glu", "silu", "swish", "hard_silu", "hard_swish", "mish",
+    "softmax", "log_softmax", "softplus", "softsign", "exponential", "log_sigmoid",
+    "hard_tanh", "hard_shrink", "soft_shrink", "tanh_shrink", "squareplus", "sparse_plus",
+    "sparsemax", "threshold",
+})
 
 
 def read_keras(path: str) -> Source:
     """A Keras 3 ``.keras`` file's layers."""
-    h5py = _h5py()
-    try:
-        with zipfile.ZipFile(path) as archive:
-            config = json.loads(archive.read("config.json"))
-            weights = archive.read("model.weights.h5")
-    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
-        raise PortError(f"{path} is a damaged or truncated .keras archive ({error})") from None
-    except KeyError as error:
-        raise PortError(f"{path} is not a complete .keras file: {error.args[0]}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise PortError(f"{path}: config.json is not valid JSON ({error})") from None
-    try:
-        h5 = h5py.File(io.BytesIO(weights), "r")
-    except OSError as error:
-        raise PortError(f"{path}: model.weights.h5 is not a readable HDF5 file ({error})") from None
-    with h5:
-        _refuse_links_outside(path, h5, h5py)
-        store = _KerasWeights(path, h5)
-        layers = _model_layers(path, config, store, store.root)
-        tensors, parameters = _count(h5, "layers")
-        ignored = _optimizer(h5, "optimizer")
+    with open_zip(path, "Keras 3 .keras file") as archive:
+        for name in ("config.json", "model.weights.h5"):
+            if name not in archive.names:
+                raise PortError(f"{path} is not a complete .keras file: it holds no {name}")
+        text = archive.read("config.json", MAX_JSON_BYTES)
+        weights = archive.read("model.weights.h5")
+    config = loads(text, f"{path}: config.json", MAX_JSON_BYTES)
+    h5 = read_hdf5(weights, "Keras weights file", f"{path}: model.weights.h5")
+    store = _KerasWeights(path, h5)
+    layers = _model_layers(path, config, store, store.root)
+    tensors, parameters = _count(h5, "layers")
+    ignored = _optimizer(h5, "optimizer")
     return Source(path, "keras", "Keras 3 .keras file", layers, tensors, parameters, ignored)
 
 
 def read_keras_h5(path: str) -> Source:
     """A legacy Keras ``.h5`` model's layers (``model.save("x.h5")``, Keras 2 or 3)."""
-    h5py = _h5py()
-    try:
-        h5 = h5py.File(path, "r")
-    except OSError as error:
-        raise PortError(f"{path} is a damaged or truncated HDF5 file ({error})") from None
-    with h5:
-        _refuse_links_outside(path, h5, h5py)
-        if "model_config" not in h5.attrs:
-            raise PortError(
-                f"{path} holds weights only (save_weights), no model_config: port needs each "
-                "layer's type; save the model itself (model.save)"
-            )
-        try:
-            config = json.loads(_text(h5.attrs["model_config"]))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise PortError(f"{path}: model_config is not valid JSON ({error})") from None
-        root = h5.get("model_weights", h5)
-        store = _LegacyWeights(path, root)
-        layers = _model_layers(path, config, store, None)
-        tensors, parameters = _count(h5, "model_weights")
-        ignored = _optimizer(h5, "optimizer_weights")
+    h5 = read_hdf5(path, "legacy Keras .h5 model")
+    if "model_config" not in h5.attrs:
+        raise PortError(
+            f"{path} holds weights only (save_weights), no model_config: port needs each "
+            "layer's type; save the model itself (model.save)"
+        )
+    text = h5.attrs["model_config"]
+    if not isinstance(text, str):
+        raise PortError(f"{path}: the model_config attribute should be a JSON text; it holds "
+                        f"{brief(text)}")
+    config = loads(text, f"{path}: model_config", MAX_JSON_BYTES)
+    root = h5.get("model_weights", h5)
+    if not isinstance(root, Group):
+        raise PortError(f"{path}: model_weights should be a group of layers; it is an array")
+    store = _LegacyWeights(path, root)
+    layers = _model_layers(path, config, store, None)
+    tensors, parameters = _count(h5, "model_weights")
+    ignored = _optimizer(h5, "optimizer_weights")
     return Source(path, "keras-h5", "legacy Keras .h5 model", layers, tensors, parameters, ignored)
 
 
@@ -131,22 +123,22 @@ class _KerasWeights:
     def __init__(self, path, h5):
         self.path, self.h5 = path, h5
 
-    def children(self, model: dict, handle: str):
+    def children(self, model: dict, entries: list, handle: str):
         """(entry, handle) for each layer of a model config, by Keras's naming rule."""
         used: dict[str, int] = {}
-        for entry in model["config"]["layers"]:
-            if model["class_name"] == "Sequential" and entry.get("class_name") == "InputLayer":
+        for entry in entries:
+            if model["class_name"] == "Sequential" and entry["class_name"] == "InputLayer":
                 yield entry, None  # Sequential keeps its input out of `layers`: no group
                 continue
-            key = _unique(_snake_case(entry.get("class_name", "")), used)
+            key = _unique(_snake_case(entry["class_name"]), used)
             group = f"{handle}layers/{key}"
             stored = self.h5.get(f"{group}/vars")
             name = _name(entry)
             written = None if stored is None else stored.attrs.get("name")
-            if written is not None and _text(written) != name:
+            if written is not None and written != name:
                 raise PortError(
-                    f"{self.path}: cannot match layer {name!r} to model.weights.h5: its group "
-                    f"{group} belongs to {_text(written)!r}"
+                    f"{self.path}: cannot match layer {brief(name)} to model.weights.h5: its "
+                    f"group {brief(group)} belongs to {brief(written)}"
                 )
             yield entry, group
 
@@ -155,18 +147,18 @@ class _KerasWeights:
 
     def arrays(self, handle: str | None, part: str) -> list[np.ndarray]:
         group = None if handle is None else self.h5.get(f"{handle}/{self.PARTS[part]}")
-        if group is None:
+        if not isinstance(group, Group):
             return []
-        keys = sorted((key for key in group if key.isdigit()), key=int)
-        return [float32(f"{self.path}: {group.name}/{key}", group[key][()]) for key in keys]
+        keys = sorted((key for key in group if key.isascii() and key.isdigit()), key=int)
+        return [float32(f"{self.path}: {group.name}/{key}", _array(self.path, group[key]))
+                for key in keys]
 
     def has_weights(self, handle: str | None) -> bool:
         group = None if handle is None else self.h5.get(handle)
-        if group is None:
+        if not isinstance(group, Group):
             return False
-        found = []
-        group.visititems(lambda _, item: found.append(1) if hasattr(item, "shape") else None)
-        return bool(found)
+        return group.visititems(lambda _, item: True if isinstance(item, Dataset) else None) \
+            is not None
 
 
 class _LegacyWeights:
@@ -177,17 +169,31 @@ class _LegacyWeights:
     def __init__(self, path, root):
         self.path, self.root_group = path, root
 
-    def children(self, model: dict, handle):
-        for entry in model["config"]["layers"]:
+    def children(self, model: dict, entries: list, handle):
+        for entry in entries:
             name = _name(entry)
             if handle is not None:  # a layer of a nested model: its weights carry its name
                 yield entry, [(w, d) for w, d in handle if name in w.split("/")[:-1]]
-            elif name in self.root_group:
-                group = self.root_group[name]
-                names = [_text(w) for w in group.attrs.get("weight_names", [])]
-                yield entry, [(w, group[w]) for w in names]
+            elif isinstance(self.root_group.get(name), Group):
+                yield entry, self._weights(self.root_group[name])
             else:
                 yield entry, []
+
+    def _weights(self, group: Group) -> list:
+        names = group.attrs.get("weight_names", [])
+        if isinstance(names, np.ndarray) and names.size == 0:
+            names = []
+        if not isinstance(names, list):
+            raise PortError(f"{self.path}: {group.name} says its weight_names are "
+                            f"{brief(names)}; expected a list of names")
+        found = []
+        for weight in names:
+            dataset = group.get(weight)
+            if not isinstance(dataset, Dataset):
+                raise PortError(f"{self.path}: {group.name} lists the weight {brief(weight)}, "
+                                "which is not an array in the file")
+            found.append((weight, dataset))
+        return found
 
     def nested(self, handle):
         return handle
@@ -207,27 +213,38 @@ class _LegacyWeights:
 
 # ---- what each layer is ----
 
-def _model_layers(path: str, model: dict, store, handle) -> list:
-    if not isinstance(model, dict) or model.get("class_name") not in MODELS:
-        kind = model.get("class_name") if isinstance(model, dict) else type(model).__name__
+def _model_layers(path: str, model, store, handle) -> list:
+    model = _object(path, model, "the model config")
+    kind = model.get("class_name")
+    if kind not in MODELS:
         raise PortError(
-            f"{path}: the model is a {kind!r}, not a Functional or Sequential model, so its "
-            "config does not list its layers (a subclassed keras.Model); port reads Functional "
-            "and Sequential models"
+            f"{path}: the model is a {brief(kind)}, not a Functional or Sequential model, so "
+            "its config does not list its layers (a subclassed keras.Model); port reads "
+            "Functional and Sequential models"
         )
+    config = _object(path, model.get("config"), f"the config of model {brief(_name(model))}")
+    entries = _list(path, config.get("layers"), f"the layers of model {brief(_name(model))}")
+    for index, entry in enumerate(entries):
+        where = f"layer {index} of model {brief(_name(model))}"
+        _object(path, entry, where)
+        if not isinstance(entry.get("class_name"), str):
+            raise PortError(f"{path}: {where} has the class_name {brief(entry.get('class_name'))}"
+                            "; expected a string such as 'LSTM'")
     layers = []
-    for entry, child in store.children(model, handle):
+    for entry, child in store.children(model, entries, handle):
         layers.extend(_layer(path, entry, store, child))
     names = [layer.name for layer in layers]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
-        raise PortError(f"{path}: two layers are named {twice[0]!r}; port names layers by name")
+        raise PortError(f"{path}: two layers are named {brief(twice[0])}; port names layers by "
+                        "name")
     return layers
 
 
 def _layer(path: str, entry: dict, store, handle) -> list:
     """The port layers of one entry of a model config (several for a nested model)."""
-    cls, config, name = entry.get("class_name", "?"), entry.get("config", {}), _name(entry)
+    cls, name = entry["class_name"], _name(entry)
+    config = _object(path, entry.get("config", {}), f"the config of layer {brief(name)}")
     what = f"Keras {cls}"
     if cls == "Lambda":
         return [Unportable(name, what, rules.LAMBDA)]
@@ -238,30 +255,32 @@ def _layer(path: str, entry: dict, store, handle) -> list:
         return _model_layers(path, entry, store, store.nested(handle))
     if cls in RECURRENT:
         return [_recurrent(path, name, what, config, [store.arrays(handle, "cell")])]
-    if cls == "Bidirectional":
-        inner = config.get("layer", {})
-        what = f"Keras Bidirectional({inner.get('class_name')})"
-        if inner.get("class_name") in RECURRENT and not _custom(inner):
+    if cls in ("Bidirectional", "TimeDistributed"):
+        inner = _object(path, config.get("layer"), f"the layer that {brief(name)} wraps")
+        inner_cls = inner.get("class_name")
+        inner_config = _object(path, inner.get("config", {}),
+                               f"the config of the layer that {brief(name)} wraps")
+        what = f"Keras {cls}({brief(inner_cls, quote=False)})"
+        if cls == "Bidirectional" and inner_cls in RECURRENT and not _custom(inner):
             directions = [store.arrays(handle, d) for d in ("forward", "backward")]
-            layer = _recurrent(path, name, what, inner.get("config", {}), directions)
-            if isinstance(layer, Recurrent) and config.get("merge_mode", "concat") != "concat":
+            layer = _recurrent(path, name, what, inner_config, directions)
+            merge = config.get("merge_mode", "concat")
+            if isinstance(layer, Recurrent) and merge != "concat":
                 layer.notes.append(
-                    f"Keras merges the two directions by {config.get('merge_mode')!r}; the port "
-                    "keeps them concatenated [forward, backward]: merge them yourself"
+                    f"Keras merges the two directions by {brief(merge)}; the port keeps them "
+                    "concatenated [forward, backward]: merge them yourself"
                 )
             return [layer]
-    if cls == "Dense" or (cls == "TimeDistributed"
-                          and config.get("layer", {}).get("class_name") == "Dense"):
-        dense = config if cls == "Dense" else config["layer"].get("config", {})
-        arrays = store.arrays(handle, "own" if cls == "Dense" else "inner")
-        what = what if cls == "Dense" else "Keras TimeDistributed(Dense)"
-        return [_dense(path, name, what, dense, arrays)]
+        if cls == "TimeDistributed" and inner_cls == "Dense" and not _custom(inner):
+            return [_dense(path, name, what, inner_config, store.arrays(handle, "inner"))]
+    if cls == "Dense":
+        return [_dense(path, name, what, config, store.arrays(handle, "own"))]
     if cls == "Embedding":
         arrays = store.arrays(handle, "own")
         if len(arrays) != 1 or arrays[0].ndim != 2:
-            raise PortError(f"{path}: Embedding {name!r} should hold one (V, E) table")
+            raise PortError(f"{path}: Embedding {brief(name)} should hold one (V, E) table")
         notes = ["mask_zero=True: id 0 is padding; in PyTorch pack the sequences by length"
-                 ] if config.get("mask_zero") else []
+                 ] if config.get("mask_zero") is True else []
         return [Embedding(name, what, "keras", arrays[0], notes)]
     if store.has_weights(handle):
         return [Unportable(name, what, rules.UNKNOWN)]
@@ -272,32 +291,48 @@ def _recurrent(path, name, what, config, directions) -> Recurrent | Unportable:
     """A Keras LSTM or GRU (``directions``: [[kernel, recurrent_kernel, bias?]] per direction)."""
     cell = "lstm" if "LSTM" in what else "gru"
     units, use_bias = config.get("units"), config.get("use_bias", True)
+    if units is not None and (not isinstance(units, int) or isinstance(units, bool) or units < 1):
+        raise PortError(f"{path}: {what} {brief(name)} says units={brief(units)}; expected a "
+                        "whole number >= 1")
+    if not isinstance(use_bias, bool):
+        raise PortError(f"{path}: {what} {brief(name)} says use_bias={brief(use_bias)}; "
+                        "expected true or false")
     # Keras 3 always writes reset_after; a Keras 2.0 GRU had no such option and reset before.
-    reset_after = bool(config.get("reset_after", False)) if cell == "gru" else True
+    reset_after = config.get("reset_after", False) is True if cell == "gru" else True
     options = {key: config.get(key, default) for key, default in rules.KERAS_DEFAULTS.items()}
-    if not all(isinstance(options[key], str) for key in ("activation", "recurrent_activation")):
-        return Unportable(name, what, rules.CUSTOM.format(what="a serialized activation"))
+    for key in ("activation", "recurrent_activation"):
+        why = _activation(options[key])
+        if why:
+            return Unportable(name, what, why)
+    if not isinstance(options["go_backwards"], bool):
+        raise PortError(f"{path}: {what} {brief(name)} says go_backwards="
+                        f"{brief(options['go_backwards'])}; expected true or false")
     weights, raw, notes = {}, {}, []
     for direction, arrays in zip(("forward", "backward"), directions, strict=False):
-        if len(arrays) != (3 if use_bias else 2):
+        if len(arrays) != (3 if use_bias else 2) or any(a.ndim not in (1, 2) for a in arrays):
             raise PortError(
-                f"{path}: {what} {name!r} ({direction}) should hold kernel, recurrent_kernel"
-                f"{', bias' if use_bias else ''}; found {len(arrays)} arrays"
+                f"{path}: {what} {brief(name)} ({direction}) should hold kernel, "
+                f"recurrent_kernel{', bias' if use_bias else ''}; found {len(arrays)} arrays of "
+                f"shapes {', '.join(str(a.shape) for a in arrays) or 'none'}"
             )
         raw.update({f"{direction}.{key}": array for key, array in
                     zip(("kernel", "recurrent_kernel", "bias"), arrays, strict=False)})
+        if arrays[0].ndim != 2 or arrays[1].ndim != 2:
+            raise PortError(f"{path}: {what} {brief(name)} ({direction}): kernel and "
+                            "recurrent_kernel should be 2-D")
         if not use_bias:
             gates = 4 if cell == "lstm" else 3
-            shape = (2, gates * units) if cell == "gru" and reset_after else (gates * units,)
+            hidden = arrays[1].shape[0]
+            shape = (2, gates * hidden) if cell == "gru" and reset_after else (gates * hidden,)
             arrays = [*arrays, np.zeros(shape, np.float32)]
         try:
             weights.update(from_keras(cell, f"l0.{direction}", *arrays))
         except ValueError as error:
-            raise PortError(f"{path}: {what} {name!r} ({direction}): {error}") from None
+            raise PortError(f"{path}: {what} {brief(name)} ({direction}): {error}") from None
     kernel, recurrent_kernel = directions[0][:2]
     inputs, hidden = kernel.shape[0], recurrent_kernel.shape[0]
     if units is not None and units != hidden:
-        raise PortError(f"{path}: {what} {name!r} says units={units} but holds H = {hidden}")
+        raise PortError(f"{path}: {what} {brief(name)} says units={units} but holds H = {hidden}")
     if not use_bias:
         notes.append("use_bias=False in the source: zero biases written")
     settings = {"keras_options": options, "use_bias": use_bias, "reset": "reset_after=False"}
@@ -305,21 +340,62 @@ def _recurrent(path, name, what, config, directions) -> Recurrent | Unportable:
                      reset_after, raw, settings, notes)
 
 
-def _dense(path, name, what, config, arrays) -> Dense:
+def _dense(path, name, what, config, arrays) -> Dense | Unportable:
     use_bias = config.get("use_bias", True)
-    if len(arrays) != (2 if use_bias else 1) or arrays[0].ndim != 2:
-        raise PortError(f"{path}: {what} {name!r} should hold a kernel (in, out) and its bias")
+    if not isinstance(use_bias, bool):
+        raise PortError(f"{path}: {what} {brief(name)} says use_bias={brief(use_bias)}; "
+                        "expected true or false")
+    if len(arrays) != (2 if use_bias else 1) or arrays[0].ndim != 2 or (
+            use_bias and arrays[1].shape != arrays[0].shape[1:]):
+        raise PortError(f"{path}: {what} {brief(name)} should hold a kernel (in, out)"
+                        f"{' and its bias (out,)' if use_bias else ''}; found "
+                        f"{', '.join(str(a.shape) for a in arrays) or 'none'}")
     activation = config.get("activation", "linear")
+    why = _activation(activation)
+    if why:
+        return Unportable(name, what, why)
     raw = {"kernel": arrays[0], **({"bias": arrays[1]} if use_bias else {})}
     return Dense(name, what, "keras", np.ascontiguousarray(arrays[0].T),
                  arrays[1] if use_bias else None, raw,
-                 None if activation in (None, "linear") else str(activation))
+                 None if activation in (None, "linear") else activation)
 
 
 # ---- small helpers ----
 
+def _object(path: str, value, what: str) -> dict:
+    """``value`` if it is a JSON object, else PortError naming ``what`` and what came."""
+    if not isinstance(value, dict):
+        raise PortError(f"{path}: {what} should be a JSON object; it is {_json_kind(value)}")
+    return value
+
+
+def _list(path: str, value, what: str) -> list:
+    if not isinstance(value, list):
+        raise PortError(f"{path}: {what} should be a JSON list; it is {_json_kind(value)}")
+    return value
+
+
+def _json_kind(value) -> str:
+    kinds = {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+             int: "a number", float: "a number", type(None): "null"}
+    return f"{kinds.get(type(value), type(value).__name__)} ({brief(value)})"
+
+
+def _activation(value) -> str | None:
+    """Why ``value`` is no activation port carries, or None when it is one of Keras's own."""
+    if value is None or value in ACTIVATIONS:
+        return None
+    if isinstance(value, str):
+        return (f"uses the activation {brief(value)}, which is not one of keras.activations' "
+                "own; port carries only those")
+    return rules.CUSTOM.format(what="a serialized activation")
+
+
 def _name(entry: dict) -> str:
-    return str(entry.get("config", {}).get("name") or entry.get("name") or "?")
+    config = entry.get("config")
+    name = config.get("name") if isinstance(config, dict) else None
+    name = name or entry.get("name")
+    return name if isinstance(name, str) and name else "?"
 
 
 def _custom(entry: dict) -> str | None:
@@ -329,7 +405,7 @@ def _custom(entry: dict) -> str | None:
     if (module is not None and not str(module).startswith("keras")) or (
         registered is not None and registered != cls
     ):
-        return f"{module}.{cls}" if module else str(registered)
+        return brief(f"{module}.{cls}" if module else registered, quote=False)
     return None
 
 
@@ -349,42 +425,23 @@ def _unique(name: str, used: dict[str, int]) -> str:
     return name
 
 
-def _text(value) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
-def _refuse_links_outside(path: str, group, h5py) -> None:
-    """PortError if any link or dataset of the HDF5 file reaches outside it."""
-    for key in group:
-        link = group.get(key, getlink=True)
-        where = f"{group.name.rstrip('/')}/{key}"
-        if isinstance(link, h5py.ExternalLink):
-            raise PortError(
-                f"{path}: {where} is an external link to {link.filename}; port reads only what "
-                "is inside SRC"
-            )
-        if isinstance(link, h5py.SoftLink):
-            continue  # inside the file; not followed, so no cycle
-        item = group[key]
-        if isinstance(item, h5py.Group):
-            _refuse_links_outside(path, item, h5py)
-        elif item.external or item.is_virtual:
-            raise PortError(
-                f"{path}: dataset {where} keeps its data in another file; port reads only what "
-                "is inside SRC"
-            )
+def _array(path: str, item) -> np.ndarray:
+    if not isinstance(item, Dataset):
+        raise PortError(f"{path}: {item.name} should be an array; it is a group")
+    return item[()]
 
 
 def _datasets(h5, name: str) -> list:
     found = []
-    if name in h5:
-        h5[name].visititems(lambda _, item: found.append(item) if hasattr(item, "shape") else None)
+    group = h5.get(name)
+    if isinstance(group, Group):
+        group.visititems(lambda _, item: found.append(item) if isinstance(item, Dataset) else None)
     return found
 
 
 def _count(h5, name: str) -> tuple[int, int]:
     datasets = _datasets(h5, name)
-    return len(datasets), sum(int(np.prod(d.shape)) for d in datasets)
+    return len(datasets), sum(math.prod(d.shape) for d in datasets)
 
 
 def _optimizer(h5, name: str) -> list[str]:

@@ -1,8 +1,12 @@
 """TF1 checkpoints (``tf.compat.v1.train.Saver``), read by variable name, never importing a graph.
 
-``tf.train.load_checkpoint`` reads the variables of a checkpoint prefix
-(``model.ckpt``: ``model.ckpt.index`` + ``model.ckpt.data-*``) without the
-``.meta`` graph, which port never imports.  The cells are told by their
+The variables of a checkpoint prefix (``model.ckpt``: ``model.ckpt.index`` +
+``model.ckpt.data-*``) are read without TensorFlow, by ``shared.files.bundle``:
+TensorFlow's own C++ reader trusts the index (a FIFO as a shard hangs it, index
+shapes that disagree with the data are not its concern), while the bundle
+reader checks every size against the files before it reads a byte.  The
+``.meta`` graph is never imported.  A folder's ``checkpoint`` state file may
+name the prefix, but only one inside that folder.  The cells are told by their
 variables, under the variable scope TF1 gave each cell:
 
     variables under scope S                         what it is
@@ -32,12 +36,16 @@ Shape legend: H hidden.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
 
 import numpy as np
 
+from shared.files.bundle import DTYPES, read_bundle
+from shared.files.external import inside
+from shared.files.safe import FileRefusedError, brief, read_regular
 from shared.layout import tf1_gru_to_keras, tf1_lstm_to_keras
 from shared.port import rules
 from shared.port.canonical import from_keras
@@ -58,6 +66,9 @@ KERNEL, BIAS = ("kernel", "weights"), ("bias", "biases")
 SLOT = re.compile(r"^(Adam|Adagrad|Adadelta|Ftrl|Momentum|RMSProp|ExponentialMovingAverage)"
                   r"(_\d+)?$")
 TRAINING = {"global_step", "beta1_power", "beta2_power", "learning_rate"}
+# A forget_bias port folds into the weights: TF1's default is 1.0, papers use up to 5.
+FORGET_BIAS_RANGE = (-100.0, 100.0)
+MAX_STATE_BYTES = 1 << 20  # the 'checkpoint' state file: a few lines of text
 
 
 def checkpoint_prefix(path: str) -> str:
@@ -65,10 +76,13 @@ def checkpoint_prefix(path: str) -> str:
     if os.path.isdir(path):
         state = Path(path) / "checkpoint"
         if state.is_file():
-            found = re.search(r'^model_checkpoint_path:\s*"(.*)"', state.read_text(), re.M)
+            text = read_regular(state, "TF checkpoint state file", MAX_STATE_BYTES)
+            found = re.search(rb'^model_checkpoint_path:\s*"(.*)"', text, re.M)
             if found:
-                prefix = found.group(1)
-                return prefix if os.path.isabs(prefix) else str(Path(path) / prefix)
+                named = found.group(1).decode("utf-8", "replace")
+                what = "the checkpoint it names (model_checkpoint_path)"
+                index = inside(path, f"{named}.index", state, what, absolute=True)
+                return str(index)[: -len(".index")]
         indexes = sorted(Path(path).glob("*.index"))
         if len(indexes) != 1:
             raise PortError(f"{path} holds {len(indexes)} TF1 checkpoints (*.index) and no "
@@ -80,30 +94,43 @@ def checkpoint_prefix(path: str) -> str:
     return prefix
 
 
+def check_forget_bias(forget_bias) -> float:
+    """``forget_bias`` as a float, or PortError: a finite number in ``FORGET_BIAS_RANGE``.
+
+    It is added to every forget-gate bias of the written file: NaN, inf or 1e39 (which
+    is inf in float32) would write weights no loader accepts.
+    """
+    low, high = FORGET_BIAS_RANGE
+    if isinstance(forget_bias, bool) or not isinstance(forget_bias, int | float) or not (
+            low <= forget_bias <= high):
+        raise PortError(f"--tf1-forget-bias must be a finite number in [{low:g}, {high:g}] "
+                        f"(TF1's default is 1.0); got {brief(forget_bias)}")
+    return float(forget_bias)
+
+
 def read_tf1(path: str, forget_bias: float = 1.0) -> Source:
     """A TF1 checkpoint's layers; ``forget_bias`` is the LSTM cells' (TF1's default 1.0)."""
-    try:
-        import tensorflow as tf
-    except ImportError:
-        raise PortError("reading a TF1 checkpoint needs TensorFlow (pip install tensorflow)"
-                        ) from None
+    forget_bias = check_forget_bias(forget_bias)
     prefix = checkpoint_prefix(path)
     try:
-        reader = tf.train.load_checkpoint(prefix)
-        names = sorted(reader.get_variable_to_shape_map())
-        variables = {name: reader.get_tensor(name) for name in names}
-    except (tf.errors.OpError, ValueError) as error:
-        message = getattr(error, "message", str(error)).strip().splitlines()[0]
-        raise PortError(f"{path}: not a readable TF1 checkpoint ({message})") from None
+        bundle = read_bundle(prefix)
+    except FileRefusedError as refused:
+        raise PortError(f"{path}: not a readable TF1 checkpoint ({refused})") from None
+    names = list(bundle.entries)
     if any("/.ATTRIBUTES/" in name for name in names):
         raise PortError(f"{path} is a TF2 object-based checkpoint (tf.train.Checkpoint); port "
                         "reads TF1 name-based ones (tf.compat.v1.train.Saver)")
     ignored = [name for name in names
                if name in TRAINING or SLOT.match(name.rsplit("/", 1)[-1])
                or name == "_CHECKPOINTABLE_OBJECT_GRAPH"]
-    weights = {name: variables[name] for name in names if name not in ignored}
+    numbers = [name for name in names if name not in ignored
+               and bundle.entries[name].dtype in DTYPES]
+    weights = {name: bundle.read(name) for name in numbers}
     layers = _layers(path, weights, forget_bias)
-    parameters = sum(int(np.size(value)) for value in variables.values())
+    layers.extend(Unportable(dotted(name), f"TF1 variable of {bundle.dtype_name(name)} values",
+                             rules.UNKNOWN)
+                  for name in names if name not in ignored and name not in weights)
+    parameters = sum(math.prod(shape) for shape in bundle.shapes.values())
     notes = [f"{len(ignored)} training-state variables read and not ported (optimizer slots, "
              "global_step)"] if ignored else []
     return Source(path, "tf1", "TF1 checkpoint", layers, len(names), parameters, [], notes)

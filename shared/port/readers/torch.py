@@ -5,6 +5,16 @@ read only with ``torch.load(path, weights_only=True)``, which builds tensors and
 plain containers and refuses anything else.  A ``.safetensors`` file holds
 nothing that runs and needs no PyTorch (``safetensors.numpy``).
 
+Before ``torch.load`` sees a file, ``load_torch_file`` checks it: a regular
+file of at most ``MAX_FILE_BYTES``; a zip (``torch.save``'s format) whose
+members are all stored, uncompressed, as PyTorch writes them, and within the
+file (``shared.files.archive``); and the load runs under a memory limit
+(``shared.files.confined.memory_limited``).  After it, every tensor is checked
+before anything converts it: dense (no sparse, CSR or quantized tensor), on
+the CPU with data (no ``meta`` tensor), of a type of plain numbers, and no
+larger than the storage behind it (a 30000 x 30000 view of one number, stride
+0, would become 3.6 GB in a conversion).
+
 A state_dict says nothing about its modules' types: each is told from its
 parameters, grouped by module path (the key up to the parameter's name):
 
@@ -22,9 +32,14 @@ Shape legend: E embedding, G gates, H hidden, V vocabulary.
 from __future__ import annotations
 
 import re
+import zipfile
 
 import numpy as np
 
+from shared.files.archive import STORED, check_members
+from shared.files.confined import memory_limited
+from shared.files.limits import MAX_FILE_BYTES, MAX_PARTS, declared_bytes
+from shared.files.safe import FileRefusedError, brief, open_regular, read_exactly, shown
 from shared.port import rules
 from shared.port.canonical import from_torch
 from shared.port.layers import (
@@ -41,6 +56,9 @@ from shared.port.layers import (
 RNN_PARAMETER = re.compile(r"^(weight|bias)_(ih|hh|hr)_l(\d+)(_reverse)?$")
 CELLS = {4: ("lstm", "nn.LSTM"), 3: ("gru", "nn.GRU")}
 CHECKPOINT_FORMAT = "seq2seq-rosetta/checkpoint"
+MAX_NESTING = 32  # containers inside containers in a torch.save file
+NUMBER_TYPES = ("float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64",
+                "uint8", "bool")
 
 
 def read_torch(path: str, linear: tuple[str, ...] = ()) -> Source:
@@ -56,18 +74,9 @@ def load_state_dict(path: str) -> dict[str, np.ndarray]:
     Raises:
         PortError: PyTorch missing, a file ``torch.load`` refuses, or not a dict of tensors.
     """
-    try:
-        import torch
-    except ImportError:
-        raise PortError(
-            f"{path} is a torch.save file; reading it needs PyTorch (pip install torch), or "
-            "re-save the state_dict as .safetensors"
-        ) from None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # whatever torch says (a pickle's payload, truncation), refuse
-        raise PortError(f"{path}: torch.load(weights_only=True) refused it: {_why(error)}"
-                        ) from None
+    import torch
+
+    state = load_torch_file(path)
     if not isinstance(state, dict) or not state:
         raise PortError(f"{path} holds a {type(state).__name__}, not a state_dict (a dict of "
                         "tensors); save model.state_dict()")
@@ -75,12 +84,104 @@ def load_state_dict(path: str) -> dict[str, np.ndarray]:
     for key, value in state.items():
         if not isinstance(value, torch.Tensor):
             raise PortError(
-                f"{path} is not a state_dict: entry {key!r} holds a {type(value).__name__}, not "
-                "a tensor (a training checkpoint? save model.state_dict() itself)"
+                f"{path} is not a state_dict: entry {brief(key)} holds a {type(value).__name__}, "
+                "not a tensor (a training checkpoint? save model.state_dict() itself)"
             )
-        value = value.detach().cpu()
+        value = value.detach()
         tensors[str(key)] = (value.float() if value.is_floating_point() else value).numpy()
     return tensors
+
+
+def load_torch_file(path: str):
+    """What ``torch.save`` wrote to ``path``, loaded safely; every tensor in it checked.
+
+    The checks of the module docstring: the file before ``torch.load`` sees it, the
+    load under a memory limit, then every tensor, in containers nested at most
+    ``MAX_NESTING`` deep, before anything converts one.
+
+    Returns:
+        The loaded object (a dict, a list, a tensor, ...), its tensors on the CPU.
+
+    Raises:
+        PortError: PyTorch missing, a file refused, or a tensor that breaks a rule.
+    """
+    try:
+        import torch
+    except ImportError:
+        raise PortError(
+            f"{path} is a torch.save file; reading it needs PyTorch (pip install torch), or "
+            "re-save the state_dict as .safetensors"
+        ) from None
+    where = shown(path)
+    try:
+        with open_regular(path, "torch.save file") as (file, size):
+            if size > MAX_FILE_BYTES:
+                raise FileRefusedError(where, f"is {size} bytes; a file of more than "
+                                              f"{MAX_FILE_BYTES} bytes is not read")
+            if read_exactly(file, min(size, 4), where) == b"PK\x03\x04":
+                file.seek(0)
+                try:
+                    infos = zipfile.ZipFile(file).infolist()
+                except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+                    raise FileRefusedError(where, f"is a damaged or truncated zip archive "
+                                                  f"({error})") from None
+                check_members(where, infos, size, methods=(STORED,))
+            file.seek(0)
+            with memory_limited(where, "torch.load"):
+                try:
+                    state = torch.load(file, map_location="cpu", weights_only=True)
+                except Exception as error:  # whatever torch says (a payload, truncation)
+                    if isinstance(error, RuntimeError) and "allocate" in str(error):
+                        raise
+                    raise PortError(f"{path}: torch.load(weights_only=True) refused it: "
+                                    f"{_why(error)}") from None
+    except FileRefusedError as refused:
+        raise PortError(str(refused)) from None
+    _check_tensors(where, state, torch)
+    return state
+
+
+def _check_tensors(where: str, state, torch) -> None:
+    """Every tensor in ``state`` dense, with data, of plain numbers, within its storage."""
+    stack, count, storages = [(state, "", 0)], 0, {}
+    while stack:
+        value, key, depth = stack.pop()
+        count += 1
+        if count > MAX_PARTS or depth > MAX_NESTING:
+            raise PortError(f"{where} holds more than {MAX_PARTS} objects or nests them deeper "
+                            f"than {MAX_NESTING} levels")
+        if isinstance(value, dict):
+            stack.extend((v, f"{key}.{k}" if key else str(k), depth + 1) for k, v in value.items())
+        elif isinstance(value, list | tuple):
+            stack.extend((v, f"{key}[{i}]", depth + 1) for i, v in enumerate(value))
+        elif isinstance(value, torch.Tensor):
+            storage = _check_tensor(where, brief(key), value, torch)
+            storages[storage.data_ptr()] = storage.nbytes()
+    if sum(storages.values()) > MAX_FILE_BYTES:
+        raise PortError(f"{where}: its tensors hold more than {MAX_FILE_BYTES} bytes; at most "
+                        "that many are read")
+
+
+def _check_tensor(where: str, key: str, tensor, torch):
+    if tensor.layout != torch.strided or tensor.is_sparse:
+        raise PortError(f"{where}: tensor {key} is a {str(tensor.layout).split('.')[-1]} tensor "
+                        "(sparse); port reads dense tensors: save .to_dense()")
+    if tensor.is_quantized:
+        raise PortError(f"{where}: tensor {key} is quantized ({tensor.dtype}); port reads plain "
+                        "numbers: save .dequantize()")
+    if tensor.is_meta or tensor.device.type != "cpu":
+        raise PortError(f"{where}: tensor {key} is a {tensor.device.type} tensor with no data "
+                        "to read")
+    if str(tensor.dtype).split(".")[-1] not in NUMBER_TYPES:
+        raise PortError(f"{where}: tensor {key} holds {tensor.dtype} values; port reads "
+                        f"{', '.join(NUMBER_TYPES)}")
+    storage = tensor.untyped_storage()
+    nbytes = declared_bytes(tensor.shape, tensor.element_size(), f"tensor {key}", where)
+    if nbytes > storage.nbytes():
+        raise PortError(f"{where}: tensor {key} has {tensor.numel()} values but its storage "
+                        f"holds {storage.nbytes()} bytes (a view with stride 0?); port reads "
+                        "tensors that own their values: save .clone()")
+    return storage
 
 
 def read_safetensors(path: str, linear: tuple[str, ...] = ()) -> Source:
@@ -88,11 +189,20 @@ def read_safetensors(path: str, linear: tuple[str, ...] = ()) -> Source:
     import safetensors
 
     try:
+        with open_regular(path, "safetensors file") as (_, size):
+            if size > MAX_FILE_BYTES:
+                raise PortError(f"{path} is {size} bytes; a file of more than {MAX_FILE_BYTES} "
+                                "bytes is not read")
         with safetensors.safe_open(path, framework="np") as file:
             metadata = file.metadata() or {}
             tensors = {key: file.get_tensor(key) for key in file.keys()}  # noqa: SIM118
+    except FileRefusedError as refused:
+        raise PortError(str(refused)) from None
     except (safetensors.SafetensorError, OSError, TypeError, ValueError) as error:
-        raise PortError(f"{path} is not a readable safetensors file ({error})") from None
+        if isinstance(error, PortError):
+            raise
+        detail = brief(str(error), 200, quote=False)
+        raise PortError(f"{path} is not a readable safetensors file ({detail})") from None
     if metadata.get("format") == CHECKPOINT_FORMAT:
         raise PortError(
             f"{path} is a seq2seq-rosetta checkpoint, which both backends load as it is "
@@ -147,8 +257,15 @@ def _recurrent(path: str, name: str, parameters: dict):
     found = {}
     for key, value in parameters.items():
         kind, part, k, reverse = RNN_PARAMETER.match(key).groups()
-        found[f"{kind}_{part}", int(k), bool(reverse)] = float32(f"{path}: {name}.{key}", value)
+        array = float32(f"{path}: {name}.{key}", value)
+        if array.ndim != (2 if kind == "weight" else 1):
+            raise PortError(f"{path}: {name}.{key} has shape {array.shape}; an nn.LSTM or "
+                            f"nn.GRU {kind} is {'2' if kind == 'weight' else '1'}-D")
+        found[f"{kind}_{part}", int(k), bool(reverse)] = array
     num_layers = max(k for _, k, _ in found) + 1
+    if num_layers > 64 or len(found) < num_layers:
+        raise PortError(f"{path}: recurrent module {brief(name)} names layer {num_layers - 1} "
+                        f"but holds {len(found)} tensors; the layers must count from 0")
     bidirectional = any(reverse for _, _, reverse in found)
     directions = DIRECTIONS[: 2 if bidirectional else 1]
     projection = [v for (kind, _, _), v in found.items() if kind == "weight_hr"]
