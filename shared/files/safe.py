@@ -276,7 +276,12 @@ def _not_regular(path: str | bytes | os.PathLike, mode: int, kind: str) -> str:
     what = _what(mode)
     if os.path.islink(path):
         what = f"a symlink to {what} ({shown(os.path.realpath(path))})"
-    return f"is {what}, not a {kind}; only regular files are read"
+    return f"is {what}, not {_a(kind)}; only regular files are read"
+
+
+def _a(kind: str) -> str:
+    """"a checkpoint file", "an ONNX model": the article a kind takes."""
+    return f"{'an' if kind[:1].lower() in 'aeio' else 'a'} {kind}"
 
 
 def _open_failure(path: str | bytes | os.PathLike, error: OSError, kind: str) -> str:

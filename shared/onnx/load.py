@@ -71,7 +71,7 @@ def load_onnx(path: str | os.PathLike, kind: str = "ONNX model",
         model.ParseFromString(data)
     except Exception as error:  # protobuf's DecodeError, or its C++ parser's own complaint
         detail = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-        raise FileRefusedError(where, f"is not a readable ONNX model (it does not parse: {detail})"
+        raise FileRefusedError(where, f"is not an ONNX model (it does not parse: {detail})"
                                ) from None
     folder = Path(path).resolve().parent
     budget = [MAX_FILE_BYTES]
@@ -92,7 +92,7 @@ def tensors(model: onnx.ModelProto, where: str = "") -> Iterator[tuple[str, onnx
         if depth > MAX_GRAPH_DEPTH:
             raise FileRefusedError(where, f"nests subgraphs deeper than {MAX_GRAPH_DEPTH} levels")
         for tensor in graph.initializer:
-            yield f"initializer {_name(tensor.name)}", tensor
+            yield f"tensor {_name(tensor.name)}", tensor
         for sparse in graph.sparse_initializer:
             yield f"sparse initializer {_name(sparse.values.name)}", sparse.values
             yield f"sparse initializer {_name(sparse.values.name)} (indices)", sparse.indices
