@@ -22,6 +22,7 @@ from keras_impl.weights import to_canonical
 from shared import PAD, Batch
 from shared.training.checks import (
     check_finite_loss,
+    check_finite_weights,
     check_training_args,
     check_training_batch,
     epoch_means,
@@ -131,6 +132,8 @@ def train(
             check_finite_loss(losses[-1], step=len(losses), lr=lr)
             bar.add(1, values=[("loss", losses[-1])])
     step.finish()
+    check_finite_weights(((v.path, ops.convert_to_numpy(v)) for v in model.weights),
+                         steps=len(losses), lr=lr)  # the last update is seen by no loss
     return {
         "backend": "keras",
         "optimizer": optimizer,

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from shared import PAD, Batch
 from shared.training.checks import (
     check_finite_loss,
+    check_finite_weights,
     check_training_args,
     check_training_batch,
     epoch_means,
@@ -138,6 +139,8 @@ def train(
                 check_finite_loss(losses[-1], step=len(losses), lr=lr)
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.4f}")
+    check_finite_weights(((name, p.detach().numpy()) for name, p in model.named_parameters()),
+                         steps=len(losses), lr=lr)  # the last update is seen by no loss
     model.eval()
     return {
         "backend": "torch",

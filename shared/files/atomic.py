@@ -22,14 +22,18 @@ reads them meanwhile: their names are not the target's.
 Example:
 
     write_atomically("model.safetensors", data)   # data: bytes; the folder must exist
+    write_atomically_by("loss.png", lambda file: figure.savefig(file, format="png"))
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 import time
+from collections.abc import Callable
+from typing import BinaryIO
 
 # A temporary file without its writer's PID in its name is stale after an hour.
 OLD_SECONDS = 3600
@@ -73,6 +77,16 @@ def write_atomically(path: str | os.PathLike, data: bytes) -> None:
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
+
+
+def write_atomically_by(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
+    """Puts at ``path``, whole or not at all, what ``write(file)`` writes into a memory file.
+
+    For writers that want a file object (matplotlib's ``savefig``, ``np.save``).
+    """
+    buffer = io.BytesIO()
+    write(buffer)
+    write_atomically(path, buffer.getvalue())
 
 
 def stale_temporaries(path: str | os.PathLike) -> list[str]:

@@ -63,6 +63,33 @@ def check_finite_loss(loss: float, step: int, lr: float) -> None:
         )
 
 
+def check_finite_weights(weights: Iterable[tuple[str, np.ndarray]], steps: int,
+                         lr: float) -> None:
+    """Stops training whose last update left a weight NaN or inf.
+
+    ``check_finite_loss`` sees each step's loss before that step's update, so the
+    update of the last step (the only one, in a run of one step) is seen by no
+    loss: the trainers call this once after their loop, so that such a run says
+    it diverged rather than ending in a checkpoint no loader accepts.
+
+    Args:
+        weights: (name, array) for every weight, in any order.
+        steps: how many steps ran.
+        lr: the learning rate, for the message.
+
+    Raises:
+        TrainingDivergedError: a weight holds NaN or inf.
+    """
+    for name, value in weights:
+        bad = int(np.size(value) - np.count_nonzero(np.isfinite(value)))
+        if bad:
+            raise TrainingDivergedError(
+                f"training diverged at step {steps}, the last: its update left {name} with "
+                f"{bad} NaN/inf values with lr {lr:g}; lower the learning rate (--lr on the "
+                "command line)"
+            )
+
+
 def check_training_batch(
     config: Seq2SeqConfig, src, tgt_in, tgt_out
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

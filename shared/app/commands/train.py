@@ -4,7 +4,11 @@
     seq2seq-rosetta train --backend keras --data pairs.tsv --epochs 10 --out runs/mine
 
 Writes ``model.safetensors`` (the neutral checkpoint either backend reads) and
-``history.json`` into ``--out``.
+``history.json`` into ``--out``, each whole or not at all
+(``shared.files.atomic``); a used ``--out`` is named with what it will replace
+before the work starts.  What ``--n``, ``--epochs``, the model's sizes and
+``--batch-size`` ask for is estimated first and refused over the memory cap
+(``shared.app.limits``).
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from shared.app import flags
+from shared.app import flags, limits
 from shared.app.backends import TRAINERS, load_backend
 from shared.checkpoint import save_checkpoint
 from shared.core.config import ATTENTIONS, CELLS, Seq2SeqConfig
+from shared.files.atomic import write_atomically
 from shared.text.data import MAX_LENGTH, batches, build_tokenizers, drop_long_pairs, read_pairs
 from shared.text.tasks import TASKS, load_task
 
@@ -50,9 +55,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return train
 
 
+OUTPUTS = ("model.safetensors", "history.json")
+
+
 def _pairs(args) -> list[tuple[str, str]]:
     if args.data is not None:
         return read_pairs(args.data)
+    limits.check_pairs(args.n)
     return load_task(args.task, args.n, args.seed)
 
 
@@ -77,6 +86,10 @@ def run(args) -> int:
         cell=args.cell,
         attention=args.attention,
     )
+    longest = max(max(len(src_tok.encode(q)), len(tgt_tok.encode(a))) for q, a in pairs) + 1
+    limits.check_schedule(len(pairs), longest, args.epochs)
+    limits.check_training(config, args.batch_size, longest, longest)
+    flags.say_replaced(out, OUTPUTS)  # every check passed: the run will write them
     backend = load_backend(args.backend)
     model = backend.build_model(config, seed=args.seed)
 
@@ -88,7 +101,7 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     weights = backend.export_weights(model)
     save_checkpoint(out / "model.safetensors", weights, config, src_tok, tgt_tok)
-    (out / "history.json").write_text(json.dumps(history, indent=2))
+    write_atomically(out / "history.json", json.dumps(history, indent=2).encode())
     print(f"saved {out / 'model.safetensors'} (final loss {history['loss'][-1]:.4f})")
     return 0
 
