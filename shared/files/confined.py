@@ -117,8 +117,7 @@ def memory_limited(path: str | os.PathLike, library: str, memory: int | None = N
     size = _virtual_bytes()
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     if size is not None:
-        limit = size + memory if hard == resource.RLIM_INFINITY else min(size + memory, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+        resource.setrlimit(resource.RLIMIT_AS, (_cap(size + memory), hard))
     try:
         yield
     except (MemoryError, RuntimeError) as error:
@@ -157,11 +156,24 @@ def _limit(memory: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     size = _virtual_bytes()
     if size is not None:
-        limit = size + memory
-        _, hard = resource.getrlimit(resource.RLIMIT_AS)
-        if hard != resource.RLIM_INFINITY:
-            limit = min(limit, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+        resource.setrlimit(resource.RLIMIT_AS, (_cap(size + memory), _hard()))
+
+
+def _hard() -> int:
+    import resource
+
+    return resource.getrlimit(resource.RLIMIT_AS)[1]
+
+
+def _cap(limit: int) -> int:
+    """``limit``, or the limit already in force where that is lower: a confined reader
+    inside a confined run (a test's) never gets more than the run has left."""
+    import resource
+
+    for current in resource.getrlimit(resource.RLIMIT_AS):
+        if current != resource.RLIM_INFINITY:
+            limit = min(limit, current)
+    return limit
 
 
 def _statm(field: int) -> int | None:

@@ -73,6 +73,7 @@ def load_onnx(path: str | os.PathLike, kind: str = "ONNX model",
         detail = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
         raise FileRefusedError(where, f"is not an ONNX model (it does not parse: {detail})"
                                ) from None
+    _check_names(model, where)
     folder = Path(path).resolve().parent
     budget = [MAX_FILE_BYTES]
     for count, (what, tensor) in enumerate(tensors(model, where), start=1):
@@ -97,6 +98,20 @@ def tensors(model: onnx.ModelProto, where: str = "") -> Iterator[tuple[str, onnx
             yield f"sparse initializer {_name(sparse.values.name)}", sparse.values
             yield f"sparse initializer {_name(sparse.values.name)} (indices)", sparse.indices
         yield from _node_tensors(graph.node, graphs, depth + 1)
+
+
+def _check_names(model: onnx.ModelProto, where: str) -> None:
+    """Every name of the main graph is text: protobuf hands over the bytes of a name that is
+    not UTF-8 as they are, and every string operation on them would fail."""
+    graph = model.graph
+    named = [*graph.initializer, *graph.input, *graph.output, *graph.node]
+    for item in named:
+        names = [item.name, *getattr(item, "input", ()), *getattr(item, "output", ()),
+                 getattr(item, "op_type", ""), getattr(item, "domain", "")]
+        bad = next((name for name in names if not isinstance(name, str)), None)
+        if bad is not None:
+            raise FileRefusedError(where, f"holds the name {bad[:60]!r}, which is not UTF-8 "
+                                          "text; ONNX names are text")
 
 
 def _node_tensors(nodes, graphs: list, depth: int) -> Iterator[tuple[str, onnx.TensorProto]]:
@@ -164,7 +179,11 @@ def _read_external(tensor, what: str, where: str, folder: Path, nbytes: int,
         raise FileRefusedError(where, f"its tensors declare more than {MAX_FILE_BYTES} bytes in "
                                       "all; at most that many are read")
     budget[0] -= nbytes
-    data = read_range(target, offset or 0, nbytes, what)
+    try:
+        data = read_range(target, offset or 0, nbytes, what)
+    except FileRefusedError as refused:  # named after the model, which names the data file
+        raise FileRefusedError(where, f"{what} keeps its data in {shown(target)}: "
+                                      f"{refused.reason}") from None
     tensor.raw_data = data
     del tensor.external_data[:]
     tensor.data_location = onnx.TensorProto.DEFAULT

@@ -53,11 +53,12 @@ def _kind_of_mode(mode: int) -> str | None:
 
 def tf1_prefix(path: str) -> str | None:
     """The TF1 checkpoint prefix that ``path`` names (a prefix, its .index or a data shard)."""
-    if os.path.isfile(path + ".index"):
+    # exists, not isfile: a FIFO or a device as the .index is refused by the reader, by name.
+    if os.path.exists(path + ".index"):
         return path
     for marker in (".index", TF1_DATA):
         head, found, _ = path.rpartition(marker)
-        if found and os.path.isfile(head + ".index"):
+        if found and os.path.exists(head + ".index"):
             return head
     return None
 
