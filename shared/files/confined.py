@@ -43,6 +43,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import os
 import select
 import signal
@@ -132,6 +133,7 @@ def memory_limited(path: str | os.PathLike, library: str, memory: int | None = N
 def _child(work: Callable[[], bytes], fd: int, memory: int) -> None:
     code = 0
     try:
+        faulthandler.disable()  # a crash is the parent's to report, in one line
         _limit(memory)
         try:
             payload = work()

@@ -244,7 +244,8 @@ def _module(path: str, name: str, parameters: dict, linear: bool):
     weight, bias = parameters.get("weight"), parameters.get("bias")
     if set(parameters) == {"weight"} and np.ndim(weight) == 2 and not linear:
         return Embedding(name, "nn.Embedding", "torch", float32(f"{path}: {name}.weight", weight))
-    fits = bias is None or (np.ndim(bias) == 1 and np.shape(bias)[0] == np.shape(weight)[0])
+    fits = bias is None or (np.ndim(bias) == 1 and np.ndim(weight) == 2
+                            and np.shape(bias)[0] == np.shape(weight)[0])
     if set(parameters) <= {"weight", "bias"} and np.ndim(weight) == 2 and fits:
         weight = float32(f"{path}: {name}.weight", weight)
         bias = None if bias is None else float32(f"{path}: {name}.bias", bias)
