@@ -81,18 +81,25 @@ def check_training(config: Seq2SeqConfig, batch_size: int, src_len: int, tgt_len
     check_memory(training_bytes(config, batch_size, src_len, tgt_len), what, f"lower {flags}")
 
 
-def check_decoding(config: Seq2SeqConfig, questions: int, beam: int, src_len: int,
-                   flags: str = "--beam") -> None:
-    """Refuses a search whose one step (logits, states, memory per hypothesis) does not fit.
+def check_decoding(config: Seq2SeqConfig, questions: int, beam: int, max_len: int,
+                   src_len: int, names: tuple[str, str] = ("--beam", "--max-len")) -> None:
+    """Refuses a search whose hypotheses do not fit, with everything one step holds for each.
 
-    ``shared.decoding.search.check_search_memory`` counts the tokens kept over all
-    steps; this counts what one step holds for every hypothesis.
+    ``shared.decoding.search.check_search_memory`` counts the token history alone;
+    beam search also holds, per hypothesis and step, its logits (float32), their
+    float64 log-softmax and extensions, the history twice and a copy of the
+    sequence it extends, its state and the selected copy of it, and with attention
+    its copy of the memory (``shared.decoding.search.beam_search``).
     """
-    rows = questions * beam
-    per_row = (3 * config.tgt_vocab_size  # logits, log-probabilities, scores
-               + 2 * config.num_layers * config.decoder_hidden_size * len(config.state_names)
-               + (src_len * config.decoder_hidden_size if config.has_attention else 0))
-    check_memory(FLOAT * rows * per_row,
-                 f"a search step over {questions} question{'s' if questions != 1 else ''} x "
-                 f"{beam} hypotheses with {config.tgt_vocab_size} target tokens",
-                 f"lower {flags}, or decode fewer questions at once")
+    V, T = config.tgt_vocab_size, max_len
+    per_hypothesis = (FLOAT * V + 3 * 8 * V + 3 * INDEX * T + 112
+                      + 3 * FLOAT * config.num_layers * config.decoder_hidden_size
+                      * len(config.state_names)
+                      + (2 * FLOAT * src_len * config.decoder_hidden_size
+                         if config.has_attention else 0))
+    beam_name, len_name = names
+    plural = "s" if questions != 1 else ""
+    check_memory(questions * beam * per_hypothesis,
+                 f"beam search with {beam_name} {beam:,} and {len_name} {max_len} over "
+                 f"{questions} question{plural} of a model with {V} target tokens",
+                 f"lower {beam_name} or {len_name}, or decode fewer questions at once")

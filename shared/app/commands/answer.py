@@ -37,7 +37,8 @@ def run(args) -> int:
     beam = args.beam if args.beam > 1 else None  # 1: greedy
     check_search_memory(len(args.questions), args.max_len, beam, names=("--beam", "--max-len"))
     src = encode_questions(args.questions, checkpoint.src_tokenizer)          # (B, S)
-    limits.check_decoding(checkpoint.config, len(args.questions), args.beam, src.shape[1])
+    limits.check_decoding(checkpoint.config, len(args.questions), args.beam, args.max_len,
+                          src.shape[1])
     backend = load_backend(args.backend)
     model = model_from_checkpoint(backend, checkpoint)
     if beam is not None:
