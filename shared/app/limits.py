@@ -54,7 +54,8 @@ def check_schedule(pairs: int, longest: int, epochs: int, flags: str = "--n or -
         epochs: how many epochs of batches are made.
     """
     needed = epochs * pairs * 3 * longest * INDEX  # src, tgt_in, tgt_out per pair
-    check_memory(needed, f"{epochs} epochs of batches over {pairs:,} pairs of up to {longest} "
+    epochs_text = f"{epochs} epoch{'s' if epochs != 1 else ''}"
+    check_memory(needed, f"{epochs_text} of batches over {pairs:,} pairs of up to {longest} "
                          "tokens", f"lower {flags}")
 
 

@@ -153,7 +153,7 @@ def read_regular(path: str | bytes | os.PathLike, kind: str, max_bytes: int) -> 
     with open_regular(path, kind) as (file, size):
         if size > max_bytes:
             raise FileRefusedError(
-                path, f"is {size} bytes; a {kind} of more than {max_bytes} bytes is not read"
+                path, f"is {size} bytes; {_a(kind)} of more than {max_bytes} bytes is not read"
             )
         return read_exactly(file, size, path)
 

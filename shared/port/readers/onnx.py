@@ -71,7 +71,7 @@ def read_onnx(path: str) -> Source:
         raise PortError(f"{path} is not an ONNX model with a graph (no nodes)")
     for node in model.graph.node:
         if node.domain not in DEFAULT_DOMAINS:
-            raise PortError(f"{path}: node {brief(node.name)} is a {brief(node.op_type)} of the "
+            raise PortError(f"{path}: node {brief(node.name)} (op {brief(node.op_type)}) is of the "
                             f"operator domain {brief(node.domain)}; port reads only the default "
                             "ONNX domain's operators (another domain's are code its runtime "
                             "brings, whatever their name)")
