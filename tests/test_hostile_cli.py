@@ -21,13 +21,13 @@ import os
 import numpy as np
 import pytest
 
-from shared import Seq2SeqConfig, load_task, save_checkpoint
+from shared import Seq2SeqConfig
 from shared.app.cli import main
 from shared.core.tokens import BOS, EOS, PAD
-from shared.layout import random_weights
-from shared.text.data import Batch, build_tokenizers
+from shared.text.data import Batch
 from shared.training.checks import TrainingDivergedError
 from tests import hostile_files as hf
+from tests.checkpoint_files import small_checkpoint
 from tests.refusal import cli_refusal, refusal
 
 TINY = ["--n", "16", "--epochs", "1", "--batch-size", "16", "--hidden-size", "4",
@@ -36,12 +36,8 @@ TINY = ["--n", "16", "--epochs", "1", "--batch-size", "16", "--hidden-size", "4"
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("hostile_cli")
-    pairs = load_task("reverse", 16, seed=0)
-    src_tok, tgt_tok = build_tokenizers(pairs)
-    config = Seq2SeqConfig(len(src_tok), len(tgt_tok), embedding_dim=3, hidden_size=4)
-    path = folder / "model.safetensors"
-    save_checkpoint(path, random_weights(config, seed=1), config, src_tok, tgt_tok)
+    path = tmp_path_factory.mktemp("hostile_cli") / "model.safetensors"
+    small_checkpoint(path)
     return path
 
 

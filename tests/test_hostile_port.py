@@ -133,7 +133,7 @@ def test_3_an_operator_of_a_custom_domain_is_refused_whatever_its_name(tmp_path)
     model.graph.node[1].domain = "com.evil"  # an LSTM that is not ONNX's LSTM
     model.opset_import.append(helper.make_opsetid("com.evil", 1))
     refused(hf.write_onnx(tmp_path / "evil.onnx", model),
-            "is a 'LSTM' of the operator domain 'com.evil'")
+            "(op 'LSTM') is of the operator domain 'com.evil'")
 
 
 @pytest.mark.parametrize("field", ["activation", "recurrent_activation"])
