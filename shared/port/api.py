@@ -6,11 +6,11 @@
     report = port("s2s_model.keras", "torch", "s2s.safetensors", check=True)
     print(report.text()); report.ok
 
-``read`` imports a framework only to read that framework's files (TensorFlow
-for a TF1 checkpoint, PyTorch for a ``.pt``, onnx for ``.onnx``; a ``.keras``,
-an ``.h5`` and a ``.safetensors`` need only h5py or safetensors), ``write``
-only for a ``.pt`` DST, ``check`` the target's framework and the source's
-where installed.
+``read`` imports a framework only to read that framework's files (PyTorch for
+a ``.pt``, onnx for ``.onnx``; a ``.keras``, an ``.h5`` and a ``.safetensors``
+need only h5py or safetensors, a TF1 checkpoint nothing: ``shared.files.bundle``
+reads it), every file through ``shared.files``; ``write`` only for a ``.pt``
+DST, ``check`` the target's framework and the source's where installed.
 """
 
 from __future__ import annotations
