@@ -60,9 +60,6 @@ class Archive:
         self.path, self._zip, self.size = path, zip_file, size
         self.names = [info.filename for info in zip_file.infolist()]
 
-    def info(self, name: str) -> zipfile.ZipInfo:
-        return self._zip.getinfo(name)
-
     def read(self, name: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
         """The member ``name``, read in pieces and never past its declared size.
 

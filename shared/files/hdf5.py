@@ -170,10 +170,11 @@ def read_hdf5(source: str | os.PathLike | bytes, kind: str,
     where = shown(path if path is not None else source)
     if isinstance(source, bytes | bytearray | memoryview):
         size = len(source)
-        payload = run_confined(lambda: _walk_bytes(source, where, kind), where, LIBRARY)
+        payload = run_confined(lambda: _walk(io.BytesIO(source), size, where, kind), where,
+                               LIBRARY)
     else:
         with open_regular(source, kind) as (file, size):
-            payload = run_confined(lambda: _walk_file(file, size, where, kind), where, LIBRARY)
+            payload = run_confined(lambda: _walk(file, size, where, kind), where, LIBRARY)
     return _tree(payload, where)
 
 
@@ -186,14 +187,6 @@ def _h5py(where: str):
         raise FileRefusedError(where, "reading HDF5 files needs h5py (pip install h5py; it "
                                       "comes with TensorFlow and Keras)") from None
     return h5py
-
-
-def _walk_bytes(data, where: str, kind: str) -> bytes:
-    return _walk(io.BytesIO(data), len(data), where, kind)
-
-
-def _walk_file(file, size: int, where: str, kind: str) -> bytes:
-    return _walk(file, size, where, kind)
 
 
 def _walk(file, size: int, where: str, kind: str) -> bytes:
