@@ -3,7 +3,7 @@
     python benchmarks/training_parity.py                  # Keras on KERAS_BACKEND
     python benchmarks/training_parity.py --keras-backends tensorflow,jax,torch
 
-tests/test_training.py asserts each of these within its tolerance; this prints
+tests/test_ladder_5_training.py asserts each of these within its tolerance; this prints
 how far inside it each backend is, on that file's own setup (task "addition",
 96 pairs, batches of 24, E = 8, H = 6, the canonical weights of seed 11), for
 its four models: the LSTM and the GRU over two bidirectional layers, and Luong
@@ -38,7 +38,7 @@ TOLERANCES = {"loss": 1e-4, "gradient": 1e-4, "sgd-20": 1e-5, "adam-50": 1e-3}
 
 
 def setup(model: tuple):
-    """tests/test_training.py's ``setup`` fixture: (config, batches, canonical weights)."""
+    """tests/test_ladder_5_training.py's ``setup`` fixture: (config, batches, canonical weights)."""
     from shared import Seq2SeqConfig, batches, load_task
     from shared.text.data import build_tokenizers
     from tests.support import grid_weights
@@ -94,7 +94,7 @@ def measure(model: tuple) -> dict[str, float]:
 
 def run_here() -> dict[str, dict[str, float]]:
     import keras_impl
-    from tests.test_training import MODELS, _model_id
+    from tests.test_ladder_5_training import MODELS, _model_id
 
     return {f"{_model_id(model)}, keras/{keras_impl.BACKEND}": measure(model)
             for model in MODELS}

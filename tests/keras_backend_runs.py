@@ -8,7 +8,7 @@ second core while the main process runs the rest of the suite, and the tests
 in test_keras_backends.py wait for their results.
 
 Each run is the parity ladder and training parity (tests/test_ladder_3_model.py,
-tests/test_ladder_4_crossing.py, tests/test_training.py) for ``keras_impl`` on that
+tests/test_ladder_4_crossing.py, tests/test_ladder_5_training.py) for ``keras_impl`` on that
 backend, with ``torch_impl`` and ``onnx_impl`` as the other engines in the
 crossings, plus the import and seeding checks of tests/test_keras_backend_checks.py,
 which run first.  The PyTorch run also takes the files of ``MOVED`` whole, which
@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ["jax", "torch"]
 FILES = ["tests/test_keras_backend_checks.py", "tests/test_ladder_3_model.py",
-         "tests/test_ladder_4_crossing.py", "tests/test_training.py"]
+         "tests/test_ladder_4_crossing.py", "tests/test_ladder_5_training.py"]
 # Files that run here instead of in the main process, whole, on one backend: the
 # mutation tests need keras_impl on some backend, and Keras on PyTorch runs them eagerly,
 # with no graph to trace per mutated model (12 s here, 21 s on TensorFlow), on the

@@ -1,6 +1,6 @@
 """Attention's own rungs: the reference by hand, Keras's built-in layers, names, all-PAD, refusals.
 
-The parity grid (test_ladder_3_model.py) and training parity (test_training.py) run the
+The parity grid (test_ladder_3_model.py) and training parity (test_ladder_5_training.py) run the
 whole ladder for attending models in both backends and on every Keras backend.
 This file checks what they stand on: the NumPy reference against the equations
 written as plain loops; Keras's ``layers.Attention`` and ``layers.AdditiveAttention``

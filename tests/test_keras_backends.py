@@ -2,7 +2,7 @@
 
 The main process runs Keras on TensorFlow; tests/keras_backend_runs.py runs the
 same parity ladder (tests/test_ladder_3_model.py, tests/test_ladder_4_crossing.py) and
-training parity (tests/test_training.py) for Keras on JAX and on PyTorch, each in its
+training parity (tests/test_ladder_5_training.py) for Keras on JAX and on PyTorch, each in its
 own process, against the NumPy reference and against the other engines, cross
 hand-offs included.  Each test here
 is one backend's whole run: it fails with the names of the tests that failed
