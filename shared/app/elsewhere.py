@@ -24,6 +24,7 @@ This module imports no framework; the child imports what the function needs.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -33,7 +34,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -109,7 +110,7 @@ class Running:
     process: subprocess.Popen
     folder: tempfile.TemporaryDirectory
     timeout: float | None
-    stderr: Path    # where the process's stderr goes: a file, never a pipe that could fill
+    stderr: Path | None  # the file its stderr goes to (never a pipe that could fill), or None
     _value: Any = field(default=None, init=False)
     _done: bool = field(default=False, init=False)
 
@@ -145,19 +146,24 @@ def start_elsewhere(target: str, kwargs: Mapping[str, Any] | None = None, *,
                     keras_backend: str = "tensorflow", threads: int | None = None,
                     devices: int | None = None, cores: int | None = None,
                     env: Mapping[str, str | None] | None = None,
-                    timeout: float | None = None, output: Path | None = None) -> Running:
+                    timeout: float | None = None,
+                    output: Path | str | TextIO | None = None) -> Running:
     """Start ``target`` ("package.module:function") in a new process; see ``run_elsewhere``.
 
-    ``output``: a file that receives the process's stdout and stderr (a test run's
-    report); None keeps them quiet (stderr's last line still names a crash).
+    ``output``: where the process's stdout and stderr go: a file (a path), or an open
+    stream such as ``sys.stdout`` (they show as it runs); None keeps them quiet
+    (stderr's last line still names a crash).
     """
     if not isinstance(target, str) or target.count(":") != 1:
         raise ValueError(f"target must be 'module:function'; got {target!r}")
     folder = tempfile.TemporaryDirectory(prefix="seq2seq-elsewhere-")
     _write(Path(folder.name), "call", {"target": target, "kwargs": dict(kwargs or {})})
     # Files, not pipes: a pipe nobody reads until result() would stall a chatty process.
-    stderr = Path(output) if output is not None else Path(folder.name) / "stderr.txt"
-    with open(stderr, "w") as sink:
+    stream = output is not None and not isinstance(output, (str, Path))
+    stderr = None if stream else Path(output or Path(folder.name) / "stderr.txt")
+    with contextlib.nullcontext(output) if stream else open(stderr, "w") as sink:
+        if stream:
+            sink.flush()  # what this process wrote before stays before the child's output
         process = subprocess.Popen(
             [sys.executable, "-m", "shared.app.elsewhere", folder.name], cwd=ROOT,
             env=elsewhere_env(keras_backend, threads, devices, cores, env),
@@ -230,10 +236,12 @@ def _read(folder: Path, name: str) -> Any:
     return _unpack(json.loads((folder / f"{name}.json").read_text()), loaded)
 
 
-def _last_error(folder: Path, stderr: Path) -> str:
+def _last_error(folder: Path, stderr: Path | None) -> str:
     error = folder / "error.txt"
     if error.exists():
         return error.read_text().strip()
+    if stderr is None:
+        return "see its output"
     text = stderr.read_text(errors="replace") if stderr.exists() else ""
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else "no output"
