@@ -52,7 +52,7 @@ def seed(value: int) -> None:
 
     ``set_random_seed`` also seeds TensorFlow whenever TensorFlow is installed,
     which imports it (7 s, a second framework) into a JAX or PyTorch program.
-    Off TensorFlow we take its other steps ourselves; tests/test_keras_backends.py
+    Off TensorFlow we take its other steps ourselves; tests/test_keras_backend_checks.py
     checks that both give the same weights.
     """
     if BACKEND == "tensorflow":

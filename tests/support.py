@@ -60,7 +60,7 @@ ATTENTION_GRID = [
     ("gru", 2, True, 7, 5, "bahdanau"),
 ]
 GRID = [(cell, *shape, "none") for cell in CELLS for shape in SHAPES] + ATTENTION_GRID
-# Keras on JAX and on PyTorch (tests/keras_backend_runs.py) climb the ladder over ten of the
+# Keras on JAX and on PyTorch (tests/run.py) climb the ladder over ten of the
 # sixteen: each cell at 1, 2 and 3 layers, one and two directions, E != H, and the four
 # attending models.  The six left out differ from these in sizes only, and sizes meet
 # backend-free code alone (the layout, weights.py's assignments); what a backend does

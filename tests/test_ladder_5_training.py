@@ -35,6 +35,10 @@ from tests.support import (
     model_with,
 )
 
+# Training is where Keras's backends differ most (gradients, compiled steps): make test
+# (tests/run.py) runs keras_impl's tests here on Keras on JAX and on PyTorch too.
+pytestmark = pytest.mark.every_keras_backend
+
 GRAD_RTOL = 1e-4  # relative to the tensor's largest gradient: float32 sums in two orders
 
 # (cell, attention, layers): both cells without attention, and each attention kind once.
@@ -46,7 +50,7 @@ LSTM = [MODELS[0]]  # the tests of the training loop itself need one model only
 # the moments, dense embedding gradients -- is the same for every model;
 # benchmarks/training_parity.py runs it over all four (docs/attention.md has the figures).
 ADAM_MODELS = [MODELS[0], MODELS[3]]
-# Keras on JAX and on PyTorch (tests/keras_backend_runs.py) train those two only: both
+# Keras on JAX and on PyTorch (tests/run.py) train those two only: both
 # cells, stacking and attention; on JAX each model's gradient and train step cost seconds
 # of XLA compiling.  Luong's and the plain GRU's gradients are matched on TensorFlow.
 TRAINED = MODELS if KERAS_BACKEND == "tensorflow" else ADAM_MODELS

@@ -19,12 +19,11 @@ also compare their attention weights.  Shapes are chosen so
 that every bug fits the shape checks (E == H, E == D*H): only the numbers can
 catch it.
 
-Where it runs: in ``make test``, in the Keras-on-PyTorch process beside the main one
-(tests/keras_backend_runs.py, ``MOVED``): keras_impl's mutations are the same code on
-every Keras backend, and on PyTorch they run eagerly, without a graph to trace per
-mutated model.  The main (TensorFlow) process of a whole-suite run skips this file
-(tests/conftest.py); run alone, ``pytest tests/test_mutations.py``, it runs here on
-whichever backend KERAS_BACKEND names.
+Where it runs: marked ``keras_torch_backend``, it runs in ``make test``'s run on Keras
+on PyTorch, beside the main one (tests/run.py), and the main run (Keras on TensorFlow)
+leaves it out: keras_impl's mutations are the same code on every Keras backend, and on
+PyTorch they run eagerly, without a graph to trace per mutated model.  Run alone,
+``pytest tests/test_mutations.py`` runs it on whichever backend KERAS_BACKEND names.
 
 Shape legend: B batch, S source length, T target length, E embedding, H hidden,
 L layers, D directions, V vocabulary.
@@ -51,6 +50,8 @@ from shared.layout import (
 )
 from shared.text.data import random_ids
 from tests.support import BACKENDS, V_SRC, V_TGT, backend, grid_weights
+
+pytestmark = pytest.mark.keras_torch_backend
 
 # Two layers, one direction, E == H == H_dec: a kernel fits where the recurrent
 # kernel goes, and layer 0 fits where layer 1 goes, in the encoder and the decoder.
