@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.keras_backends is None:
         results = run_here()
     else:
-        results = per_keras_backend(__file__, args.keras_backends)
+        results = per_keras_backend("benchmarks.training_parity:run_here", args.keras_backends)
     if args.json:
         print(json.dumps(results))
         return 0
