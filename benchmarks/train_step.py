@@ -281,7 +281,7 @@ def measure(argv: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = arguments().parse_args(argv)
     threads = start_frameworks(args)
-    import keras_impl
+    import keras_impl  # loaded by start_frameworks; here for its BACKEND
 
     load_before = load_average()
     ms = run(quick=args.quick, ragged=args.ragged, variants=args.variants)
