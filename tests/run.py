@@ -145,7 +145,9 @@ def verdict(name: str, result: dict) -> tuple[bool, str]:
     if ok:
         return True, line
     failed = result["failed"]
-    line += f", exit code {result['exit_code']}; {len(failed)} failed:\n  " + "\n  ".join(failed)
+    line += f", exit code {result['exit_code']}"
+    if failed:
+        line += f"; {len(failed)} failed:\n  " + "\n  ".join(failed)
     if "output" in result:
         text = result["output"].read_text(errors="replace")
         line += f"\n--- the last of {result['output']} ---\n{text[-TAIL_CHARS:]}"
