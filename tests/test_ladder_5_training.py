@@ -27,8 +27,8 @@ from shared import Seq2SeqConfig, batches, load_task
 from shared.core.compare import STATE_ATOL, assert_close
 from shared.text.data import build_tokenizers
 from tests.support import (
-    BACKENDS,
     KERAS_BACKEND,
+    TRAINERS,
     backend,
     grid_weights,
     keras_export,
@@ -79,7 +79,7 @@ def setup(request):
 def test_loss_and_gradients_agree(setup):
     config, batch_list, weights = setup
     results = {}
-    for name in BACKENDS:
+    for name in TRAINERS:
         module, model = model_with(name, config, weights)
         results[name] = module.loss_and_gradients(model, *batch_list[0])
     (loss_k, grads_k), (loss_t, grads_t) = results["keras_impl"], results["torch_impl"]
@@ -139,7 +139,7 @@ SGD_RUNS = [(model, 20) for model in TRAINED]
 def test_sgd_steps_give_the_same_weights(setup, steps):
     config, batch_list, weights = setup
     trained = {}
-    for name in BACKENDS:
+    for name in TRAINERS:
         module, model = model_with(name, config, weights)
         cycle = [batch_list[i % len(batch_list)] for i in range(steps)]
         module.train(model, cycle, epochs=1, optimizer="sgd", lr=0.5, verbose=False)
@@ -156,7 +156,7 @@ def test_sgd_steps_give_the_same_weights(setup, steps):
 def test_adam_50_steps_losses_agree_and_fall(setup):
     config, batch_list, weights = setup
     losses = {}
-    for name in BACKENDS:
+    for name in TRAINERS:
         module, model = model_with(name, config, weights)
         history = module.train(model, batch_list, epochs=13, optimizer="adam", lr=1e-2,
                                adam_epsilon=1e-8, verbose=False)
@@ -169,7 +169,7 @@ def test_adam_50_steps_losses_agree_and_fall(setup):
 
 
 @pytest.mark.parametrize("setup", LSTM, indirect=True, ids=_model_id)
-@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("name", TRAINERS)
 def test_same_seed_gives_bit_identical_weights(setup, name):
     config, batch_list, _ = setup
     # Dropout draws random masks between the two layers; one direction is enough for that
@@ -187,7 +187,7 @@ def test_same_seed_gives_bit_identical_weights(setup, name):
 
 
 @pytest.mark.parametrize("setup", LSTM, indirect=True, ids=_model_id)
-@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("name", TRAINERS)
 def test_loss_and_gradients_run_with_dropout_off(setup, name):
     """With dropout in the config, two calls still give one answer: dropout is off there."""
     config, batch_list, weights = setup
@@ -200,7 +200,7 @@ def test_loss_and_gradients_run_with_dropout_off(setup, name):
 
 
 @pytest.mark.parametrize("setup", LSTM, indirect=True, ids=_model_id)
-@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("name", TRAINERS)
 def test_batches_can_change_every_epoch(setup, name):
     """A function of the epoch gives each epoch its own batches (a new shuffle)."""
     config, batch_list, weights = setup
