@@ -268,11 +268,3 @@ def expected_export(name: str, weights: dict, config: Seq2SeqConfig) -> dict:
     torch_impl keeps both, and a GRU's two biases stay two everywhere.
     """
     return keras_export(weights, config) if name in ("keras_impl", "onnx_impl") else weights
-
-
-# ---- a tolerance beyond shared.core.compare's ----
-
-# float64 against float64: the reference against equations written out by hand, or against
-# itself on another batch.  The same operations summed in another order differ by a few
-# units in the 16th digit; 1e-12 leaves room for that and for nothing else.
-FLOAT64_ATOL = 1e-12

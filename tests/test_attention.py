@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from shared import BOS, PAD, Seq2SeqConfig, reference
-from shared.core.compare import LOGITS_ATOL, STATE_ATOL, assert_close
+from shared.core.compare import FLOAT64_ATOL, LOGITS_ATOL, STATE_ATOL, assert_close
 from shared.decoding.memory import Memory, check_memory
 from shared.layout import canonical_shapes, check_weights, count_parameters, random_weights
 from shared.layout.attention import attention_shapes
@@ -29,7 +29,6 @@ from shared.text.data import random_ids
 from tests.refusal import same_refusal
 from tests.support import (
     ENGINES,
-    FLOAT64_ATOL,
     TRAINERS,
     V_SRC,
     V_TGT,
