@@ -6,7 +6,9 @@ The report prints one line per ported layer, e.g.
     encoder_rnn_l0 = keras.layers.LSTM(5, name="encoder_rnn_l0")
 
 and the tests build exactly those layers (parsed with ``ast``, never evaluated),
-so that a wrong printed line fails a test as surely as a wrong weight.
+so that a wrong printed line fails a test as surely as a wrong weight.  A value
+printed as a name of ours (``recurrent_activation=keras_impl.keras2_hard_sigmoid``)
+is looked up in that package.
 """
 
 from __future__ import annotations
@@ -37,9 +39,18 @@ def printed_layers(report: str, framework: str) -> list[tuple[str, ast.Call]]:
     return found
 
 
+def _value(node: ast.expr):
+    """A printed argument: a literal, or ``keras_impl.X`` / ``torch_impl.X``."""
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+            and node.value.id in ("keras_impl", "torch_impl"):
+        import importlib
+
+        return getattr(importlib.import_module(node.value.id), node.attr)
+    return ast.literal_eval(node)
+
+
 def _arguments(call: ast.Call) -> tuple[list, dict]:
-    return ([ast.literal_eval(a) for a in call.args],
-            {k.arg: ast.literal_eval(k.value) for k in call.keywords})
+    return ([_value(a) for a in call.args], {k.arg: _value(k.value) for k in call.keywords})
 
 
 def torch_tree(report: str):

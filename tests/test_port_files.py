@@ -139,7 +139,7 @@ def test_the_python_api_refuses_with_port_error(files, tmp_path):
     assert port.refusals(source, "torch") == []
     with pytest.raises(port.PortError, match="target must be one of torch, keras"):
         port.write(source, "jax", tmp_path / "x.safetensors")
-    with pytest.raises(port.PortError, match="--linear names PyTorch modules"):
+    with pytest.raises(port.PortError, match="--linear names layers read by their structure"):
         port.read(files / "model.onnx", linear=("rnn",))
 
 

@@ -46,17 +46,20 @@ def read(src: str, *, tf1_forget_bias: float = 1.0, linear: tuple[str, ...] = ()
         src: a .keras / .h5 model, a PyTorch state_dict (.pt/.pth/.bin/.safetensors), a TF1
             checkpoint prefix or its folder, or an .onnx model.
         tf1_forget_bias: the TF1 LSTM cells' forget_bias, folded into the forget-gate bias.
-        linear: PyTorch module paths whose lone 2-D weight is a bias-free nn.Linear, not an
-            nn.Embedding.
+        linear: layers read by their structure (PyTorch module paths, a subclassed Keras
+            model's or a TF2 checkpoint's attribute paths) whose lone 2-D weight is a
+            bias-free linear layer, not an embedding.
 
     Raises:
         PortError: the file cannot be read; the message says why, in one line.
     """
     src = str(src)
     kind = detect(src)
-    if linear and kind not in ("torch", "safetensors"):
-        raise PortError(f"--linear names PyTorch modules; {src} is a {KINDS[kind]}")
-    readers = {"keras": read_keras, "keras-h5": read_keras_h5, "onnx": read_onnx,
+    if linear and kind == "onnx":
+        raise PortError(f"--linear names layers read by their structure; {src} is a {KINDS[kind]}, "
+                        "whose nodes say what each layer is")
+    readers = {"keras": partial(read_keras, linear=tuple(linear)),
+               "keras-h5": partial(read_keras_h5, linear=tuple(linear)), "onnx": read_onnx,
                "torch": partial(read_torch, linear=tuple(linear)),
                "safetensors": partial(read_safetensors, linear=tuple(linear)),
                "tf1": partial(read_tf1, forget_bias=tf1_forget_bias)}
