@@ -28,8 +28,9 @@ def _own(layer) -> bool:
 
 @cache
 def _base_attributes() -> frozenset:
-    """What every Layer has: not a user's sublayer (Keras's ``get_attr_skipset``)."""
-    return frozenset(dir(keras.layers.Layer()))
+    """What every Layer has: not a user's sublayer (Keras's ``get_attr_skipset``; the one
+    extra name is TensorFlow's record of the same sublayers again)."""
+    return frozenset({*dir(keras.layers.Layer()), "_self_unconditional_dependency_names"})
 
 
 def _sublayers(layer) -> list[tuple[str, object]]:

@@ -13,7 +13,7 @@ vars/0, vars/1, ...  So each layer is told by what its group holds:
       (H, G*H), bias?                                     GRU's bias (2, 3H) resets after the
                                                           product, (3H,) before it
     forward_layer/cell/vars, backward_layer/cell/vars   a Bidirectional LSTM or GRU
-    _query_dense, _key_dense, _value_dense              a MultiHeadAttention: not ported
+    query_dense, key_dense, value_dense                 a MultiHeadAttention: not ported
     vars: kernel (in, out), bias (out,)                 a Dense
     vars: one (V, E) array                              an Embedding; a bias-free Dense when its
                                                           layer is named dense* or ``--linear``
@@ -39,7 +39,9 @@ from shared.port.layers import Embedding, PortError, Unportable, float32
 from shared.port.readers.keras_config import dense_layer, recurrent_layer, text
 
 STATE = re.compile(r"^seed_generator(_\d+)?$")  # a Dropout's random state, not a weight
-ATTENTION = {"_query_dense", "_key_dense", "_value_dense"}
+# A MultiHeadAttention's sublayers, as Keras 3 names them (and as Keras 3.0-3.3 did).
+ATTENTION = ({"query_dense", "key_dense", "value_dense"},
+             {"_query_dense", "_key_dense", "_value_dense"})
 BY_STRUCTURE = "(by its structure)"
 
 
@@ -74,7 +76,7 @@ def _walk(path: str, group, parts: tuple, found: list, version: int, linear: set
         directions = [_arrays(path, group, f"{d}_layer/cell/vars") for d in ("forward", "backward")]
         found.append(_recurrent(path, name, directions, version))
         return
-    if set(children) >= ATTENTION:
+    if any(set(children) >= names for names in ATTENTION):
         found.append(Unportable(name, f"Keras MultiHeadAttention {BY_STRUCTURE}", rules.UNKNOWN,
                                 _numbers(group)))
         return
