@@ -106,7 +106,8 @@ class Report:
         width = max(len(layer.name) for layer in ported)
         heading = None
         for layer in ported:
-            submodel = next((p for p in source.submodels if layer.name.startswith(f"{p}.")), None)
+            submodel = next((p for p in source.submodels
+                             if layer.name == p or layer.name.startswith(f"{p}.")), None)
             if submodel is not None and submodel != heading:
                 heading = submodel
                 lines.append(f" {source.submodels[submodel]}:")
