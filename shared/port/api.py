@@ -62,7 +62,7 @@ def read(src: str, *, tf1_forget_bias: float = 1.0, linear: tuple[str, ...] = ()
                "keras-h5": partial(read_keras_h5, linear=tuple(linear)), "onnx": read_onnx,
                "torch": partial(read_torch, linear=tuple(linear)),
                "safetensors": partial(read_safetensors, linear=tuple(linear)),
-               "tf1": partial(read_tf1, forget_bias=tf1_forget_bias)}
+               "tf1": partial(read_tf1, forget_bias=tf1_forget_bias, linear=tuple(linear))}
     return readers[kind](src)
 
 

@@ -70,11 +70,11 @@ def _walk(path: str, group, parts: tuple, found: list, version: int, linear: set
     children = sorted(key for key in group if hasattr(group.get(key), "keys"))
     cell = _arrays(path, group, "cell/vars")
     if cell:
-        found.append(_recurrent(path, name, [cell], version))
+        found.append(structured_recurrent(path, name, [cell], version))
         return
     if {"forward_layer", "backward_layer"} <= set(children):
         directions = [_arrays(path, group, f"{d}_layer/cell/vars") for d in ("forward", "backward")]
-        found.append(_recurrent(path, name, directions, version))
+        found.append(structured_recurrent(path, name, directions, version))
         return
     if any(set(children) >= names for names in ATTENTION):
         found.append(Unportable(name, f"Keras MultiHeadAttention {BY_STRUCTURE}", rules.UNKNOWN,
@@ -104,21 +104,24 @@ def _numbers(group) -> int:
     return sum(sizes)
 
 
-def _recurrent(path: str, name: str, directions: list, version: int):
+def structured_recurrent(path: str, name: str, directions: list, version: int,
+                         how: str = f"Keras {{what}} {BY_STRUCTURE}"):
+    """An LSTM or GRU told by its arrays' shapes (kernel, recurrent_kernel, bias?) per direction;
+    ``how`` says so in the report, around its type ("Keras {what} (by its structure)")."""
     arrays = directions[0]
     shapes = ", ".join(str(a.shape) for a in arrays)
     recurrent_kernel = arrays[1] if len(arrays) > 1 else np.zeros((0, 0))
     rows, columns = recurrent_kernel.shape if recurrent_kernel.ndim == 2 else (0, 0)
     gates = columns // rows if rows and columns % rows == 0 else 0
     if gates not in (3, 4) or len(arrays) not in (2, 3):
-        return Unportable(name, f"Keras recurrent layer with {shapes} {BY_STRUCTURE}",
+        return Unportable(name, how.format(what=f"recurrent layer with {shapes}"),
                           rules.UNKNOWN, sum(int(a.size) for d in directions for a in d))
     cell = "LSTM" if gates == 4 else "GRU"
     bias = arrays[2] if len(arrays) == 3 else None
     config = {"units": rows, "use_bias": bias is not None,
               "reset_after": bias is None or bias.ndim == 2}
-    what = f"Keras Bidirectional({cell})" if len(directions) == 2 else f"Keras {cell}"
-    layer = recurrent_layer(path, name, f"{what} {BY_STRUCTURE}", config, directions, version)
+    what = f"Bidirectional({cell})" if len(directions) == 2 else cell
+    layer = recurrent_layer(path, name, how.format(what=what), config, directions, version)
     if cell == "GRU" and bias is None:
         layer.notes.append("no bias saved: reset_after=True (Keras 3's default) assumed")
     return layer
