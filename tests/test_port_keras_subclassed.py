@@ -125,18 +125,34 @@ def test_subclassed_model_ported_to_torch_gives_its_logits(translator, saved_as,
                  STATE_ATOL)
 
 
-def test_keras_port_loads_into_a_fresh_subclassed_model_through_its_custom_layers(
+def test_a_lone_table_is_an_embedding_unless_linear_names_it(translator):
+    from shared import port
+
+    _, folder, _, _ = translator
+    path = folder / "translator.weights.h5"
+    kinds = {layer.name: type(layer).__name__ for layer in port.read(path).layers}
+    assert kinds["encoder.embedding"] == "Embedding"
+    read = port.read(path, linear=("encoder.embedding",))
+    layer = next(layer for layer in read.layers if layer.name == "encoder.embedding")
+    assert (type(layer).__name__, layer.bias) == ("Dense", None)
+    with pytest.raises(port.PortError, match=r"--linear 'encoder\.nothing' names no layer"):
+        port.read(path, linear=("encoder.nothing",))
+
+
+def test_keras_port_loads_into_the_subclassed_model_through_its_custom_layers(
     translator, tmp_path, capsys
 ):
-    _, folder, batch, expected = translator
+    model, folder, batch, expected = translator
     dst = tmp_path / "translator_keras.safetensors"
     code, report, err = run_port(capsys, folder / "translator.keras", "--to", "keras", "--out",
                                  dst, "--check")
     assert (code, err) == (0, ""), report + err
     assert 'encoder_gru = keras.layers.GRU(5, name="encoder_gru")' in report
-    fresh = built(attention=False, seed=7)  # other weights, same code
-    assert keras_impl.load_ported(fresh, dst) == []
-    assert_close("Translator logits after load_ported", keras.ops.convert_to_numpy(fresh(batch)),
+    rng = np.random.default_rng(7)
+    for variable in model.weights:  # other weights, as a fresh instance would have
+        variable.assign(rng.uniform(-0.5, 0.5, variable.shape).astype(np.float32))
+    assert keras_impl.load_ported(model, dst) == []
+    assert_close("Translator logits after load_ported", keras.ops.convert_to_numpy(model(batch)),
                  expected, STATE_ATOL)
 
 
@@ -148,6 +164,11 @@ def test_multi_head_attention_is_refused_whole_or_skipped_with_partial(tmp_path,
     assert code == 2 and out == "" and len(err.splitlines()) == 1, err
     assert "'decoder.attention' (Keras MultiHeadAttention (by its structure) is a layer" in err
     assert "--partial ports the other layers" in err
+    code, out, err = run_port(capsys, path, "--to", "torch", "--out", tmp_path / "x.pt",
+                              "--partial")
+    assert code == 2 and "--partial skips 1 layer and lists them in DST's metadata, which a .pt " \
+        "file cannot hold; write DST as .safetensors" in err, err
+    assert not (tmp_path / "x.pt").exists()
 
     dst = tmp_path / "partial.safetensors"
     code, report, err = run_port(capsys, path, "--to", "keras", "--out", dst, "--partial",
@@ -163,10 +184,12 @@ def test_multi_head_attention_is_refused_whole_or_skipped_with_partial(tmp_path,
         skipped = json.loads(file.metadata()["skipped"])
     assert [(s["name"], s["parameters"]) for s in skipped] == [("decoder.attention", count)]
 
-    fresh = built(attention=True, seed=8)
-    attention_before = [w.copy() for w in fresh.decoder.attention.get_weights()]
-    assert keras_impl.load_ported(fresh, dst) == ["decoder_attention"]
-    for kept, now in zip(attention_before, fresh.decoder.attention.get_weights(), strict=True):
+    fc = [w.copy() for w in model.decoder.fc.get_weights()]
+    model.decoder.fc.set_weights([np.zeros_like(w) for w in fc])
+    attention = [w + 1.0 for w in model.decoder.attention.get_weights()]  # the user's own
+    model.decoder.attention.set_weights(attention)
+    assert keras_impl.load_ported(model, dst) == ["decoder_attention"]
+    for kept, now in zip(attention, model.decoder.attention.get_weights(), strict=True):
         np.testing.assert_array_equal(kept, now)  # left alone: the port skipped it
-    np.testing.assert_array_equal(fresh.decoder.fc.get_weights()[0],
-                                  model.decoder.fc.get_weights()[0])
+    for ported, now in zip(fc, model.decoder.fc.get_weights(), strict=True):
+        np.testing.assert_array_equal(ported, now)
