@@ -408,6 +408,24 @@ def test_a_keras_2_weights_only_file_says_what_to_do(tmp_path, capsys):
     assert "model.save('model.h5')" in err
 
 
+def test_partial_with_nothing_left_and_a_legacy_subclassed_model_are_one_line_each(tmp_path,
+                                                                                  capsys):
+    rng = np.random.default_rng(SEED + 3)
+    lstm = [entry("LSTM", "lstm_1", [], units=2)]
+    write_keras2_h5(tmp_path / "only_lstm.h5", lstm,
+                    {"lstm_1": recurrent_weights(rng, "lstm_1", 3, 2, 4, 8)})
+    write_keras2_h5(tmp_path / "subclassed.h5", lstm, {}, version="3.15.1", cls="Translator")
+    for name, args, expected in (
+        ("only_lstm.h5", ("--partial",), "--partial skips every layer with weights (lstm_1): "
+                                         "nothing left to write"),
+        ("subclassed.h5", (), "the model is a 'Translator' saved in the legacy .h5 format, whose "
+                              "config does not list its layers"),
+    ):
+        code, out, err = run_port(capsys, tmp_path / name, "--to", "torch", "--out",
+                                  tmp_path / "x.safetensors", *args)
+        assert code == 2 and out == "" and len(err.splitlines()) == 1 and expected in err, err
+
+
 BROKEN = {
     "a layer that is a list": lambda layers: [*layers[:1], ["LSTM"]],
     "options that are a list": lambda layers: [{**layers[0], "config": [1, 2]}],

@@ -149,3 +149,11 @@ def test_a_pickled_model_is_refused_with_what_to_save_instead(module, tmp_path, 
     assert f"holds a whole pickled model (torch.save(model), class {cls}), not a state_dict" in err
     assert "torch.save(model.state_dict(), 'model.pt')" in err
     assert "add_safe_globals" not in err
+
+
+def test_a_dict_without_a_state_dict_is_one_line(tmp_path, capsys):
+    path = tmp_path / "no_model.pt"
+    torch.save({"epoch": 3, "optimizer": {"state": {}, "param_groups": []}}, path)
+    code, out, err = run_port(capsys, path, "--to", "keras", "--out", tmp_path / "x.safetensors")
+    assert code == 2 and out == "" and len(err.splitlines()) == 1, err
+    assert "holds no state_dict (a dict of tensors) among its entries epoch, optimizer" in err

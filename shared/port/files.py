@@ -98,6 +98,17 @@ class Written:
         return metadata
 
 
+def written_or_refused(source_path: str, destination: str, target: str,
+                       layers: list[TargetLayer], skipped: list[Skipped]) -> Written:
+    """What a writer will write; PortError when that is nothing."""
+    if not layers and skipped:
+        raise PortError(f"{source_path}: --partial skips every layer with weights "
+                        f"({', '.join(s.name for s in skipped)}): nothing left to write")
+    if not layers:
+        raise PortError(f"{source_path} has no layers with weights to port")
+    return Written(destination, target, layers, skipped)
+
+
 def key(layer: str, parameter: str) -> str:
     """"{layer}.{parameter}"; a bare module's (name "") parameters keep their own names."""
     return f"{layer}.{parameter}" if layer else parameter

@@ -24,8 +24,14 @@ from __future__ import annotations
 
 from shared.port import activations, rules
 from shared.port.canonical import to_keras
-from shared.port.files import TargetLayer, Written, check_destination, save
-from shared.port.layers import Dense, Embedding, PortError, Recurrent, Source, keras_name
+from shared.port.files import (
+    TargetLayer,
+    Written,
+    check_destination,
+    save,
+    written_or_refused,
+)
+from shared.port.layers import Dense, Embedding, Recurrent, Source, keras_name
 
 WEIGHTS = ("kernel", "recurrent_kernel", "bias")
 
@@ -37,9 +43,7 @@ def plan_keras(source: Source, destination: str, partial: bool = False) -> Writt
     left_out = {s.name for s in skipped}
     layers = [target for layer in source.ported() if layer.name not in left_out
               for target in _targets(layer)]
-    if not layers:
-        raise PortError(f"{source.path} has no layers with weights to port")
-    return Written(destination, "keras", layers, skipped)
+    return written_or_refused(source.path, destination, "keras", layers, skipped)
 
 
 def write_keras(source: Source, destination: str, partial: bool = False) -> Written:

@@ -25,8 +25,14 @@ import numpy as np
 
 from shared.port import rules
 from shared.port.canonical import to_torch
-from shared.port.files import TargetLayer, Written, check_destination, save
-from shared.port.layers import Dense, Embedding, PortError, Recurrent, Source
+from shared.port.files import (
+    TargetLayer,
+    Written,
+    check_destination,
+    save,
+    written_or_refused,
+)
+from shared.port.layers import Dense, Embedding, Recurrent, Source
 
 PARAMETERS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
@@ -37,9 +43,7 @@ def plan_torch(source: Source, destination: str, partial: bool = False) -> Writt
     skipped = rules.refuse(source, "torch", partial)
     left_out = {s.name for s in skipped}
     layers = [_target(layer) for layer in source.ported() if layer.name not in left_out]
-    if not layers:
-        raise PortError(f"{source.path} has no layers with weights to port")
-    return Written(destination, "torch", layers, skipped)
+    return written_or_refused(source.path, destination, "torch", layers, skipped)
 
 
 def write_torch(source: Source, destination: str, partial: bool = False) -> Written:
