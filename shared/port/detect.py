@@ -2,7 +2,8 @@
 
     starts with / holds                               kind          read by
     a zip holding config.json + model.weights.h5      "keras"       read_keras (Keras 3 .keras)
-    the HDF5 signature 89 'HDF' 0d 0a 1a 0a           "keras-h5"    read_keras (legacy .h5)
+    the HDF5 signature 89 'HDF' 0d 0a 1a 0a           "keras-h5"    read_keras_h5 (legacy .h5,
+                                                                    .weights.h5)
     a zip holding */data.pkl, or a pickle (0x80)      "torch"       read_torch (torch.save)
     8-byte length, then '{' (a JSON header)           "safetensors" read_torch
     a prefix P with P.index, or a folder holding      "tf1"         read_tf1 (TF1, and TF2

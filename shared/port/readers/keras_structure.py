@@ -38,6 +38,7 @@ from shared.port import rules
 from shared.port.layers import Embedding, PortError, Unportable, float32
 from shared.port.readers.keras_config import dense_layer, recurrent_layer, text
 
+MAX_DEPTH = 32  # a model's layers nest a few levels; a file nesting deeper is not a model
 STATE = re.compile(r"^seed_generator(_\d+)?$")  # a Dropout's random state, not a weight
 # A MultiHeadAttention's sublayers, as Keras 3 names them (and as Keras 3.0-3.3 did).
 ATTENTION = ({"query_dense", "key_dense", "value_dense"},
@@ -67,6 +68,9 @@ def structure_layers(path: str, h5, version: int, linear: tuple[str, ...],
 
 def _walk(path: str, group, parts: tuple, found: list, version: int, linear: set) -> None:
     name = ".".join(parts)
+    if len(parts) > MAX_DEPTH:
+        raise PortError(f"{path}: its weights nest deeper than {MAX_DEPTH} groups ({name[:80]}"
+                        "...); a Keras model's layers do not")
     children = sorted(key for key in group if hasattr(group.get(key), "keys"))
     cell = _arrays(path, group, "cell/vars")
     if cell:

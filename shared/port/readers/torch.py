@@ -50,6 +50,7 @@ from shared.port.readers.torch_checkpoints import models
 RNN_PARAMETER = re.compile(r"^(weight|bias)_(ih|hh|hr)_l(\d+)(_reverse)?$")
 CELLS = {4: ("lstm", "nn.LSTM"), 3: ("gru", "nn.GRU")}
 CHECKPOINT_FORMAT = "seq2seq-rosetta/checkpoint"
+MAX_DEPTH = 32  # a training checkpoint nests 4 levels (optimizer state: state -> id -> slot)
 
 
 def read_torch(path: str, linear: tuple[str, ...] = ()) -> Source:
@@ -106,14 +107,17 @@ def _torch_load(path: str):
         raise PortError(f"{path}: torch.load(weights_only=True) refused it: {_why(error)}"
                         ) from None
 
-    def arrays(value):
+    def arrays(value, depth: int = 0):
+        if depth > MAX_DEPTH:
+            raise PortError(f"{path} nests containers deeper than {MAX_DEPTH} levels; a "
+                            "state_dict or a training checkpoint does not")
         if isinstance(value, torch.Tensor):
             value = value.detach().cpu()
             return (value.float() if value.is_floating_point() else value).numpy()
         if isinstance(value, dict):
-            return {key: arrays(item) for key, item in value.items()}
+            return {key: arrays(item, depth + 1) for key, item in value.items()}
         if isinstance(value, list | tuple):
-            return [arrays(item) for item in value]
+            return [arrays(item, depth + 1) for item in value]
         return value
 
     return arrays(state)
