@@ -87,8 +87,7 @@ def read_keras(path: str, linear: tuple[str, ...] = ()) -> Source:
             config = json.loads(archive.read("config.json"))
             weights = archive.read("model.weights.h5")
             names = archive.namelist()
-            metadata = json.loads(archive.read("metadata.json")) if "metadata.json" in names \
-                else {}
+            metadata = archive.read("metadata.json") if "metadata.json" in names else b"{}"
     except (zipfile.BadZipFile, zlib.error, EOFError) as error:
         raise PortError(f"{path} is a damaged or truncated .keras archive ({error})") from None
     except KeyError as error:
@@ -99,8 +98,7 @@ def read_keras(path: str, linear: tuple[str, ...] = ()) -> Source:
         h5 = h5py.File(io.BytesIO(weights), "r")
     except OSError as error:
         raise PortError(f"{path}: model.weights.h5 is not a readable HDF5 file ({error})") from None
-    version = keras_major(metadata.get("keras_version") if isinstance(metadata, dict) else None,
-                          [{"module": None}])  # a .keras file without a version: Keras 3's
+    version = keras_major(_version(metadata), [{"module": None}])  # none said: Keras 3's
     with h5:
         _refuse_links_outside(path, h5, h5py)
         ignored = _optimizer(h5, "optimizer")
@@ -166,10 +164,22 @@ _KERAS2_WEIGHTS = (
 )
 
 
+def _version(metadata: bytes):
+    """The keras_version a .keras file's metadata.json states, or None (it is optional)."""
+    try:
+        stated = json.loads(metadata)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return stated.get("keras_version") if isinstance(stated, dict) else None
+
+
 def _by_structure(path, kind, config, h5, version, linear, ignored) -> Source:
     """A subclassed model's layers (or a .weights.h5's), read by their saved structure."""
     cls = config.get("class_name") if isinstance(config, dict) else None
     layers, about = structure_layers(path, h5, version, linear, cls)
+    if not layers:
+        raise PortError(f"{path} is an HDF5 file with neither a Keras model config nor a Keras "
+                        "3 weights tree (no layer groups holding vars/0, vars/1, ...)")
     (tensors, parameters), (slots, slot_numbers) = _count(h5, None), _count(h5, "optimizer")
     tensors, parameters = tensors - slots, parameters - slot_numbers
     description = ("Keras 3 .keras file, a subclassed model" if kind == "keras"

@@ -170,7 +170,7 @@ def recurrent_layer(path, name, what, config, directions, version) -> Recurrent 
                                       "port does not know", parameters)
     weights, raw, notes = {}, {}, []
     for direction, arrays in zip(("forward", "backward"), directions, strict=False):
-        if len(arrays) != (3 if use_bias else 2):
+        if len(arrays) != (3 if use_bias else 2) or arrays[1].ndim != 2:
             raise PortError(
                 f"{path}: {what} {name!r} ({direction}) should hold kernel, recurrent_kernel"
                 f"{', bias' if use_bias else ''}; found {len(arrays)} arrays"
@@ -178,8 +178,8 @@ def recurrent_layer(path, name, what, config, directions, version) -> Recurrent 
         raw.update({f"{direction}.{key}": array for key, array in
                     zip(("kernel", "recurrent_kernel", "bias"), arrays, strict=False)})
         if not use_bias:
-            count = 4 if cell == "lstm" else 3
-            shape = (2, count * units) if cell == "gru" and reset_after else (count * units,)
+            size = (4 if cell == "lstm" else 3) * arrays[1].shape[0]  # G*H
+            shape = (2, size) if cell == "gru" and reset_after else (size,)
             arrays = [*arrays, np.zeros(shape, np.float32)]
         try:
             convert = from_cudnn if cudnn else from_keras
