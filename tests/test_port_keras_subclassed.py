@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from shared.core.compare import STATE_ATOL, assert_close
-from tests.port_support import run_port, torch_tree
+from tests.port_support import LENGTHS, padded_ids, ported, refused_port, torch_tree
 
 keras = pytest.importorskip("keras")
 torch = pytest.importorskip("torch")
@@ -29,7 +29,6 @@ import keras_impl  # noqa: E402
 import torch_impl  # noqa: E402
 
 V_SRC, V_TGT, E, H = 11, 9, 4, 5
-LENGTHS = np.array([6, 1, 4])  # mixed, with a length-1 row
 
 
 class Encoder(keras.layers.Layer):
@@ -69,16 +68,11 @@ class Translator(keras.Model):
         return self.decoder(tgt, state, memory)
 
 
-def ids(rng, vocabulary: int) -> np.ndarray:
-    batch = rng.integers(1, vocabulary, (len(LENGTHS), max(LENGTHS)))
-    return np.where(np.arange(max(LENGTHS)) < LENGTHS[:, None], batch, 0)  # 0: padding
-
-
 def built(attention: bool, seed: int):
     """A Translator with every weight random and different."""
     model = Translator(attention)
     rng = np.random.default_rng(seed)
-    model([ids(rng, V_SRC), ids(rng, V_TGT)])
+    model([padded_ids(rng, V_SRC), padded_ids(rng, V_TGT)])
     for variable in model.weights:
         variable.assign(rng.uniform(-0.5, 0.5, variable.shape).astype(np.float32))
     return model
@@ -91,7 +85,7 @@ def translator(tmp_path_factory):
     model.save(folder / "translator.keras")
     model.save_weights(folder / "translator.weights.h5")
     rng = np.random.default_rng(1)
-    batch = [ids(rng, V_SRC), ids(rng, V_TGT)]
+    batch = [padded_ids(rng, V_SRC), padded_ids(rng, V_TGT)]
     return model, folder, batch, keras.ops.convert_to_numpy(model(batch))
 
 
@@ -99,15 +93,12 @@ def translator(tmp_path_factory):
 def test_subclassed_model_ported_to_torch_gives_its_logits(translator, saved_as, tmp_path, capsys):
     _, folder, (src, tgt), expected = translator
     dst = tmp_path / "translator.safetensors"
-    code, report, err = run_port(capsys, folder / saved_as, "--to", "torch", "--out", dst,
-                                 "--check")
-    assert (code, err) == (0, ""), report + err
-    for line in ("identified by its saved structure and weight shapes",
-                 "Keras's defaults (tanh, sigmoid) are assumed",
-                 "Keras GRU (by its structure), 4 -> 5",
-                 "encoder.gru = nn.GRU(4, 5, batch_first=True)",
-                 "decoder.fc = nn.Linear(5, 9)", "5 of 5 layers within 1e-05"):
-        assert line in report, f"{line!r} not in the report:\n{report}"
+    report = ported(capsys, folder / saved_as, "--to", "torch", "--out", dst, "--check", lines=(
+        "identified by its saved structure and weight shapes",
+        "Keras's defaults (tanh, sigmoid) are assumed",
+        "Keras GRU (by its structure), 4 -> 5",
+        "encoder.gru = nn.GRU(4, 5, batch_first=True)",
+        "decoder.fc = nn.Linear(5, 9)", "5 of 5 layers within 1e-05"))
 
     tree = torch_tree(report)
     torch_impl.load_ported(tree, dst)
@@ -144,9 +135,7 @@ def test_keras_port_loads_into_the_subclassed_model_through_its_custom_layers(
 ):
     model, folder, batch, expected = translator
     dst = tmp_path / "translator_keras.safetensors"
-    code, report, err = run_port(capsys, folder / "translator.keras", "--to", "keras", "--out",
-                                 dst, "--check")
-    assert (code, err) == (0, ""), report + err
+    report = ported(capsys, folder / "translator.keras", "--to", "keras", "--out", dst, "--check")
     assert 'encoder_gru = keras.layers.GRU(5, name="encoder_gru")' in report
     rng = np.random.default_rng(7)
     for variable in model.weights:  # other weights, as a fresh instance would have
@@ -160,20 +149,16 @@ def test_multi_head_attention_is_refused_whole_or_skipped_with_partial(tmp_path,
     model = built(attention=True, seed=2)
     path = tmp_path / "attending.keras"
     model.save(path)
-    code, out, err = run_port(capsys, path, "--to", "torch", "--out", tmp_path / "x.safetensors")
-    assert code == 2 and out == "" and len(err.splitlines()) == 1, err
+    err = refused_port(capsys, path, "--to", "torch", "--out", tmp_path / "x.safetensors")
     assert "'decoder.attention' (Keras MultiHeadAttention (by its structure) is a layer" in err
     assert "--partial ports the other layers" in err
-    code, out, err = run_port(capsys, path, "--to", "torch", "--out", tmp_path / "x.pt",
-                              "--partial")
-    assert code == 2 and "--partial skips 1 layer and lists them in DST's metadata, which a .pt " \
-        "file cannot hold; write DST as .safetensors" in err, err
+    err = refused_port(capsys, path, "--to", "torch", "--out", tmp_path / "x.pt", "--partial")
+    assert ("--partial skips 1 layer and lists them in DST's metadata, which a .pt file cannot "
+            "hold; write DST as .safetensors") in err
     assert not (tmp_path / "x.pt").exists()
 
     dst = tmp_path / "partial.safetensors"
-    code, report, err = run_port(capsys, path, "--to", "keras", "--out", dst, "--partial",
-                                 "--check")
-    assert (code, err) == (0, ""), report + err
+    report = ported(capsys, path, "--to", "keras", "--out", dst, "--partial", "--check")
     count = model.decoder.attention.count_params()
     assert (f"skipped (--partial): 'decoder.attention' (Keras MultiHeadAttention (by its "
             f"structure), {count} parameters)") in report
@@ -191,5 +176,5 @@ def test_multi_head_attention_is_refused_whole_or_skipped_with_partial(tmp_path,
     assert keras_impl.load_ported(model, dst) == ["decoder_attention"]
     for kept, now in zip(attention, model.decoder.attention.get_weights(), strict=True):
         np.testing.assert_array_equal(kept, now)  # left alone: the port skipped it
-    for ported, now in zip(fc, model.decoder.fc.get_weights(), strict=True):
-        np.testing.assert_array_equal(ported, now)
+    for written, now in zip(fc, model.decoder.fc.get_weights(), strict=True):
+        np.testing.assert_array_equal(written, now)

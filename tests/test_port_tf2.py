@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from shared.core.compare import STATE_ATOL, assert_close
-from tests.port_support import run_port, torch_tree
+from tests.port_support import LENGTHS, ported, refused_port, torch_tree
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
@@ -25,7 +25,6 @@ torch = pytest.importorskip("torch")
 import torch_impl  # noqa: E402
 
 V, E, H = 11, 4, 5
-LENGTHS = np.array([6, 1, 4])  # mixed, with a length-1 row
 
 
 def module(**attributes):
@@ -71,15 +70,13 @@ def test_tf2_checkpoint_paths_port_to_torch_and_give_the_keras_layers_outputs(
 ):
     (embedding, gru, bidirectional, fc), _, prefix, _ = keras_layers_and_checkpoint
     dst = tmp_path / "tf2.safetensors"
-    code, report, err = run_port(capsys, prefix, "--to", "torch", "--out", dst, "--check")
-    assert (code, err) == (0, ""), report + err
-    for line in ("(TF2 object-based checkpoint)", "the model is the checkpoint's object 'model'",
-                 "tf.keras's defaults (tanh, sigmoid) are assumed",
-                 "encoder.gru = nn.GRU(4, 5, batch_first=True)",
-                 "decoder.lstm = nn.LSTM(5, 3, bidirectional=True, batch_first=True)",
-                 "decoder.fc = nn.Linear(6, 11)", "training-state variables",
-                 "4 of 4 layers within 1e-05"):
-        assert line in report, f"{line!r} not in the report:\n{report}"
+    report = ported(capsys, prefix, "--to", "torch", "--out", dst, "--check", lines=(
+        "(TF2 object-based checkpoint)", "the model is the checkpoint's object 'model'",
+        "tf.keras's defaults (tanh, sigmoid) are assumed",
+        "encoder.gru = nn.GRU(4, 5, batch_first=True)",
+        "decoder.lstm = nn.LSTM(5, 3, bidirectional=True, batch_first=True)",
+        "decoder.fc = nn.Linear(6, 11)", "training-state variables",
+        "4 of 4 layers within 1e-05"))
 
     tree = torch_tree(report)
     torch_impl.load_ported(tree, dst)
@@ -107,12 +104,10 @@ def test_a_saved_model_is_refused_with_the_path_of_its_weights(keras_layers_and_
     saved = folder / "exported"
     tf.saved_model.save(model, str(saved))
     for src in (saved, saved / "saved_model.pb"):
-        code, out, err = run_port(capsys, src, "--to", "torch", "--out", tmp_path / "x.pt")
-        assert code == 2 and out == "" and len(err.splitlines()) == 1, err
+        err = refused_port(capsys, src, "--to", "torch", "--out", tmp_path / "x.pt")
         assert f"{saved} is a TensorFlow SavedModel, which port does not load" in err
         assert f"port {saved}/variables/variables" in err
-    code, report, err = run_port(capsys, saved / "variables" / "variables", "--to", "keras",
-                                 "--out", tmp_path / "weights.safetensors", "--check")
-    assert (code, err) == (0, ""), report + err
+    report = ported(capsys, saved / "variables" / "variables", "--to", "keras", "--out",
+                    tmp_path / "weights.safetensors", "--check")
     assert 'encoder_gru = keras.layers.GRU(5, name="encoder_gru")' in report
     assert "4 of 4 layers within 1e-05" in report

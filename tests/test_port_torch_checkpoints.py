@@ -17,7 +17,15 @@ import numpy as np
 import pytest
 
 from shared.core.compare import STATE_ATOL, assert_close
-from tests.port_support import keras_layers, run_port, torch_tree
+from tests.port_support import (
+    LENGTHS,
+    keras_layers,
+    padded_ids,
+    ported,
+    randomised,
+    refused_port,
+    torch_tree,
+)
 
 torch = pytest.importorskip("torch")
 keras = pytest.importorskip("keras")
@@ -28,15 +36,6 @@ import keras_impl  # noqa: E402
 import torch_impl  # noqa: E402
 
 V_SRC, V_TGT, E, H = 11, 9, 4, 5
-LENGTHS = np.array([6, 1, 4])  # mixed, with a length-1 row
-
-
-def randomise(module: nn.Module, seed: int) -> nn.Module:
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for parameter in module.parameters():
-            parameter.uniform_(-0.5, 0.5)
-    return module.eval()
 
 
 class EncoderRNN(nn.Module):  # the PyTorch seq2seq translation tutorial's, without dropout
@@ -64,13 +63,12 @@ class DecoderRNN(nn.Module):
 
 def batch(seed: int):
     rng = np.random.default_rng(seed)
-    src = rng.integers(1, V_SRC, (len(LENGTHS), max(LENGTHS)))
-    src = np.where(np.arange(max(LENGTHS)) < LENGTHS[:, None], src, 0)
+    src = padded_ids(rng, V_SRC)
     return torch.from_numpy(src), torch.from_numpy(rng.integers(0, V_TGT, (len(LENGTHS), 3)))
 
 
 def test_a_training_checkpoint_ports_its_model_and_sets_the_rest_aside(tmp_path, capsys):
-    encoder = randomise(EncoderRNN(), seed=0)
+    encoder = randomised(EncoderRNN(), seed=0)
     optimizer = torch.optim.Adam(encoder.parameters())
     encoder(batch(0)[0]).sum().backward()
     optimizer.step()  # the optimizer's state now holds exp_avg tensors, as a real one does
@@ -78,14 +76,12 @@ def test_a_training_checkpoint_ports_its_model_and_sets_the_rest_aside(tmp_path,
     torch.save({"epoch": 3, "model_state_dict": encoder.state_dict(),
                 "optimizer_state_dict": optimizer.state_dict(), "loss": 0.52}, path)
     dst = tmp_path / "encoder_keras.safetensors"
-    code, report, err = run_port(capsys, path, "--to", "keras", "--out", dst, "--check")
-    assert (code, err) == (0, ""), report + err
-    for line in ("(PyTorch training checkpoint (torch.save))",
-                 "the model is its state_dict under 'model_state_dict'",
-                 "also in the file, not weights: epoch=3, loss=0.52",
-                 "not ported: optimizer_state_dict: training state",
-                 'gru_l0 = keras.layers.GRU(5, name="gru_l0")', "2 of 2 layers within 1e-05"):
-        assert line in report, f"{line!r} not in the report:\n{report}"
+    report = ported(capsys, path, "--to", "keras", "--out", dst, "--check", lines=(
+        "(PyTorch training checkpoint (torch.save))",
+        "the model is its state_dict under 'model_state_dict'",
+        "also in the file, not weights: epoch=3, loss=0.52",
+        "not ported: optimizer_state_dict: training state",
+        'gru_l0 = keras.layers.GRU(5, name="gru_l0")', "2 of 2 layers within 1e-05"))
 
     layers = keras_layers(report, return_state=True)
     ids = keras.Input((None,), dtype="int32")
@@ -100,18 +96,16 @@ def test_a_training_checkpoint_ports_its_model_and_sets_the_rest_aside(tmp_path,
 
 
 def test_a_dict_of_state_dicts_reports_each_sub_model_and_loads_into_both(tmp_path, capsys):
-    encoder, decoder = randomise(EncoderRNN(), seed=1), randomise(DecoderRNN(), seed=2)
+    encoder, decoder = randomised(EncoderRNN(), seed=1), randomised(DecoderRNN(), seed=2)
     path = tmp_path / "tutorial.tar"
     torch.save({"encoder": encoder.state_dict(), "decoder": decoder.state_dict()}, path)
     dst = tmp_path / "tutorial.safetensors"
-    code, report, err = run_port(capsys, path, "--to", "torch", "--out", dst, "--check")
-    assert (code, err) == (0, ""), report + err
-    for line in ("a dict of 2 state_dicts (encoder, decoder)",
-                 "nn.ModuleDict({'encoder': encoder, 'decoder': decoder})",
-                 " sub-model 'encoder': its own state_dict, 5 tensors",
-                 " sub-model 'decoder': its own state_dict, 7 tensors",
-                 "decoder.out = nn.Linear(5, 9)", "5 of 5 layers within 1e-05"):
-        assert line in report, f"{line!r} not in the report:\n{report}"
+    report = ported(capsys, path, "--to", "torch", "--out", dst, "--check", lines=(
+        "a dict of 2 state_dicts (encoder, decoder)",
+        "nn.ModuleDict({'encoder': encoder, 'decoder': decoder})",
+        " sub-model 'encoder': its own state_dict, 5 tensors",
+        " sub-model 'decoder': its own state_dict, 7 tensors",
+        "decoder.out = nn.Linear(5, 9)", "5 of 5 layers within 1e-05"))
     assert report.index("sub-model 'encoder'") < report.index("encoder.gru = nn.GRU")
 
     mine = nn.ModuleDict({"encoder": EncoderRNN(), "decoder": DecoderRNN()}).eval()
@@ -124,12 +118,11 @@ def test_a_dict_of_state_dicts_reports_each_sub_model_and_loads_into_both(tmp_pa
 
 
 def test_ddp_prefix_is_dropped_and_said(tmp_path, capsys):
-    encoder = randomise(EncoderRNN(), seed=4)
+    encoder = randomised(EncoderRNN(), seed=4)
     path = tmp_path / "ddp.pt"
     torch.save({f"module.{key}": value for key, value in encoder.state_dict().items()}, path)
     dst = tmp_path / "ddp_out.pt"
-    code, report, err = run_port(capsys, path, "--to", "torch", "--out", dst, "--check")
-    assert (code, err) == (0, ""), report + err
+    report = ported(capsys, path, "--to", "torch", "--out", dst, "--check")
     assert "DDP's prefix 'module.' dropped from every name" in report
     tree = torch_tree(report)
     torch_impl.load_ported(tree, dst)
@@ -142,8 +135,7 @@ def test_ddp_prefix_is_dropped_and_said(tmp_path, capsys):
 def test_a_pickled_model_is_refused_with_what_to_save_instead(module, tmp_path, capsys):
     path = tmp_path / "whole_model.pt"
     torch.save(module(), path)
-    code, out, err = run_port(capsys, path, "--to", "keras", "--out", tmp_path / "x.safetensors")
-    assert code == 2 and out == "" and len(err.splitlines()) == 1, err
+    err = refused_port(capsys, path, "--to", "keras", "--out", tmp_path / "x.safetensors")
     cls = f"{EncoderRNN.__module__}.EncoderRNN" if module is EncoderRNN \
         else "torch.nn.modules.rnn.LSTM"
     assert f"holds a whole pickled model (torch.save(model), class {cls}), not a state_dict" in err
@@ -154,6 +146,5 @@ def test_a_pickled_model_is_refused_with_what_to_save_instead(module, tmp_path, 
 def test_a_dict_without_a_state_dict_is_one_line(tmp_path, capsys):
     path = tmp_path / "no_model.pt"
     torch.save({"epoch": 3, "optimizer": {"state": {}, "param_groups": []}}, path)
-    code, out, err = run_port(capsys, path, "--to", "keras", "--out", tmp_path / "x.safetensors")
-    assert code == 2 and out == "" and len(err.splitlines()) == 1, err
+    err = refused_port(capsys, path, "--to", "keras", "--out", tmp_path / "x.safetensors")
     assert "holds no state_dict (a dict of tensors) among its entries epoch, optimizer" in err
