@@ -159,8 +159,8 @@ _KERAS2_WEIGHTS = (
     "{path} holds weights only (Keras 2 save_weights): no model config, so nothing says each "
     "layer's type or activations (a Keras 2 LSTM's recurrent activation was hard_sigmoid by "
     "default until 2.3); in Keras 2, load them into the model and save it whole with "
-    "model.save('model.h5'), or a subclassed model's with model.save_weights('ckpt') (a TF "
-    "checkpoint, which port reads by its structure)"
+    "model.save('model.h5'), or, for a subclassed tf.keras model, save_weights('ckpt') "
+    "without .h5: a TF checkpoint, which port reads by its structure"
 )
 
 
