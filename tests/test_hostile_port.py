@@ -101,7 +101,7 @@ def test_1_constant_external_data_inside_src_folder_is_read_from_there(tmp_path,
     (tmp_path / "table.bin").write_bytes(np.ones_like(table).tobytes())  # the cwd's: not this
     monkeypatch.chdir(tmp_path)
     source = port.read(str(hf.write_onnx(folder / "model.onnx", _constant_model("table.bin"))))
-    embedding = next(layer for layer in source.layers if layer.name == "embedding.Gather")
+    embedding = next(layer for layer in source.layers if type(layer).__name__ == "Embedding")
     np.testing.assert_array_equal(embedding.weight, table)
 
 
@@ -223,7 +223,7 @@ def test_5_an_hdf5_dataset_declared_huge_with_a_fill_value_is_refused(tmp_path, 
 def test_5_a_huge_attribute_makes_a_short_message(tmp_path):
     config = json.dumps({"class_name": "A" * (4 * MIB), "config": {}})
     message = refused(hf.write_legacy_h5(tmp_path / "long.h5", config=config),
-                      "not a Functional or Sequential model")
+                      "whose config does not list its layers")
     assert len(message) < 500, len(message)
 
 
@@ -297,6 +297,10 @@ def _layer(config: dict, index: int) -> dict:
     return config["config"]["layers"][index]
 
 
+# A config that lists no layers (or an empty list of them) is a subclassed model's to
+# Keras: a .keras file is then read by its weights' structure (a clean read), a legacy .h5
+# is refused.
+LISTS_NO_LAYERS = ("config is a list", "layers is a number", "the model is a number")
 KERAS_CONFIGS = {
     "config is a list": lambda c: c.update(config=[]),
     "layers is a number": lambda c: c["config"].update(layers=5),
@@ -319,6 +323,9 @@ def test_6_a_keras_config_of_unexpected_shape_is_one_line(tmp_path, case):
     KERAS_CONFIGS[case](config)
     for src in (hf.write_keras(tmp_path / "m.keras", config),
                 hf.write_legacy_h5(tmp_path / "m.h5", config=config)):
+        if case in LISTS_NO_LAYERS and src.suffix == ".keras":
+            assert isinstance(port.read(str(src)), port.Source), case  # by its weights' structure
+            continue
         refused(src)
 
 
@@ -376,7 +383,7 @@ def _external_link(h5):
 HDF5_CASES = {"hard-link cycle": (_cycle, "reached before (a hard-link cycle?)"),
               "groups 70 deep": (_deep, "nests groups deeper than 64 levels"),
               "committed datatype": (_datatype, ""),
-              "weight_names pointing nowhere": (_nowhere, "which is not an array in the file"),
+              "weight_names pointing nowhere": (_nowhere, "which is not a dataset of its group"),
               "external link": (_external_link, "is an external link to /etc/hostname")}
 
 

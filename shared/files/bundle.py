@@ -20,7 +20,7 @@ the header little-endian with 1 to ``MAX_SHARDS`` shards; each entry's dtype
 known, its shape's bytes within the cap and equal to its ``size``, its range
 inside its shard, and (once read) its bytes matching its CRC-32C.  A
 partitioned variable (slices) is refused by name.  Strings (``DT_STRING``, as
-in ``_CHECKPOINTABLE_OBJECT_GRAPH``) are read as a list of ``bytes``.
+in ``_CHECKPOINTABLE_OBJECT_GRAPH``) are read as an object array of ``bytes``.
 
 Example:
 
@@ -46,10 +46,10 @@ MAX_SHARDS = 10_000
 FOOTER = 48
 MAGIC = 0xDB4775248B80FB57
 # TensorFlow's DataType numbers -> NumPy dtypes (bfloat16: read as uint16, widened).
-DTYPES = {1: "<f4", 2: "<f8", 3: "<i4", 4: "u1", 5: "<i2", 6: "i1", 9: "<i8", 10: "?",
-          14: "bfloat16", 17: "<u2", 19: "<f2", 22: "<u4", 23: "<u8"}
+DTYPES = {1: "<f4", 2: "<f8", 3: "<i4", 4: "u1", 5: "<i2", 6: "i1", 8: "<c8", 9: "<i8",
+          10: "?", 14: "bfloat16", 17: "<u2", 18: "<c16", 19: "<f2", 22: "<u4", 23: "<u8"}
 STRING = 7
-DTYPE_NAMES = {7: "string", 8: "complex64", 18: "complex128", 20: "resource", 21: "variant"}
+DTYPE_NAMES = {7: "string", 20: "resource", 21: "variant"}
 
 
 @dataclass
@@ -90,7 +90,7 @@ class Bundle:
         return DTYPES.get(dtype) or DTYPE_NAMES.get(dtype, f"DataType {dtype}")
 
     def read(self, name: str):
-        """The tensor ``name``: a NumPy array, or a list of bytes for a string tensor.
+        """The tensor ``name``: a NumPy array (of ``bytes`` objects for a string tensor).
 
         Raises:
             FileRefusedError: no such tensor, a type that is not read, or its bytes do not
@@ -99,6 +99,10 @@ class Bundle:
         entry = self.entries.get(name)
         if entry is None:
             raise FileRefusedError(self.prefix, f"holds no tensor {name!r}")
+        if entry.dtype not in DTYPES and entry.dtype != STRING:
+            raise FileRefusedError(self.prefix, f"tensor {name[:200]!r} holds "
+                                                f"{self.dtype_name(name)} values, which are not "
+                                                "read")
         shard = self.shards[entry.shard]
         with open_regular(shard, "TF checkpoint data shard") as (file, size):
             if entry.offset + entry.size > size:
@@ -113,7 +117,7 @@ class Bundle:
             raise FileRefusedError(shard, f"tensor {name!r} does not match its checksum "
                                           "(CRC-32C): the data is corrupted")
         if entry.dtype == STRING:
-            return _strings(data, entry, shard)
+            return np.array(_strings(data, entry, shard), dtype=object).reshape(entry.shape)
         if entry.dtype == 14:  # bfloat16: the high half of a float32
             return (np.frombuffer(data, "<u2").astype(np.uint32) << 16).view(np.float32) \
                 .reshape(entry.shape)

@@ -36,14 +36,13 @@ Shape legend: H hidden.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from pathlib import Path
 
 import numpy as np
 
-from shared.files.bundle import DTYPES, read_bundle
+from shared.files.bundle import read_bundle
 from shared.files.external import inside
 from shared.files.safe import FileRefusedError, brief, read_regular
 from shared.layout import tf1_gru_to_keras, tf1_lstm_to_keras
@@ -60,6 +59,7 @@ from shared.port.layers import (
     dotted,
     float32,
 )
+from shared.port.readers.tf2 import OBJECT_BASED, read_tf2
 
 KERNEL, BIAS = ("kernel", "weights"), ("bias", "biases")
 # Optimizer slots, named "{variable}/{slot}": training state, not weights.
@@ -108,29 +108,35 @@ def check_forget_bias(forget_bias) -> float:
     return float(forget_bias)
 
 
-def read_tf1(path: str, forget_bias: float = 1.0) -> Source:
-    """A TF1 checkpoint's layers; ``forget_bias`` is the LSTM cells' (TF1's default 1.0)."""
-    forget_bias = check_forget_bias(forget_bias)
+def load_variables(path: str) -> dict[str, np.ndarray]:
+    """Every variable of the checkpoint ``path`` names, by name, read by
+    ``shared.files.bundle`` (no TensorFlow, no graph, every size and checksum checked);
+    a string variable (``_CHECKPOINTABLE_OBJECT_GRAPH``) as an array of ``bytes``."""
     prefix = checkpoint_prefix(path)
     try:
         bundle = read_bundle(prefix)
+        return {name: bundle.read(name) for name in bundle.entries}
     except FileRefusedError as refused:
         raise PortError(f"{path}: not a readable TF1 checkpoint ({refused})") from None
-    names = list(bundle.entries)
-    if any("/.ATTRIBUTES/" in name for name in names):
-        raise PortError(f"{path} is a TF2 object-based checkpoint (tf.train.Checkpoint); port "
-                        "reads TF1 name-based ones (tf.compat.v1.train.Saver)")
+
+
+def read_tf1(path: str, forget_bias: float = 1.0, linear: tuple[str, ...] = ()) -> Source:
+    """A TF checkpoint's layers: a TF1 one's by variable scope (``forget_bias``: the LSTM
+    cells', TF1's default 1.0), a TF2 object-based one's by its objects (``readers.tf2``)."""
+    forget_bias = check_forget_bias(forget_bias)
+    variables = load_variables(path)
+    names = list(variables)
+    if any(OBJECT_BASED in name for name in names):
+        return read_tf2(path, variables, linear)
+    if linear:
+        raise PortError(f"--linear names layers read by their structure; {path} is a TF1 "
+                        "checkpoint, whose variable scopes say what each layer is")
     ignored = [name for name in names
                if name in TRAINING or SLOT.match(name.rsplit("/", 1)[-1])
                or name == "_CHECKPOINTABLE_OBJECT_GRAPH"]
-    numbers = [name for name in names if name not in ignored
-               and bundle.entries[name].dtype in DTYPES]
-    weights = {name: bundle.read(name) for name in numbers}
+    weights = {name: variables[name] for name in names if name not in ignored}
     layers = _layers(path, weights, forget_bias)
-    layers.extend(Unportable(dotted(name), f"TF1 variable of {bundle.dtype_name(name)} values",
-                             rules.UNKNOWN)
-                  for name in names if name not in ignored and name not in weights)
-    parameters = sum(math.prod(shape) for shape in bundle.shapes.values())
+    parameters = sum(int(np.size(value)) for value in variables.values())
     notes = [f"{len(ignored)} training-state variables read and not ported (optimizer slots, "
              "global_step)"] if ignored else []
     return Source(path, "tf1", "TF1 checkpoint", layers, len(names), parameters, [], notes)
