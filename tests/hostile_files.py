@@ -154,12 +154,14 @@ def write_bundle(prefix: Path, tensors: dict | None = None, shapes: dict | None 
     """``prefix.index`` and ``prefix.data-00000-of-00001``; ``shapes`` overrides the shapes
     the index declares (a hostile index), the data staying as it is."""
     tensors = tf1_tensors() if tensors is None else tensors
-    dtypes = {np.dtype(np.float32): 1, np.dtype(np.int64): 9}
+    dtypes = {np.dtype(np.float32): 1, np.dtype(np.int64): 9, np.dtype(object): 7}
     data, entries = b"", []
     for name in sorted(tensors):
-        raw = np.ascontiguousarray(tensors[name]).tobytes()
+        raw, crc = (_string_bytes(tensors[name]) if tensors[name].dtype == object
+                    else (np.ascontiguousarray(tensors[name]).tobytes(), None))
         shape = (shapes or {}).get(name, tensors[name].shape)
-        proto = _entry_proto(dtypes[tensors[name].dtype], shape, len(data), len(raw), crc32c(raw))
+        proto = _entry_proto(dtypes[tensors[name].dtype], shape, len(data), len(raw),
+                             crc32c(raw) if crc is None else crc)
         entries.append((name.encode(), proto))
         data += raw
     header = _field(1, 0, _varint(1)) + _field(3, 2, _varint(2) + _field(1, 0, _varint(1)))
@@ -175,6 +177,30 @@ def write_bundle(prefix: Path, tensors: dict | None = None, shapes: dict | None 
     Path(f"{prefix}.index").write_bytes(table + footer)
     Path(f"{prefix}.data-00000-of-00001").write_bytes(data)
     return prefix
+
+
+def _string_bytes(strings: np.ndarray) -> tuple[bytes, int]:
+    """A string tensor as a TF checkpoint stores it (varint lengths, their checksum, the
+    bytes), and the CRC-32C its index entry keeps (over the lengths as 4-byte numbers)."""
+    flat = [bytes(item) for item in strings.reshape(-1)]
+    as_numbers = np.asarray([len(item) for item in flat], dtype="<u4").tobytes()
+    header = masked(crc32c(as_numbers)).to_bytes(4, "little")
+    raw = b"".join(_varint(len(item)) for item in flat) + header + b"".join(flat)
+    return raw, crc32c(as_numbers + header + b"".join(flat))
+
+
+def tf2_tensors(seed: int = 0) -> dict[str, np.ndarray]:
+    """A TF2 object-based checkpoint's variables (``tf.train.Checkpoint(model=...)`` of a
+    tf.keras model: an embedding, a dense layer), its save_counter and its object graph
+    (a serialized proto port never parses: these bytes stand for one)."""
+    rng = np.random.default_rng(seed)
+    value = "/.ATTRIBUTES/VARIABLE_VALUE"
+    return {f"model/embedding/embeddings{value}":
+            rng.uniform(-0.5, 0.5, (V, E)).astype(np.float32),
+            f"model/fc/kernel{value}": rng.uniform(-0.5, 0.5, (H, V)).astype(np.float32),
+            f"model/fc/bias{value}": rng.uniform(-0.5, 0.5, (V,)).astype(np.float32),
+            f"save_counter{value}": np.array(1, np.int64),
+            "_CHECKPOINTABLE_OBJECT_GRAPH": np.array(b"\n\x06\n\x04model", dtype=object)}
 
 
 def reseal_index(index: bytes) -> bytes:

@@ -2,7 +2,7 @@
 
     python -m tests.hostile_fuzz FORMAT SEED COUNT FOLDER   -> one JSON line on stdout
 
-For FORMAT (keras, keras-h5, onnx, torch, safetensors, tf1) it writes one small
+For FORMAT (keras, keras-h5, onnx, torch, safetensors, tf1, tf2) it writes one small
 valid file (``tests/hostile_files.py``), then COUNT mutants of it, and reads
 each with ``port.read`` (and, when that succeeds, writes it with ``port.write``).
 Every outcome must be a clean port or one ``PortError`` of one line naming the
@@ -21,7 +21,8 @@ spliced in, a little-endian integer set to an extreme (the size fields of every
 format), and per format the parts that matter: a Keras config's JSON values, the
 HDF5 bytes near attributes, an ONNX tensor's type, dims and data, a torch
 pickle, a safetensors header, a TF index resealed with fresh checksums (so that
-its parser, not its checksum, meets the change).
+its parser, not its checksum, meets the change), in a TF1 checkpoint and in a TF2
+object-based one (its object graph a string tensor).
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ def valid(kind: str, folder: Path) -> Path:
                    "out.bias": w["dense_bias"]}
         (folder / "valid.safetensors").write_bytes(safetensors.numpy.save(tensors))
         return folder / "valid.safetensors"
+    if kind == "tf2":
+        return hf.write_bundle(folder / "valid.ckpt", hf.tf2_tensors())
     return hf.write_bundle(folder / "valid.ckpt")
 
 
@@ -148,8 +151,8 @@ def rezip(path: Path, out: Path, rng, change) -> None:
 
 
 def mutant(kind: str, path: Path, out: Path, rng) -> Path:
-    """Writes one mutant of the valid ``path`` to ``out`` (or its folder, for tf1)."""
-    raw = path.read_bytes() if kind != "tf1" else b""
+    """Writes one mutant of the valid ``path`` to ``out`` (or its folder, for tf1 and tf2)."""
+    raw = path.read_bytes() if kind not in ("tf1", "tf2") else b""
     choice = rng.random()
     if kind == "keras" and choice < 0.6:
         def change(name, data):
@@ -168,7 +171,7 @@ def mutant(kind: str, path: Path, out: Path, rng) -> Path:
         header = json_value(json.loads(raw[8 : 8 + length]), rng)
         text = json.dumps(header).encode()
         out.write_bytes(len(text).to_bytes(8, "little") + text + raw[8 + length :])
-    elif kind == "tf1":
+    elif kind in ("tf1", "tf2"):
         folder = out.parent / out.stem
         folder.mkdir()
         prefix = folder / "model.ckpt"

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SEED = 24
 # Mutants per format: the HDF5 ones cost a confined child each.
 COUNTS = {"keras": 100, "keras-h5": 100, "onnx": 200, "torch": 200, "safetensors": 200,
-          "tf1": 200}
+          "tf1": 200, "tf2": 200}
 PEAK = 256 << 20  # no mutant of a file of a few KiB may cost this much
 
 

@@ -111,8 +111,8 @@ class Bundle:
                                               f"{size} (truncated?)")
             file.seek(entry.offset)
             data = read_exactly(file, entry.size, shard)
-        # A string tensor's checksum runs over its lengths as 8-byte numbers, not over its
-        # bytes: its layout is checked instead (``_strings``).
+        # A string tensor's checksum runs over its lengths as fixed-size numbers, not over
+        # the varints stored: ``_strings`` checks it with its layout.
         if entry.crc is not None and entry.dtype != STRING and masked(crc32c(data)) != entry.crc:
             raise FileRefusedError(shard, f"tensor {name!r} does not match its checksum "
                                           "(CRC-32C): the data is corrupted")
@@ -326,7 +326,12 @@ def _entry(where: str, name: str, value: bytes, shards: int) -> Entry:
 
 
 def _strings(data: bytes, entry: Entry, where: str) -> list[bytes]:
-    """A string tensor's layout: varint lengths, a 4-byte checksum of them, then the strings."""
+    """A string tensor's layout: varint lengths, a 4-byte checksum of them, then the strings.
+
+    TensorFlow's checksums (``WriteStringTensor``): the 4 bytes are the masked CRC-32C of
+    the lengths written as little-endian numbers (4 bytes each, 8 from 4 GiB up); the
+    entry's runs on over those 4 bytes and then the strings.
+    """
     count = int(np.prod(entry.shape, dtype=np.int64)) if entry.shape else 1
     if count > len(data):  # each length takes a byte at least
         raise FileRefusedError(where, f"string tensor {entry.name!r} does not match its size")
@@ -334,9 +339,16 @@ def _strings(data: bytes, entry: Entry, where: str) -> list[bytes]:
     for _ in range(count):
         length, position = _varint(data, position, where)
         lengths.append(length)
+    header = bytes(data[position : position + 4])
     position += 4
     if position + sum(lengths) != len(data):
         raise FileRefusedError(where, f"string tensor {entry.name!r} does not match its size")
+    as_numbers = b"".join(n.to_bytes(4 if n < 1 << 32 else 8, "little") for n in lengths)
+    if entry.crc is not None and (
+            masked(crc32c(as_numbers)).to_bytes(4, "little") != header
+            or masked(crc32c(as_numbers + header + bytes(data[position:]))) != entry.crc):
+        raise FileRefusedError(where, f"string tensor {entry.name!r} does not match its "
+                                      "checksum (CRC-32C): the data is corrupted")
     found = []
     for length in lengths:
         found.append(bytes(data[position : position + length]))

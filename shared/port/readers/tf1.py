@@ -117,7 +117,7 @@ def load_variables(path: str) -> dict[str, np.ndarray]:
         bundle = read_bundle(prefix)
         return {name: bundle.read(name) for name in bundle.entries}
     except FileRefusedError as refused:
-        raise PortError(f"{path}: not a readable TF1 checkpoint ({refused})") from None
+        raise PortError(f"{path}: not a readable TF checkpoint ({refused})") from None
 
 
 def read_tf1(path: str, forget_bias: float = 1.0, linear: tuple[str, ...] = ()) -> Source:
