@@ -487,6 +487,96 @@ def test_6_tf1_index_shapes_that_do_not_match_the_data_are_one_line(tmp_path):
     refused(prefix, "the index does not match the data")
 
 
+
+# ---- TF2 object-based checkpoints: the same bundle reader, a string tensor, object paths ----
+
+VALUE = "/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def _graph_corrupted(prefix):
+    shard = prefix.parent / f"{prefix.name}.data-00000-of-00001"
+    data = bytearray(shard.read_bytes())
+    data[5] ^= 0xFF  # the object graph's bytes (its name sorts first): its CRC-32C fails
+    shard.write_bytes(bytes(data))
+
+
+TF2_CASES = {
+    "object graph declared 2**40 strings": (
+        {}, {"_CHECKPOINTABLE_OBJECT_GRAPH": (1 << 40,)}, None, "over the 1 GiB"),
+    "object graph's lengths not its size": (
+        {"_CHECKPOINTABLE_OBJECT_GRAPH": np.array([b"ab", b"c"], dtype=object)},
+        {"_CHECKPOINTABLE_OBJECT_GRAPH": (3,)}, None, "does not match its size"),
+    "object graph's bytes corrupted": ({}, {}, _graph_corrupted, "does not match its checksum"),
+    "a variable of strings": ({f"model/fc/kernel{VALUE}": np.array([b"x"] * 4, dtype=object)},
+                              {}, None, "must hold real numbers"),
+    "a path 50000 objects deep": ({f"model/{'a/' * 50_000}kernel{VALUE}": np.ones((2, 2),
+                                                                                  np.float32)},
+                                  {}, None, "characters); port reads layers named in at most"),
+}
+
+
+def test_tf2_a_hand_written_object_based_checkpoint_reads_without_tensorflow(tmp_path):
+    tensors = hf.tf2_tensors()
+    source = port.read(str(hf.write_bundle(tmp_path / "model.ckpt", tensors)))
+    layers = {layer.name: layer for layer in source.layers}
+    assert set(layers) == {"embedding", "fc"}, sorted(layers)
+    np.testing.assert_array_equal(layers["embedding"].weight,
+                                  tensors[f"model/embedding/embeddings{VALUE}"])
+    np.testing.assert_array_equal(layers["fc"].bias, tensors[f"model/fc/bias{VALUE}"])
+
+
+@pytest.mark.parametrize("case", list(TF2_CASES))
+def test_tf2_object_based_checkpoints_are_one_line(tmp_path, case):
+    tensors, shapes, edit, holds = TF2_CASES[case]
+    prefix = hf.write_bundle(tmp_path / "model.ckpt", {**hf.tf2_tensors(), **tensors}, shapes)
+    if edit is not None:
+        edit(prefix)
+    message = refused(prefix, holds)
+    assert len(message) < 500, len(message)
+
+
+# ---- a name a file makes a megabyte long: one short line, whatever the reader ----
+
+LONG = "x" * (1 << 20)
+
+
+def _long_torch(path):
+    torch = pytest.importorskip("torch")
+    torch.save({f"{LONG}.weight": torch.rand(3, 3, 3)}, path)
+
+
+def _long_onnx(path):
+    model = hf.onnx_model()
+    for node in model.graph.node:
+        node.name = LONG + node.name
+    hf.write_onnx(path, model)
+
+
+def _long_tf2_root(path):
+    hf.write_bundle(path, {name.replace("model/", f"{LONG}/"): value
+                           for name, value in hf.tf2_tensors().items()})
+
+
+@pytest.mark.parametrize("name, write", [("m.pt", _long_torch), ("m.onnx", _long_onnx)])
+def test_a_layer_named_a_megabyte_long_is_refused_in_a_short_line(tmp_path, name, write):
+    write(tmp_path / name)
+    message = refused(tmp_path / name, "characters); port reads layers named in at most")
+    assert len(message) < 500, len(message)
+
+
+def test_a_megabyte_long_object_root_is_shown_short_in_the_report(tmp_path):
+    _long_tf2_root(tmp_path / "model.ckpt")
+    source = port.read(str(tmp_path / "model.ckpt"))
+    assert [layer.name for layer in source.layers] == ["embedding", "fc"]
+    assert max(len(line) for line in source.about) < 500, [len(x) for x in source.about]
+
+
+def test_a_port_error_of_a_megabyte_keeps_its_head_and_tail():
+    message = str(PortError(f"model.pt: tensor {LONG} holds NaN; save finite weights"))
+    assert len(message) < 2100 and message.startswith("model.pt: tensor xxx"), len(message)
+    assert "characters not shown" in message and message.endswith("save finite weights")
+
+
 class _Nothing:
     def __enter__(self):
         return self

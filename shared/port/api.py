@@ -18,12 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import partial
 
-from shared.files.safe import FileRefusedError
+from shared.files.safe import FileRefusedError, brief
 from shared.port.checking import LENGTHS, CheckRow, table
 from shared.port.checking import check as check_written
 from shared.port.detect import KINDS, detect
 from shared.port.files import Written
-from shared.port.layers import TARGETS, PortError, Source, Weightless
+from shared.port.layers import MAX_NAME, TARGETS, PortError, Source, Weightless
 from shared.port.readers.keras import read_keras, read_keras_h5
 from shared.port.readers.onnx import read_onnx
 from shared.port.readers.tf1 import read_tf1
@@ -65,9 +65,15 @@ def read(src: str, *, tf1_forget_bias: float = 1.0, linear: tuple[str, ...] = ()
                "safetensors": partial(read_safetensors, linear=tuple(linear)),
                "tf1": partial(read_tf1, forget_bias=tf1_forget_bias, linear=tuple(linear))}
     try:
-        return readers[kind](src)
+        source = readers[kind](src)
     except FileRefusedError as refused:  # the safe-reading layer's words, as a PortError
         raise PortError(str(refused)) from None
+    # A name becomes DST's tensor names and the report's lines: a file may make one endless.
+    long = next((layer.name for layer in source.layers if len(layer.name) > MAX_NAME), None)
+    if long is not None:
+        raise PortError(f"{src}: a layer is named {brief(long)} ({len(long)} characters); port "
+                        f"reads layers named in at most {MAX_NAME}, as DST's tensor names")
+    return source
 
 
 def write(source: Source, target: str, dst: str, *, partial: bool = False) -> Written:

@@ -61,6 +61,7 @@ from shared.files.limits import MAX_JSON_BYTES
 from shared.files.safe import FileRefusedError, brief, loads
 from shared.port.layers import PortError, Source, float32
 from shared.port.readers.keras_config import (
+    MODELS,
     _name,
     entries,
     keras_major,
@@ -113,6 +114,10 @@ def read_keras_h5(path: str, linear: tuple[str, ...] = ()) -> Source:
     config = loads(stored, f"{path}: model_config", MAX_JSON_BYTES)
     if not lists_layers(config):
         kind = config.get("class_name") if isinstance(config, dict) else type(config).__name__
+        if kind in MODELS:  # a model that lists its layers, but not as a list of them
+            raise PortError(f"{path}: the config of its {brief(kind)} model should list its "
+                            "layers (a non-empty JSON list); it does not: the file is damaged "
+                            "or was not written by Keras")
         raise PortError(
             f"{path}: the model is a {brief(kind)} saved in the legacy .h5 format, whose config "
             "does not list its layers (a subclassed keras.Model); save it with "
