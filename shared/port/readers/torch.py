@@ -162,16 +162,17 @@ def load_torch_file(path: str):
                 except Exception as error:  # whatever torch says (a payload, truncation)
                     if isinstance(error, RuntimeError) and "allocate" in str(error):
                         raise
-                    _refuse(path, error)
+                    _refuse(path, error, file)
     except FileRefusedError as refused:
         raise PortError(str(refused)) from None
     _check_tensors(where, state, torch)
     return state
 
 
-def _refuse(path: str, error: Exception):
-    """torch.load's refusal, as a PortError: a whole pickled model said so, by its class."""
-    cls = _pickled_module(path)
+def _refuse(path: str, error: Exception, file):
+    """torch.load's refusal, as a PortError: a whole pickled model said so, by its class
+    (read from ``file``, the file already checked, not from ``path`` opened again)."""
+    cls = _pickled_module(file)
     if cls is not None:
         raise PortError(
             f"{path} holds a whole pickled model (torch.save(model), class {cls}), not a "
@@ -228,7 +229,7 @@ def _check_tensor(where: str, key: str, tensor, torch):
     return storage
 
 
-def _pickled_module(path: str) -> str | None:
+def _pickled_module(file) -> str | None:
     """The class of a whole ``nn.Module`` pickled in a torch.save zip, else None.
 
     The pickle is read as opcodes (``pickletools.genops`` parses, it never runs
@@ -238,7 +239,8 @@ def _pickled_module(path: str) -> str | None:
     import pickletools
 
     try:  # the zip was checked by load_torch_file: every member stored, within the file
-        with zipfile.ZipFile(path) as archive:
+        file.seek(0)
+        with zipfile.ZipFile(file) as archive:
             names = [n for n in archive.namelist() if n.endswith("data.pkl")]
             data = archive.read(names[0]) if names else b""
         strings, classes = [], []
