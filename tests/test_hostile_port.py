@@ -11,6 +11,9 @@ the bombs, a peak memory far below what the file declares (``peak``).
     finding 4  hangs (FIFOs, libhdf5)
     finding 5  memory from small files (zip, HDF5, torch, ONNX, whole-file reads)
     finding 6  tracebacks where one line is promised
+    finding 7  messages that do not name the file
+    and the readers issue 23 added: TF2 object-based checkpoints (a string tensor, object
+    paths), and names a file makes a megabyte long, in any reader
 """
 
 from __future__ import annotations
@@ -487,6 +490,41 @@ def test_6_tf1_index_shapes_that_do_not_match_the_data_are_one_line(tmp_path):
     refused(prefix, "the index does not match the data")
 
 
+
+
+# ---- finding 7: messages that name the file and say what is wrong ----
+
+def _long_number(folder):
+    text = json.dumps(hf.keras_config()).replace('"units": 4', '"units": ' + "9" * 5000, 1)
+    return hf.write_keras(folder / "big.keras", text)
+
+
+def _not_utf8(folder):
+    return hf.write_keras(folder / "u.keras", b'{"class_name": "Functional", "config": '
+                                              b'{"name": "\xff\xfe"}}')
+
+
+def _offset_not_a_number(folder):
+    model = hf.onnx_model()
+    _external(model.graph.initializer[0], "w.bin")
+    next(e for e in model.graph.initializer[0].external_data if e.key == "offset").value = "abc"
+    (folder / "w.bin").write_bytes(bytes(4096))
+    return hf.write_onnx(folder / "off.onnx", model)
+
+
+MESSAGES = {  # before: "Exceeds the limit (4300 digits)", "'utf-8' codec can't decode",
+    # "invalid literal for int()", none naming the file
+    "a number of 5000 digits": (_long_number, "config.json: holds a number written with 5000"),
+    "JSON that is not UTF-8": (_not_utf8, "config.json: is not UTF-8 text"),
+    "an external offset that is not a number": (_offset_not_a_number,
+                                                "has the external data offset 'abc'"),
+}
+
+
+@pytest.mark.parametrize("case", list(MESSAGES))
+def test_7_a_message_names_the_file_and_what_is_wrong(tmp_path, case):
+    write, holds = MESSAGES[case]
+    refused(write(tmp_path), holds)
 
 # ---- TF2 object-based checkpoints: the same bundle reader, a string tensor, object paths ----
 
