@@ -70,6 +70,11 @@ class OptimizerSettings:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def differences(self, other: OptimizerSettings) -> list[tuple[str, object, object]]:
+        """(field, this value, the other's) for every field where the two differ."""
+        return [(f.name, getattr(self, f.name), getattr(other, f.name)) for f in fields(self)
+                if getattr(self, f.name) != getattr(other, f.name)]
+
     @classmethod
     def from_dict(cls, data: object) -> OptimizerSettings:
         """Settings read back strictly (every key, no other); ValueError names the field."""
