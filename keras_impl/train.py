@@ -135,9 +135,10 @@ def train(
     step = per_backend.TrainStep(model, opt, _loss_of, signature=[ids, ids, ids])
     losses: list[float] = []
     done = []  # the epochs run, each a list of batches
-    steps = sum(len(epoch_batches) for epoch_batches in schedule)
-    bar = keras.utils.Progbar(steps, verbose=1 if verbose else 0, unit_name="step")
     for epoch, epoch_batches in enumerate(schedule, start=run.first_epoch):
+        # One bar per epoch, as Keras's fit shows: the hook's line comes after a whole bar.
+        bar = keras.utils.Progbar(len(epoch_batches), verbose=1 if verbose else 0,
+                                  unit_name="step")
         for batch in epoch_batches:
             arrays = _arrays(model, batch.src, batch.tgt_in, batch.tgt_out)      # (B, S), (B, T) x2
             losses.append(step(*(ops.convert_to_tensor(a) for a in arrays)))

@@ -133,10 +133,11 @@ def train(
     model.train()
     losses: list[float] = []
     done = []  # the epochs run, each a list of batches
-    steps = sum(len(epoch_batches) for epoch_batches in schedule)
-    # A with-block ends the bar's line even when a step raises, so an error starts a line.
-    with tqdm(total=steps, disable=not verbose, desc="torch", unit="step") as bar:
-        for epoch, epoch_batches in enumerate(schedule, start=run.first_epoch):
+    for epoch, epoch_batches in enumerate(schedule, start=run.first_epoch):
+        # A with-block ends the bar's line even when a step raises, so an error starts a
+        # line; one bar per epoch, so the hook's line comes after a whole bar.
+        with tqdm(total=len(epoch_batches), disable=not verbose, desc=f"torch {epoch + 1}",
+                  unit="step") as bar:
             for batch in epoch_batches:
                 src, tgt_in, tgt_out = _tensors(model, batch.src, batch.tgt_in, batch.tgt_out)
                 opt.zero_grad(set_to_none=True)
@@ -148,16 +149,16 @@ def train(
                 check_finite_loss(losses[-1], step=len(losses), lr=lr)
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.4f}")
-            done.append(epoch_batches)
-            if on_epoch_end is not None:
-                model.eval()  # dropout off while the hook evaluates
-                taken = start + len(losses)
-                end = EpochEnd(epoch, epoch_means(losses, done)[-1], taken,
-                               lambda taken=taken: export_state(model, opt, run.settings, taken))
-                stop = on_epoch_end(end)
-                model.train()
-                if stop:
-                    break
+        done.append(epoch_batches)
+        if on_epoch_end is not None:
+            model.eval()  # dropout off while the hook evaluates
+            taken = start + len(losses)
+            end = EpochEnd(epoch, epoch_means(losses, done)[-1], taken,
+                           lambda taken=taken: export_state(model, opt, run.settings, taken))
+            stop = on_epoch_end(end)
+            model.train()
+            if stop:
+                break
     model.eval()
     return {
         "backend": "torch",

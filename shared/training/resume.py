@@ -32,16 +32,17 @@ def resume_differences(
     batch_size: int,
 ) -> list[tuple[str, object, object]]:
     """(what, the checkpoint's value, this run's) for every difference, in this order:
-    the config's fields (``config.<field>``), the tokenizers (``src_tokenizer``,
-    ``tgt_tokenizer``), and with a training state the optimizer's settings
+    the tokenizers (``src_tokenizer``, ``tgt_tokenizer``: other data make other
+    vocabularies, and so other vocabulary sizes), the config's fields
+    (``config.<field>``), and with a training state the optimizer's settings
     (``optimizer.<field>``), ``seed`` and ``batch_size``."""
-    found = [(f"config.{key}", value, config.to_dict()[key])
-             for key, value in checkpoint.config.to_dict().items()
-             if value != config.to_dict()[key]]
-    for name, theirs, ours in (("src_tokenizer", checkpoint.src_tokenizer, src_tokenizer),
-                               ("tgt_tokenizer", checkpoint.tgt_tokenizer, tgt_tokenizer)):
-        if theirs.to_dict() != ours.to_dict():
-            found.append((name, describe_tokenizer(theirs), describe_tokenizer(ours)))
+    found = [(name, describe_tokenizer(theirs), describe_tokenizer(ours))
+             for name, theirs, ours in (("src_tokenizer", checkpoint.src_tokenizer, src_tokenizer),
+                                        ("tgt_tokenizer", checkpoint.tgt_tokenizer, tgt_tokenizer))
+             if theirs.to_dict() != ours.to_dict()]
+    found += [(f"config.{key}", value, config.to_dict()[key])
+              for key, value in checkpoint.config.to_dict().items()
+              if value != config.to_dict()[key]]
     training = checkpoint.training
     if training is not None:
         found += [(f"optimizer.{field}", theirs, ours)

@@ -152,6 +152,11 @@ def _data(args) -> Data:
                 f"batch (--batch-size {args.batch_size}) or leaving none to train on; give a "
                 "--val-split that holds out at least one batch and leaves pairs, or --no-val")
         if short:
+            if args.patience is not None:
+                raise UsageError(
+                    f"--patience needs a held-out set (it watches the held-out loss), and the "
+                    f"default {fraction:g} of {len(pairs)} pairs is {count}, fewer than one batch "
+                    f"(--batch-size {args.batch_size}); give --val-split")
             print(f"no held-out set: {fraction:g} of {len(pairs)} pairs is {count}, fewer than one "
                   f"batch (--batch-size {args.batch_size}); --val-split asks for one")
         else:
@@ -221,9 +226,6 @@ def run(args) -> int:
                          "drop --no-val")
     resumed = _resumed(args)
     data = _data(args)
-    if args.patience is not None and data.held_out is None:
-        raise UsageError("--patience needs a held-out set (it watches the held-out loss); give "
-                         "--val-split")
     config = _config(args, data)
     first_epoch, optimizer_state = 0, None
     if resumed is not None:
