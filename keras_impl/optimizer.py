@@ -11,7 +11,7 @@ rule, and Algorithm 1 of Kingma & Ba):
 
 Keras's own ``keras.optimizers.Adam`` keeps the same m and v but adds ε before
 the bias correction, ``w - lr · √(1-β₂ᵗ)/(1-β₁ᵗ) · m / (√v + ε)``: PyTorch's update
-with ε replaced by ε·√(1-β₂ᵗ), which changes with t.  The two differ wherever √v̂
+with ε replaced by ε/√(1-β₂ᵗ), which changes with t.  The two differ wherever √v̂
 comes near ε (gradients near 1e-9, or a weight whose gradient has been zero), so
 ``Adam`` below overrides the update step alone and keeps Keras's slots, clipping
 and variables.  Clipping is Keras's ``global_clipnorm``: every gradient scaled by

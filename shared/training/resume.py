@@ -22,6 +22,16 @@ def describe_tokenizer(tokenizer: Tokenizer) -> str:
     return f"{len(tokenizer)} {tokenizer.level} tokens"
 
 
+def _described(theirs: Tokenizer, ours: Tokenizer) -> tuple[str, str]:
+    """Two different tokenizers in words; where size and level agree, the first id that differs."""
+    described = describe_tokenizer(theirs), describe_tokenizer(ours)
+    if described[0] != described[1]:
+        return described
+    k = next(i for i, (a, b) in enumerate(zip(theirs.tokens, ours.tokens, strict=True)) if a != b)
+    return (f"{described[0]} (token {k} {theirs.tokens[k]!r})",
+            f"{described[1]} (token {k} {ours.tokens[k]!r})")
+
+
 def resume_differences(
     checkpoint: Checkpoint,
     config: Seq2SeqConfig,
@@ -36,7 +46,7 @@ def resume_differences(
     vocabularies, and so other vocabulary sizes), the config's fields
     (``config.<field>``), and with a training state the optimizer's settings
     (``optimizer.<field>``), ``seed`` and ``batch_size``."""
-    found = [(name, describe_tokenizer(theirs), describe_tokenizer(ours))
+    found = [(name, *_described(theirs, ours))
              for name, theirs, ours in (("src_tokenizer", checkpoint.src_tokenizer, src_tokenizer),
                                         ("tgt_tokenizer", checkpoint.tgt_tokenizer, tgt_tokenizer))
              if theirs.to_dict() != ours.to_dict()]

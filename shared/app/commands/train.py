@@ -271,6 +271,7 @@ def _plot_losses(path: Path, history: dict) -> None:
     if history["val_loss"]:
         ax.plot(history["epoch"], history["val_loss"], marker="o", label="held-out")
     ax.set_xlabel("epoch")
+    ax.set_yscale("log")  # a model that learns takes the loss down by orders of magnitude
     ax.set_ylabel("cross-entropy per token")
     ax.set_title(f"{history['backend']}: loss per epoch")
     ax.legend()
