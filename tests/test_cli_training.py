@@ -22,6 +22,7 @@ import pytest
 
 from shared.app.cli import main
 from shared.checkpoint import load_checkpoint, save_checkpoint
+from shared.core.compare import ADAM_LOSS_ATOL
 from tests.refusal import cli_refusal
 from tests.support import ENGINES
 
@@ -30,7 +31,6 @@ pytest.importorskip("tensorflow")
 
 FLAGS = ["--task", "addition", "--n", "160", "--val-split", "0.2", "--batch-size", "16",
          "--embedding-dim", "8", "--hidden-size", "16", "--lr", "0.05", "--clip-norm", "1"]
-ADAM_TOLERANCE = 1e-3  # tests/test_training.py's, for Adam losses across the frameworks
 
 
 def _train(tmp_path, name, backend, *extra) -> dict:
@@ -91,9 +91,9 @@ def test_a_run_moves_to_keras_and_back_to_pytorch(runs, tmp_path):
         assert moved[name]["epoch"] == [epoch]
         steps = three["step_loss"][10 * (epoch - 1) : 10 * epoch]
         worst = np.abs(np.array(moved[name]["step_loss"]) - steps).max()
-        assert worst < ADAM_TOLERANCE, f"epoch {epoch} in {name}: {worst:.2e} from PyTorch's"
+        assert worst < ADAM_LOSS_ATOL, f"epoch {epoch} in {name}: {worst:.2e} from PyTorch's"
         assert moved[name]["val_loss"][0] == pytest.approx(three["val_loss"][epoch - 1],
-                                                           abs=ADAM_TOLERANCE)
+                                                           abs=ADAM_LOSS_ATOL)
 
 
 def test_patience_stops_and_keeps_the_best_epoch(tmp_path):
