@@ -148,9 +148,9 @@ def train(
         if on_epoch_end is not None:
             step.finish()  # JAX trains on values outside the model: put them in
             taken = start + len(losses)
-            end = EpochEnd(epoch, epoch_means(losses, done)[-1], taken,
-                           lambda taken=taken: export_state(model, opt, run.settings,
-                                                            taken))
+            end = EpochEnd(epoch, epoch_means(losses, done)[-1],
+                           tuple(losses[-len(epoch_batches):]), taken,
+                           lambda taken=taken: export_state(model, opt, run.settings, taken))
             if on_epoch_end(end):
                 break
     step.finish()

@@ -6,8 +6,11 @@ task (``FLAGS``), trained a few epochs of ten steps:
 - ``train`` writes history.json (one list per figure, one entry per epoch), loss.png,
   model.safetensors (the best epoch) and model-last.safetensors, both with the
   optimizer's state; ``--patience`` stops and keeps the best;
-- ``--epochs 2`` then ``--resume ... --epochs 1`` gives the figures of ``--epochs 3``,
-  and a run moved from PyTorch to Keras and back gives PyTorch's own;
+- ``--epochs 2`` then ``--resume ... --epochs 1`` gives the figures of ``--epochs 3``
+  (the resumed run's history.json continues the first's), and a run moved from
+  PyTorch to Keras and back gives PyTorch's own;
+- the best epoch and --patience go on across a resume when the history is beside the
+  checkpoint, and count from the resume, said in one line, when it is not;
 - ``evaluate`` gives the same figures on every engine, and reproduces the held-out
   loss that ``train`` printed for the checkpoint's epoch;
 - every bad flag is refused in one line before training.
@@ -56,6 +59,7 @@ def test_history_holds_one_entry_per_epoch_of_every_figure(runs):
     assert history["epoch"] == [1, 2, 3] and history["held_out_pairs"] == 32
     for figure in ("loss", "val_loss", "exact_match", "token_accuracy", "bleu", "chrf"):
         assert len(history[figure]) == 3, figure
+    assert history["steps"] == [10, 10, 10] and len(history["step_loss"]) == 30
     assert history["loss"][-1] < history["loss"][0], "training did not learn"
     assert "tok:char" in history["bleu_signature"] and "nc:6" in history["chrf_signature"]
     assert (folder / "three" / "loss.png").read_bytes().startswith(b"\x89PNG")
@@ -69,12 +73,14 @@ def test_history_holds_one_entry_per_epoch_of_every_figure(runs):
 
 
 def test_two_epochs_then_one_resumed_equal_three(runs):
+    """The resumed run's history holds the first run's two epochs and its own third."""
     _, histories = runs
     resumed, three = histories["resumed"], histories["three"]
-    assert resumed["epoch"] == [3]
-    for figure in ("loss", "val_loss", "token_accuracy"):
-        assert resumed[figure][0] == pytest.approx(three[figure][2], abs=1e-6), figure
-    np.testing.assert_allclose(resumed["step_loss"], three["step_loss"][20:], atol=1e-6)
+    assert resumed["epoch"] == [1, 2, 3] and resumed["steps"] == three["steps"]
+    assert resumed["resumes"] == [{"epoch": 3, "backend": "torch", "after": "torch"}]
+    for figure in ("loss", "val_loss", "token_accuracy", "exact_match", "chrf", "step_loss"):
+        np.testing.assert_allclose(resumed[figure], three[figure], atol=1e-6, err_msg=figure)
+    assert resumed["best_epoch"] == three["best_epoch"]
 
 
 def test_a_run_moves_to_keras_and_back_to_pytorch(runs, tmp_path):
@@ -88,23 +94,59 @@ def test_a_run_moves_to_keras_and_back_to_pytorch(runs, tmp_path):
         moved[name] = _train(tmp_path, name, backend, "--epochs", "1", "--resume",
                              str(tmp_path / resume / "model-last.safetensors"))
     for name, epoch in (("keras", 2), ("back", 3)):
-        assert moved[name]["epoch"] == [epoch]
-        steps = three["step_loss"][10 * (epoch - 1) : 10 * epoch]
+        assert moved[name]["epoch"] == list(range(1, epoch + 1))
+        steps = three["step_loss"][: 10 * epoch]
         worst = np.abs(np.array(moved[name]["step_loss"]) - steps).max()
         assert worst < ADAM_LOSS_ATOL, f"epoch {epoch} in {name}: {worst:.2e} from PyTorch's"
-        assert moved[name]["val_loss"][0] == pytest.approx(three["val_loss"][epoch - 1],
-                                                           abs=ADAM_LOSS_ATOL)
+        np.testing.assert_allclose(moved[name]["val_loss"], three["val_loss"][:epoch],
+                                   atol=ADAM_LOSS_ATOL)
+    assert [r["backend"] for r in moved["back"]["resumes"]] == ["keras", "torch"]
 
 
-def test_patience_stops_and_keeps_the_best_epoch(tmp_path):
+@pytest.fixture(scope="module")
+def patient(tmp_path_factory):
+    """(its folder, its history): a run of up to 12 epochs stopped by --patience 2."""
+    tmp_path = tmp_path_factory.mktemp("patient")
     history = _train(tmp_path, "patient", "torch", "--epochs", "12", "--patience", "2")
+    return tmp_path / "patient", history
+
+
+def test_patience_stops_and_keeps_the_best_epoch(patient):
+    folder, history = patient
     assert history["stopped_early"], f"no stop in 12 epochs: {history['val_loss']}"
     best = history["best_epoch"]
     assert len(history["epoch"]) == best + 2 < 12
     assert min(history["val_loss"]) == history["val_loss"][best - 1]
-    assert load_checkpoint(tmp_path / "patient" / "model.safetensors").training.epochs_done == best
-    last = load_checkpoint(tmp_path / "patient" / "model-last.safetensors").training
-    assert last.epochs_done == best + 2
+    assert load_checkpoint(folder / "model.safetensors").training.epochs_done == best
+    assert load_checkpoint(folder / "model-last.safetensors").training.epochs_done == best + 2
+
+
+def test_patience_and_the_best_go_on_across_a_resume(patient, tmp_path, capsys):
+    """A run stopped by --patience 2 and resumed (with its history beside the checkpoint) has
+    waited 2 epochs already: one more without a better held-out loss stops it, and the new
+    folder's model.safetensors is the first run's best.  The same checkpoint alone in a
+    folder starts the record at the resume, and says so."""
+    folder, stopped = patient
+    last = folder / "model-last.safetensors"
+    resumed = _train(tmp_path, "more", "torch", "--epochs", "3", "--patience", "2",
+                     "--resume", str(last))
+    done = len(stopped["epoch"])
+    assert f"continuing the record of epochs 1 to {done}, best epoch {stopped['best_epoch']}" in (
+        capsys.readouterr().out)
+    assert resumed["epoch"] == list(range(1, done + 2)) and resumed["stopped_early"]
+    assert resumed["val_loss"][:done] == stopped["val_loss"]
+    assert resumed["val_loss"][done] > min(stopped["val_loss"]), "the resumed epoch improved"
+    assert resumed["best_epoch"] == stopped["best_epoch"]
+    assert ((tmp_path / "more" / "model.safetensors").read_bytes()
+            == (folder / "model.safetensors").read_bytes())
+    alone = tmp_path / "alone" / "model-last.safetensors"
+    alone.parent.mkdir()
+    alone.write_bytes(last.read_bytes())
+    fresh_record = _train(tmp_path, "from-alone", "torch", "--epochs", "1", "--patience", "2",
+                          "--resume", str(alone))
+    assert "no history.json beside it: history.json starts at epoch" in capsys.readouterr().out
+    assert fresh_record["epoch"] == [done + 1] and not fresh_record["stopped_early"]
+    assert fresh_record["val_loss"] == resumed["val_loss"][done:]
 
 
 def test_evaluate_gives_the_same_figures_on_every_engine(runs, capsys):
@@ -191,4 +233,4 @@ def test_a_checkpoint_without_optimizer_state_resumes_only_when_asked(runs, tmp_
     assert main([*argv, "--fresh-optimizer"]) == 0
     fresh = json.loads((tmp_path / "out" / "history.json").read_text())
     # Epoch 1 of a new schedule from the trained weights: not the resumed run's epoch 3.
-    assert fresh["epoch"] == [1] and fresh["loss"][0] != histories["resumed"]["loss"][0]
+    assert fresh["epoch"] == [1] and fresh["loss"][0] != histories["resumed"]["loss"][2]

@@ -3,17 +3,19 @@
 Each figure is checked against an independent computation: the loss against
 PyTorch's ``cross_entropy(ignore_index=PAD)``, BLEU and chrF against sacrebleu's own
 one-call functions with the settings the docs name, exact match and token
-accuracy on hand-made cases; then the held-out split, early stopping and what a
-resume compares, framework-free.
+accuracy on hand-made cases; then the held-out split, early stopping, what a
+resume compares and the record it continues, framework-free.
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
 import sacrebleu
 
-from shared.checkpoint import Checkpoint, optimizer_settings
+from shared.checkpoint import Checkpoint, TrainingState, optimizer_settings, save_checkpoint
 from shared.core.config import Seq2SeqConfig
 from shared.core.tokens import EOS, PAD
 from shared.layout import random_weights
@@ -28,6 +30,7 @@ from shared.training.metrics import (
     reference_text,
     teacher_forced_counts,
 )
+from shared.training.record import earlier_record
 from shared.training.resume import resume_differences
 from tests.checkpoint_files import adam_state
 
@@ -123,3 +126,59 @@ def test_a_resume_names_each_difference():
     assert found[:2] == [("src_tokenizer", f"{len(src)} char tokens", f"{len(words)} word tokens"),
                          ("config.hidden_size", 5, 6)]
     assert ("optimizer.name", "adam", "sgd") in found and ("seed", 7, 8) in found
+
+
+def _history(epochs: int, val_loss: list[float]) -> dict:
+    """A history.json of ``epochs`` epochs of 2 steps, 8 held-out pairs."""
+    figures = {name: [0.5] * epochs for name in ("exact_match", "token_accuracy", "bleu", "chrf")}
+    return {"backend": "torch", "held_out_pairs": 8, "epoch": list(range(1, epochs + 1)),
+            "loss": [1.0] * epochs, "steps": [2] * epochs, "val_loss": val_loss, **figures,
+            "step_loss": [float(i) for i in range(2 * epochs)], "resumes": []}
+
+
+# A run of 5 epochs whose best held-out loss is epoch 2's, resumed from epoch 4.
+BROKEN = {
+    "no-history": (None, "no history.json beside it"),
+    "not-json": ("{", "is not readable JSON"),
+    "short": (_history(3, [3.0, 1.0, 2.0]), "does not hold epochs 1 to 4"),
+    "other-held-out": ({**_history(5, [3.0, 1.0, 2.0, 2.5, 0.5]), "held_out_pairs": 9},
+                       "held out 9 pairs; these flags hold out 8"),
+    "list-length": ({**_history(5, [3.0, 1.0, 2.0, 2.5, 0.5]), "bleu": [1.0]},
+                    "has no list 'bleu' of 5 numbers"),
+    "steps": ({**_history(5, [3.0, 1.0, 2.0, 2.5, 0.5]), "steps": [2, 2, 2, 2, 2.5]},
+              "has no list 'steps' of 5 numbers"),
+    "no-best": (_history(5, [3.0, 1.0, 2.0, 2.5, 0.5]),
+                "the best epoch's (2) checkpoint is not"),
+}
+
+
+@pytest.mark.parametrize("case", [*BROKEN, "whole"])
+def test_a_resume_continues_the_record_beside_its_checkpoint(tmp_path, case):
+    """The history up to the checkpoint's epoch and the best epoch's file, or why not."""
+    pairs = load_task("reverse", 40, seed=0)
+    src, tgt = build_tokenizers(pairs)
+    config = Seq2SeqConfig(len(src), len(tgt), 4, 5)
+    state = adam_state(config, epochs_done=4)
+
+    def save(name, epochs_done):
+        path = tmp_path / name
+        save_checkpoint(path, random_weights(config, seed=epochs_done), config, src, tgt,
+                        training=TrainingState(epochs_done, 7, 16, state.optimizer))
+        return path
+
+    resume = save("model-last.safetensors", 4)
+    history, why = BROKEN.get(case, (_history(5, [3.0, 1.0, 2.0, 2.5, 0.5]), ""))
+    if history is not None:
+        (tmp_path / "history.json").write_text(
+            history if isinstance(history, str) else json.dumps(history))
+    if case == "whole":
+        best = save("model.safetensors", 2)
+    earlier, found = earlier_record(resume, Checkpoint(random_weights(config), config, src, tgt,
+                                                       state), held_out_pairs=8)
+    if case != "whole":
+        assert earlier is None and why in found, found
+        return
+    assert found == "" and earlier.best == best.read_bytes()
+    assert earlier.history["epoch"] == [1, 2, 3, 4] and earlier.history["best_epoch"] == 2
+    assert earlier.history["val_loss"] == [3.0, 1.0, 2.0, 2.5]
+    assert earlier.history["step_loss"] == [float(i) for i in range(8)]

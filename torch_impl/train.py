@@ -153,7 +153,8 @@ def train(
         if on_epoch_end is not None:
             model.eval()  # dropout off while the hook evaluates
             taken = start + len(losses)
-            end = EpochEnd(epoch, epoch_means(losses, done)[-1], taken,
+            end = EpochEnd(epoch, epoch_means(losses, done)[-1],
+                           tuple(losses[-len(epoch_batches):]), taken,
                            lambda taken=taken: export_state(model, opt, run.settings, taken))
             stop = on_epoch_end(end)
             model.train()

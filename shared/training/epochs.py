@@ -32,6 +32,7 @@ class EpochEnd:
     Attributes:
         epoch: its number in the whole run, from 0 (a resumed run goes on counting).
         loss: the mean of its steps' training losses.
+        step_losses: each of its steps' training loss, in order.
         step: the optimizer steps taken in the whole run, this epoch's included.
         optimizer_state: the optimizer's state now, exported when called (a neutral
             ``OptimizerState``: what a checkpoint stores to resume from here).
@@ -39,6 +40,7 @@ class EpochEnd:
 
     epoch: int
     loss: float
+    step_losses: tuple[float, ...]
     step: int
     optimizer_state: Callable[[], OptimizerState]
 

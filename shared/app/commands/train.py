@@ -40,7 +40,7 @@ from shared.training.heldout import (
     held_out_count,
     split_pairs,
 )
-from shared.training.record import BEST, LAST, RunRecord
+from shared.training.record import BEST, HISTORY, LAST, RunRecord, earlier_record
 from shared.training.resume import resume_differences
 
 # The flags that make the pairs, and so the tokenizers: what a resumed run gives again.
@@ -219,6 +219,19 @@ def _check_resume(args, checkpoint: Checkpoint, config: Seq2SeqConfig, data: Dat
     raise UsageError(f"--resume {args.resume} {found}")
 
 
+def _earlier(args, checkpoint: Checkpoint, data: Data):
+    """The record of the run --resume continues (its history.json beside it), said in one line."""
+    done = checkpoint.training.epochs_done
+    earlier, why = earlier_record(Path(args.resume), checkpoint, len(data.held_out or ()))
+    if earlier is None:
+        print(f"--resume: {why}: {HISTORY} starts at epoch {done + 1}, and the best epoch and "
+              "--patience count from there")
+    else:
+        best = f", best epoch {earlier.history['best_epoch']}" if data.held_out else ""
+        print(f"--resume: continuing the record of epochs 1 to {done}{best}")
+    return earlier
+
+
 def run(args) -> int:
     out = flags.output_dir(args.out)
     if args.patience is not None and args.no_val:
@@ -227,29 +240,29 @@ def run(args) -> int:
     resumed = _resumed(args)
     data = _data(args)
     config = _config(args, data)
-    first_epoch, optimizer_state = 0, None
+    first_epoch, optimizer_state, earlier = 0, None, None
     if resumed is not None:
         _check_resume(args, resumed, config, data)
         if resumed.training is not None:
             first_epoch = resumed.training.epochs_done
             optimizer_state = None if args.fresh_optimizer else resumed.training.optimizer
+            earlier = _earlier(args, resumed, data)
     backend = load_backend(args.backend)
     model = backend.build_model(config, seed=args.seed)
     if resumed is not None:
         backend.import_weights(model, resumed.weights)
     record = RunRecord(out, backend, model, data.src_tokenizer, data.tgt_tokenizer,
                        seed=args.seed, batch_size=args.batch_size, held_out=data.held_out,
-                       patience=args.patience)
+                       patience=args.patience, earlier=earlier)
 
     def epoch_batches(epoch: int):  # a new shuffle every epoch, the same on every backend
         return batches(data.train_pairs, data.src_tokenizer, data.tgt_tokenizer,
                        args.batch_size, seed=args.seed + epoch, max_length=args.max_length)
 
-    history = backend.train(model, epoch_batches, args.epochs, optimizer=args.optimizer,
-                            lr=args.lr, seed=args.seed, clip_norm=args.clip_norm,
-                            first_epoch=first_epoch, optimizer_state=optimizer_state,
-                            on_epoch_end=record.on_epoch_end)
-    history = record.finish(history)
+    backend.train(model, epoch_batches, args.epochs, optimizer=args.optimizer, lr=args.lr,
+                  seed=args.seed, clip_norm=args.clip_norm, first_epoch=first_epoch,
+                  optimizer_state=optimizer_state, on_epoch_end=record.on_epoch_end)
+    history = record.finish()
     _plot_losses(out / "loss.png", history)
     best = f"best epoch {history['best_epoch']}, " if data.held_out else ""
     print(f"saved {out / BEST} ({best}final loss {history['loss'][-1]:.4f})")
@@ -273,7 +286,10 @@ def _plot_losses(path: Path, history: dict) -> None:
     ax.set_xlabel("epoch")
     ax.set_yscale("log")  # a model that learns takes the loss down by orders of magnitude
     ax.set_ylabel("cross-entropy per token")
-    ax.set_title(f"{history['backend']}: loss per epoch")
+    resumes = history["resumes"]  # a run moved between backends names each part
+    parts = [f"{r['after']}, then {r['backend']} from epoch {r['epoch']}" for r in resumes[:1]]
+    parts += [f"{r['backend']} from epoch {r['epoch']}" for r in resumes[1:]]
+    ax.set_title(f"{'; '.join(parts) or history['backend']}: loss per epoch")
     ax.legend()
     fig.tight_layout()
     png = io.BytesIO()
