@@ -49,8 +49,8 @@ COMMANDS = (train, evaluate, answer, compare, port, export, demo, experiment)
 def build_parser() -> Parser:
     parser = Parser(
         prog="seq2seq-rosetta",
-        description="The same seq2seq LSTM or GRU in Keras and PyTorch: train, answer, "
-                    "compare, port, export, demo.",
+        description="The same seq2seq LSTM or GRU in Keras and PyTorch: train, evaluate, "
+                    "answer, compare, port, export, demo.",
     )
     parser.add_argument("--version", action="version", version=f"seq2seq-rosetta {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)

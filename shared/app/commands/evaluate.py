@@ -35,12 +35,16 @@ NAMES = {"loss": "held-out loss", "exact_match": "exact match", "token_accuracy"
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``evaluate`` command to ``subparsers`` (``shared.app.cli``'s)."""
-    parser = subparsers.add_parser("evaluate", help="a checkpoint's held-out loss, exact match, "
-                                                    "token accuracy, BLEU and chrF")
-    parser.add_argument("checkpoint")
-    parser.add_argument("--backend", choices=ENGINES, required=True)
+    parser = subparsers.add_parser(
+        "evaluate", help="a checkpoint's held-out loss, exact match, token accuracy, BLEU and chrF",
+        description="Score a checkpoint on question/answer pairs with any engine: every pair of "
+                    "--data, the pairs train held out of it (--data with --val-split), or those "
+                    "it held out for --task. One line per figure; docs/training.md defines them.")
+    parser.add_argument("checkpoint", help="a .safetensors checkpoint written by train or port")
+    parser.add_argument("--backend", choices=ENGINES, required=True,
+                        help="the engine that runs the model")
     add_data_flags(parser)
-    parser.add_argument("--batch-size", type=flags.COUNT, default=64)
+    parser.add_argument("--batch-size", type=flags.COUNT, default=64, help="pairs per batch")
     parser.add_argument("--max-len", type=flags.COUNT, default=None,
                         help="the most tokens per greedy answer (default: twice the longest "
                              "reference, plus EOS)")

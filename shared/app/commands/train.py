@@ -9,7 +9,8 @@
 Writes into ``--out`` after every epoch (``shared.training.record``): model.safetensors
 (the epoch of the lowest held-out loss; the last without a held-out set),
 model-last.safetensors, history.json; loss.png at the end.  Every checkpoint holds the
-optimizer's state, so ``--resume`` continues the run on either backend.
+optimizer's state, so ``--resume`` continues the run on either backend, and with it the
+run's record (history, best epoch, patience) from the history.json beside the checkpoint.
 docs/training.md walks through a run.
 
 Everything the flags can get wrong is refused in one line before the first step:
@@ -61,7 +62,9 @@ def add_data_flags(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--task", choices=sorted(TASKS), help="a built-in generated task")
     source.add_argument("--data", help="a question<TAB>answer file (Tatoeba format)")
     parser.add_argument("--n", type=flags.COUNT, default=4000, help="pairs to generate for --task")
-    parser.add_argument("--seed", type=flags.SEED, default=0)
+    parser.add_argument("--seed", type=flags.SEED, default=0,
+                        help="seeds the pairs of --task, the held-out draw, the shuffles and "
+                             "the initial weights")
     parser.add_argument("--max-length", type=flags.COUNT, default=MAX_LENGTH,
                         help="drop pairs whose question or answer has more tokens than this")
     parser.add_argument("--val-split", type=flags.fraction, default=None, metavar="F",
@@ -71,7 +74,11 @@ def add_data_flags(parser: argparse.ArgumentParser) -> None:
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``train`` command to ``subparsers`` (``shared.app.cli``'s)."""
-    train = subparsers.add_parser("train", help="train one backend, save a neutral checkpoint")
+    train = subparsers.add_parser(
+        "train", help="train one backend, save a neutral checkpoint",
+        description="Train on a built-in task or a question<TAB>answer file, scored after every "
+                    "epoch on held-out pairs (loss, exact match, token accuracy, BLEU, chrF); "
+                    "resume a run on either backend. docs/training.md walks through a run.")
     train.add_argument("--backend", choices=TRAINERS, required=True)
     add_data_flags(train)
     train.add_argument("--level", choices=("char", "word"), default="char")
@@ -91,9 +98,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     training = train.add_argument_group("training")
     training.add_argument("--epochs", type=flags.COUNT, required=True,
                           help="epochs to run (with --resume: more epochs)")
-    training.add_argument("--batch-size", type=flags.COUNT, default=64)
-    training.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
-    training.add_argument("--lr", type=flags.positive_number, default=1e-2)
+    training.add_argument("--batch-size", type=flags.COUNT, default=64, help="pairs per step")
+    training.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
+                          help="adam (PyTorch's update rule in both frameworks) or sgd")
+    training.add_argument("--lr", type=flags.positive_number, default=1e-2,
+                          help="the learning rate (default 0.01)")
     training.add_argument("--clip-norm", type=flags.positive_number, default=None, metavar="X",
                           help="scale the gradients to global norm X when theirs is larger")
     training.add_argument("--patience", type=flags.COUNT, default=None, metavar="K",
