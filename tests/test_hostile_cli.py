@@ -51,7 +51,8 @@ def test_2_8_a_full_disk_leaves_the_old_history_and_a_second_run_says_what_it_re
     history = (out / "history.json").read_bytes()
     calls = []
 
-    def full_disk(descriptor):  # the third fsync: history.json's temporary file
+    def full_disk(descriptor):  # the third fsync (after the checkpoint's file and folder):
+        # history.json's temporary file, at the end of the one epoch
         calls.append(descriptor)
         if len(calls) == 3:
             raise OSError(errno.ENOSPC, "No space left on device")
@@ -61,13 +62,14 @@ def test_2_8_a_full_disk_leaves_the_old_history_and_a_second_run_says_what_it_re
                  "--out", str(out)])
     stdout, stderr = capsys.readouterr()
     assert code == 2
-    assert (f"--out {out} already holds model.safetensors, history.json: they will be "
-            "replaced when this run ends") in stdout
+    assert (f"--out {out} already holds model.safetensors, history.json, loss.png: they will "
+            "be replaced when this run ends") in stdout
     line = stderr.splitlines()[-1]
     assert line == ("seq2seq-rosetta: error: No space left on device; free some disk space, "
                     "or write elsewhere (--out)"), line
     assert (out / "history.json").read_bytes() == history  # the old one, whole
-    assert sorted(p.name for p in out.iterdir()) == ["history.json", "model.safetensors"]
+    assert sorted(p.name for p in out.iterdir()) == ["history.json", "loss.png",
+                                                     "model.safetensors"]
     assert json.loads(history)["loss"]
 
 
@@ -88,7 +90,8 @@ def test_8_export_and_port_say_they_replace_what_was_there(checkpoint, tmp_path,
 def test_5_flags_that_ask_for_too_much_memory_are_refused_before_the_work(checkpoint, tmp_path,
                                                                             capsys):
     out = str(tmp_path / "o")
-    train = ["train", "--backend", "torch", "--task", "reverse", "--epochs", "1", "--out", out]
+    train = ["train", "--backend", "torch", "--task", "reverse", "--epochs", "1", "--no-val",
+             "--out", out]
     for argv, holds in (
         ([*train, "--n", "10000000000"], "generating --n 10,000,000,000 question/answer pairs"),
         ([*train, "--n", "64", "--hidden-size", "100000"], "lower --hidden-size, --embedding-dim"),

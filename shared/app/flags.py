@@ -11,7 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
-from shared.core.checks import SEED_RANGE, count_rule
+from shared.core.checks import SEED_RANGE, count_rule, fraction_rule
 
 
 class UsageError(Exception):
@@ -86,6 +86,17 @@ def say_replaced(folder: Path, names: tuple[str, ...], flag: str = "--out") -> l
         print(f"{flag} {folder} already holds {', '.join(path.name for path in used)}: "
               f"{'it' if len(used) == 1 else 'they'} will be replaced when this run ends")
     return used
+
+
+def fraction(text: str) -> float:
+    """A flag type: a number strictly between 0 and 1 (a share of the data)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {_shown(text)}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be {fraction_rule()}; got {text}")
+    return value
 
 
 def output_dir(text: str, flag: str = "--out") -> Path:
