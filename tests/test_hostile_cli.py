@@ -73,6 +73,21 @@ def test_2_8_a_full_disk_leaves_the_old_history_and_a_second_run_says_what_it_re
     assert json.loads(history)["loss"]
 
 
+
+@pytest.mark.parametrize("history", ["[" * 100_000 + "]" * 100_000,
+                                     '{"epoch": [1' + "0" * 5000 + "]}"])
+def test_6_a_hostile_history_beside_a_resumed_checkpoint_is_one_line(tmp_path, capsys, history):
+    first, second = tmp_path / "first", tmp_path / "second"
+    run = ["train", "--backend", "torch", "--task", "reverse", *TINY, "--no-val"]
+    assert main([*run, "--out", str(first)]) == 0
+    (first / "history.json").write_text(history)
+    capsys.readouterr()
+    assert main([*run, "--epochs", "2", "--resume", str(first / "model.safetensors"),
+                 "--out", str(second)]) == 0
+    said = capsys.readouterr().out
+    assert f"--resume: {first / 'history.json'} is not a readable history.json (" in said, said
+    assert json.loads((second / "history.json").read_text())["epoch"][0] == 2  # from the resume
+
 def test_8_export_and_port_say_they_replace_what_was_there(checkpoint, tmp_path, capsys):
     out = tmp_path / "onnx"
     for _ in range(2):
