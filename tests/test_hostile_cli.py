@@ -85,7 +85,7 @@ def test_6_a_hostile_history_beside_a_resumed_checkpoint_is_one_line(tmp_path, c
     assert main([*run, "--epochs", "2", "--resume", str(first / "model.safetensors"),
                  "--out", str(second)]) == 0
     said = capsys.readouterr().out
-    assert f"--resume: {first / 'history.json'} is not a readable history.json (" in said, said
+    assert f"--resume: {first / 'history.json'} is not readable JSON (" in said, said
     assert json.loads((second / "history.json").read_text())["epoch"][0] == 2  # from the resume
 
 def test_8_export_and_port_say_they_replace_what_was_there(checkpoint, tmp_path, capsys):

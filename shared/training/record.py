@@ -91,7 +91,7 @@ def earlier_record(resume: Path, checkpoint: Checkpoint, held_out_pairs: int
     try:  # a file beside a checkpoint someone gave: the strict JSON of every reader
         history = loads(read_regular(path, HISTORY, MAX_JSON_BYTES), path, MAX_JSON_BYTES)
     except (OSError, FileRefusedError) as error:
-        return None, f"{path} is not a readable {HISTORY} ({getattr(error, 'reason', error)})"
+        return None, f"{path} is not readable JSON ({getattr(error, 'reason', error)})"
     why = _not_this_run(history, done, held_out_pairs)
     if why:
         return None, f"{path} {why}"
