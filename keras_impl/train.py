@@ -24,6 +24,7 @@ from shared import PAD, Batch
 from shared.checkpoint.training_state import OptimizerState
 from shared.training.checks import (
     check_finite_loss,
+    check_finite_weights,
     check_training_args,
     check_training_batch,
     epoch_means,
@@ -81,6 +82,11 @@ def _reseed_dropout(model: Seq2Seq, seed: int) -> None:
     if generator is None:
         return
     generator.state.assign(ops.cast(ops.convert_to_tensor([seed, 0]), generator.state.dtype))
+
+
+def _check_weights(model: Seq2Seq, steps: int, lr: float) -> None:
+    check_finite_weights(((v.path, ops.convert_to_numpy(v)) for v in model.weights),
+                         steps=steps, lr=lr)
 
 
 def train(
@@ -147,6 +153,7 @@ def train(
         done.append(epoch_batches)
         if on_epoch_end is not None:
             step.finish()  # JAX trains on values outside the model: put them in
+            _check_weights(model, len(losses), lr)  # before the hook evaluates or saves them
             taken = start + len(losses)
             end = EpochEnd(epoch, epoch_means(losses, done)[-1],
                            tuple(losses[-len(epoch_batches):]), taken,
@@ -154,6 +161,7 @@ def train(
             if on_epoch_end(end):
                 break
     step.finish()
+    _check_weights(model, len(losses), lr)  # the last update is seen by no loss
     return {
         "backend": "keras",
         "optimizer": run.settings.name,

@@ -21,6 +21,19 @@ from shared.layout import random_weights
 from shared.text.tokenizer import Tokenizer
 
 
+def small_checkpoint(path) -> tuple:
+    """A real small checkpoint at ``path`` (the reverse task's vocabularies, E = 3, H = 4,
+    random weights); returns (config, src_tok, tgt_tok)."""
+    from shared.checkpoint import save_checkpoint
+    from shared.text.data import build_tokenizers
+    from shared.text.tasks import load_task
+
+    src_tok, tgt_tok = build_tokenizers(load_task("reverse", 16, seed=0))
+    config = Seq2SeqConfig(len(src_tok), len(tgt_tok), embedding_dim=3, hidden_size=4)
+    save_checkpoint(path, random_weights(config, seed=1), config, src_tok, tgt_tok)
+    return config, src_tok, tgt_tok
+
+
 def make_parts(num_layers=2, bidirectional=True, seed=3, cell="lstm", extra_word="",
                attention="none"):
     """(weights, config, src_tokenizer, tgt_tokenizer) with V_src = 8 != V_tgt = 10 (or 11).

@@ -20,6 +20,7 @@ from shared import PAD, Batch
 from shared.checkpoint.training_state import OptimizerState
 from shared.training.checks import (
     check_finite_loss,
+    check_finite_weights,
     check_training_args,
     check_training_batch,
     epoch_means,
@@ -80,6 +81,11 @@ def loss_and_gradients(model: Seq2Seq, src, tgt_in, tgt_out) -> tuple[float, dic
     model.zero_grad(set_to_none=True)
     model.train(was_training)
     return loss.item(), gradients
+
+
+def _check_weights(model: Seq2Seq, steps: int, lr: float) -> None:
+    check_finite_weights(((name, p.detach().numpy()) for name, p in model.named_parameters()),
+                         steps=steps, lr=lr)
 
 
 def train(
@@ -151,6 +157,7 @@ def train(
                 bar.set_postfix(loss=f"{losses[-1]:.4f}")
         done.append(epoch_batches)
         if on_epoch_end is not None:
+            _check_weights(model, len(losses), lr)  # before the hook evaluates or saves them
             model.eval()  # dropout off while the hook evaluates
             taken = start + len(losses)
             end = EpochEnd(epoch, epoch_means(losses, done)[-1],
@@ -160,6 +167,7 @@ def train(
             model.train()
             if stop:
                 break
+    _check_weights(model, len(losses), lr)  # the last update is seen by no loss
     model.eval()
     return {
         "backend": "torch",

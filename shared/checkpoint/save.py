@@ -3,7 +3,9 @@ and, to continue its training later, its training state.
 
 Everything is checked before a byte is written, and the file is written through
 ``shared.files.atomic``, so a refused or interrupted save leaves any existing
-file as it was.  ``load_checkpoint`` refuses what this refuses.
+file as it was; the temporary file a save killed with ``kill -9`` leaves
+(``.model.safetensors.PID.XXXX.tmp``) is removed by the next save of the same
+file.  ``load_checkpoint`` refuses what this refuses.
 """
 
 from __future__ import annotations

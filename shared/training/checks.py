@@ -96,6 +96,35 @@ def check_finite_loss(loss: float, step: int, lr: float) -> None:
         )
 
 
+def check_finite_weights(weights: Iterable[tuple[str, np.ndarray]], steps: int,
+                         lr: float) -> None:
+    """Stops training whose last update left a weight NaN or inf.
+
+    ``check_finite_loss`` sees each step's loss before that step's update, so the
+    update of the last step (the only one, in a run of one step) is seen by no
+    loss: the trainers call this after their loop, and at each epoch's end before
+    an ``on_epoch_end`` hook evaluates or saves the weights, so that such a run says
+    it diverged rather than ending in a checkpoint no loader accepts.
+
+    Args:
+        weights: (name, array) for every weight, in any order.
+        steps: how many steps ran.
+        lr: the learning rate, for the message.
+
+    Raises:
+        TrainingDivergedError: a weight holds NaN or inf.
+    """
+    # The message names no weight: each framework names its own, and both backends
+    # should refuse a diverged run in the same words.
+    for _, value in weights:
+        if not np.all(np.isfinite(value)):
+            raise TrainingDivergedError(
+                f"training diverged at step {steps}, the last: its update left weights that "
+                f"are NaN or inf, with lr {lr:g}; lower the learning rate (--lr on the command "
+                "line)"
+            )
+
+
 def check_training_batch(
     config: Seq2SeqConfig, src, tgt_in, tgt_out
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

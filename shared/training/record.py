@@ -43,6 +43,8 @@ from shared.checkpoint import (
     save_checkpoint,
 )
 from shared.files.atomic import write_atomically
+from shared.files.limits import MAX_JSON_BYTES
+from shared.files.safe import FileRefusedError, loads, read_regular
 from shared.text.tokenizer import Tokenizer
 from shared.training.epochs import EarlyStopping, EpochEnd
 from shared.training.evaluation import FIGURES, evaluate
@@ -86,10 +88,10 @@ def earlier_record(resume: Path, checkpoint: Checkpoint, held_out_pairs: int
     path = Path(resume).parent / HISTORY
     if not path.is_file():
         return None, f"no {HISTORY} beside it"
-    try:
-        history = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        return None, f"{path} is not readable JSON ({error})"
+    try:  # a file beside a checkpoint someone gave: the strict JSON of every reader
+        history = loads(read_regular(path, HISTORY, MAX_JSON_BYTES), path, MAX_JSON_BYTES)
+    except (OSError, FileRefusedError) as error:
+        return None, f"{path} is not readable JSON ({getattr(error, 'reason', error)})"
     why = _not_this_run(history, done, held_out_pairs)
     if why:
         return None, f"{path} {why}"

@@ -16,6 +16,11 @@ docs/training.md walks through a run.
 Everything the flags can get wrong is refused in one line before the first step:
 a --val-split that holds out fewer pairs than one batch, --patience without a held-out
 set, a --resume checkpoint whose model, vocabularies or optimizer differ from the flags.
+
+Every file is written whole or not at all (``shared.files.atomic``), and a used
+``--out`` is named with what it will replace before the work starts.  What ``--n``,
+``--epochs``, the model's sizes and ``--batch-size`` ask for is estimated first and
+refused over the memory cap (``shared.app.limits``).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import io
 from pathlib import Path
 from typing import NamedTuple
 
-from shared.app import flags
+from shared.app import flags, limits
 from shared.app.backends import TRAINERS, load_backend
 from shared.app.flags import UsageError
 from shared.checkpoint import Checkpoint, CheckpointError, load_checkpoint, optimizer_settings
@@ -120,6 +125,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return train
 
 
+OUTPUTS = (BEST, LAST, HISTORY, "loss.png")
+
+
 class Data(NamedTuple):
     """The pairs a run trains and is scored on, and the tokenizers of the training pairs."""
 
@@ -131,8 +139,11 @@ class Data(NamedTuple):
 
 def read_data(args, level: str, using: str = "training on", say=print) -> list[tuple[str, str]]:
     """The flags' pairs, without those over --max-length (said in one line, ``using`` the rest)."""
-    pairs = read_pairs(args.data) if args.data is not None else load_task(args.task, args.n,
-                                                                          args.seed)
+    if args.data is not None:
+        pairs = read_pairs(args.data)
+    else:
+        limits.check_pairs(args.n)
+        pairs = load_task(args.task, args.n, args.seed)
     counting = build_tokenizers(pairs, level=level)  # a pair's length needs no vocabulary
     kept, dropped = drop_long_pairs(pairs, *counting, args.max_length, "--max-length")
     if dropped:
@@ -241,6 +252,14 @@ def _earlier(args, checkpoint: Checkpoint, data: Data):
     return earlier
 
 
+def _check_sizes(args, config: Seq2SeqConfig, data: Data) -> None:
+    """Refuse, before any work, a run whose batches or training step exceed the memory cap."""
+    longest = 1 + max((max(len(data.src_tokenizer.encode(q)), len(data.tgt_tokenizer.encode(a)))
+                       for q, a in data.train_pairs), default=0)
+    limits.check_schedule(len(data.train_pairs), longest, args.epochs)
+    limits.check_training(config, args.batch_size, longest, longest)
+
+
 def run(args) -> int:
     out = flags.output_dir(args.out)
     if args.patience is not None and args.no_val:
@@ -256,6 +275,8 @@ def run(args) -> int:
             first_epoch = resumed.training.epochs_done
             optimizer_state = None if args.fresh_optimizer else resumed.training.optimizer
             earlier = _earlier(args, resumed, data)
+    _check_sizes(args, config, data)
+    flags.say_replaced(out, OUTPUTS)  # every check passed: the run will write them
     backend = load_backend(args.backend)
     model = backend.build_model(config, seed=args.seed)
     if resumed is not None:
