@@ -32,7 +32,7 @@ import numpy as np
 from onnx_impl.model import Seq2Seq
 from shared import Seq2SeqConfig
 from shared.core.checks import check_seed
-from shared.core.inputs import check_source
+from shared.core.inputs import check_initial_state, check_source
 from shared.decoding import inference
 from shared.decoding.memory import Memory, check_decoder_inputs
 from shared.layout import random_weights
@@ -94,15 +94,21 @@ def load_model(path: str | os.PathLike) -> Seq2Seq:
     return Seq2Seq(checkpoint.config, models, checksum)
 
 
-def encode(model: Seq2Seq, src, return_memory: bool = False):
+def encode(model: Seq2Seq, src, return_memory: bool = False, initial_state=None):
     """The hand-off, (h, c) or (h,), float32 NumPy, each (L, B, H_dec); all-PAD rows give zeros.
 
     With ``return_memory``, (state, memory): ``Memory(outputs (B, S, H_dec) float32,
     zeros at PAD, mask (B, S) bool)``, what attention reads; a model without attention
     gives an empty one (outputs (B, S, 0), ``shared.decoding.memory.empty_memory``).
+
+    Streaming: ``initial_state``, the state a previous chunk's ``encode`` returned,
+    continues from it, so that chunk after chunk ends where the whole source would
+    (the memories, concatenated along S, are the whole source's); a row of only PAD
+    keeps it.  A bidirectional encoder cannot stream and refuses it.
     """
     src = check_source(src, model.config.src_vocab_size)                       # (B, S)
-    return model.encode(src, return_memory=return_memory)                     # each (L, B, H_dec)
+    initial_state = check_initial_state(initial_state, model.config, len(src))
+    return model.encode(src, return_memory, initial_state)                    # each (L, B, H_dec)
 
 
 def decode(model: Seq2Seq, tgt_in, state, memory=None) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:

@@ -109,6 +109,21 @@ def build_models(
     return models
 
 
+def streaming_encoder(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig) -> bytes:
+    """The serialized streaming encoder of ``weights`` (``encoder_graph(..., streaming=True)``).
+
+    ``onnx_impl`` builds it in memory when ``encode`` is given an initial state; it is
+    never written to an export folder, whose format (version 1) has the two models only.
+    """
+    model = onnx.helper.make_model(
+        encoder_graph(check_weights(weights, config), config, streaming=True),
+        opset_imports=[onnx.helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
+        producer_name=PRODUCER, producer_version=__version__,
+    )
+    onnx.checker.check_model(model)
+    return model.SerializeToString(deterministic=True)
+
+
 def graph_sha256(model: onnx.ModelProto) -> str:
     """SHA-256 hex digest of ``model`` serialized with its ``graph_sha256`` entry left out."""
     unsigned = onnx.ModelProto()
