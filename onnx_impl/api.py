@@ -34,7 +34,7 @@ from shared import Seq2SeqConfig
 from shared.core.checks import check_seed
 from shared.core.inputs import check_initial_state, check_source
 from shared.decoding import inference
-from shared.decoding.memory import Memory, check_decoder_inputs
+from shared.decoding.memory import check_decoder_inputs
 from shared.layout import random_weights
 from shared.onnx.export import build_models, read_models, stored_checksum
 from shared.onnx.graph import canonical_weights
@@ -126,42 +126,7 @@ def decode(model: Seq2Seq, tgt_in, state, memory=None) -> tuple[np.ndarray, tupl
     return model.decode(tgt_in, state, memory)                                 # (B, T, V_tgt)
 
 
-def _attend(model: Seq2Seq, tgt_in: np.ndarray, state, memory: Memory) -> np.ndarray:
-    """Teacher-forced attention weights (B, T, S) from checked NumPy inputs."""
-    _, _, weights = model.decode(tgt_in, state, memory, return_attention=True)
-    return weights                                                             # (B, T, S)
-
-
-def _step_fn(model: Seq2Seq):
-    """One generation step on arrays: feed one token per row, carry the state and memory."""
-
-    def step(tokens: np.ndarray, carried):
-        state, memory = carried
-        logits, state = model.decode(tokens[:, None], state, memory)           # (N, 1, V_tgt)
-        return logits[:, 0], (state, memory)                                   # each (L, N, H_dec)
-
-    return step
-
-
-def _select(carried, index: np.ndarray):
-    """Pick hypotheses along the batch: axis 1 of each state part, axis 0 of the memory.
-
-    Beam search copies each row to its K places and reorders them every step; the
-    memory (with attention) must follow its rows, or a hypothesis would read
-    another question.
-    """
-    state, memory = carried
-    state = tuple(np.take(s, index, axis=1) for s in state)                    # each (L, N, H_dec)
-    return state, (None if memory is None else memory.take(index))  # (N, S, H_dec), (N, S)
-
-
-def _start(model: Seq2Seq, src: np.ndarray):
-    """What generation carries: (the hand-off, the memory or None without attention)."""
-    state, memory = model.encode(src, return_memory=True)                     # each (L, B, H_dec)
-    return state, (memory if model.config.has_attention else None)
-
-
-_HOOKS = inference.Hooks(encode, decode, _start, _step_fn, _select, _attend)
+_HOOKS = inference.array_hooks(encode, decode)
 
 
 def forward(model: Seq2Seq, src, tgt_in) -> np.ndarray:

@@ -43,6 +43,7 @@ import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
 
+from shared.checkpoint.load import stored_checksum
 from shared.core.config import Seq2SeqConfig
 from shared.core.version import __version__
 from shared.layout import check_weights
@@ -160,14 +161,6 @@ def export_onnx(
         os.replace(temporary, path)  # a reader sees the old file or the new one, whole
         paths[part] = path
     return paths
-
-
-def stored_checksum(path: str | os.PathLike) -> str:
-    """The checksum stored in a checkpoint that ``load_checkpoint`` has already accepted."""
-    import safetensors
-
-    with safetensors.safe_open(os.fspath(path), framework="numpy") as file:
-        return file.metadata()["sha256"]
 
 
 def export_checkpoint(path: str | os.PathLike, out: str | os.PathLike) -> dict[str, Path]:
