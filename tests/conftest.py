@@ -45,12 +45,21 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
 
 
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
     """Run the tests that wait for the Keras-on-JAX/PyTorch processes last, when they are done.
 
     Those processes also take whole files off this one (``keras_backend_runs.MOVED``):
     when they run, this process skips those files' tests rather than run them twice.
+    An on-device engine's rows of the grid exist for the grid models it exports only
+    (``support.runs``): the others are left out, not collected.
     """
+    from tests.support import runs
+
+    outside = {item for item in items
+               if hasattr(item, "callspec") and not runs(item.callspec.params)}
+    if outside:
+        config.hook.pytest_deselected(items=list(outside))
+        items[:] = [item for item in items if item not in outside]
     waiting = [item for item in items if item.nodeid.startswith("tests/test_keras_backends.py")]
     if not waiting:
         return
