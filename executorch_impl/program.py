@@ -45,8 +45,8 @@ def load_program(buffer: bytes, config: Seq2SeqConfig, part: str, batch_size: in
     except RuntimeError as error:
         raise OnDeviceModelError(f"does not load as an ExecuTorch program ({error})") from None
     if names != ["forward"]:
-        raise OnDeviceModelError(f"has methods {sorted(names)}; the {part} program has one, "
-                                 "'forward'")
+        raise OnDeviceModelError(f"has methods {sorted(names)}; the {config.cell} {part} has "
+                                 "one, 'forward'")
     meta = module.method_meta("forward")
     for kind, count, info, expected in (
         ("inputs", meta.num_inputs(), meta.input_tensor_meta,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ai_edge_litert.interpreter import Interpreter
 
-from litert_impl.program import check_program, operators
+from litert_impl.program import check_program
 from shared.core.runtime import session_threads
 from shared.ondevice.contract import ENTRY, PARTS
 from shared.ondevice.fixed import Feeds, FixedShapeModel
@@ -46,11 +46,11 @@ class Seq2Seq(FixedShapeModel):
         super().__init__(export.config, export.batch_size, export.max_source_length)
         self.checkpoint_sha256 = export.checkpoint_sha256
         self.programs = export.programs  # the interpreters read these bytes in place
-        self.operators = {part: operators(export.programs[part]) for part in PARTS}
+        self.operators: dict[str, dict[str, int]] = {}
         self.interpreters: dict[str, Interpreter] = {}
         for part in PARTS:
             try:
-                self.interpreters[part] = check_program(
+                self.interpreters[part], self.operators[part] = check_program(
                     export.programs[part], self.config, part, self.batch_size,
                     self.max_source_length, session_threads()["intra_op"])
             except OnDeviceModelError as error:

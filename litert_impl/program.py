@@ -62,14 +62,16 @@ def operators(blob: bytes) -> dict[str, int]:
             subgraph = model.Subgraphs(g)
             for o in range(subgraph.OperatorsLength()):
                 counts[codes[subgraph.Operators(o).OpcodeIndex()]] += 1
-    except (IndexError, ValueError, TypeError) as error:  # flatbuffers' own failures
-        raise OnDeviceModelError(f"is not a LiteRT flatbuffer ({error})") from None
+    except Exception as error:  # whatever a malformed flatbuffer makes the reader raise
+        raise OnDeviceModelError(f"is not a LiteRT flatbuffer ({type(error).__name__}: "
+                                 f"{error})") from None
     return dict(sorted(counts.items()))
 
 
 def check_program(blob: bytes, config: Seq2SeqConfig, part: str, batch_size: int,
-                  max_source_length: int, num_threads: int | None = None) -> Interpreter:
-    """The interpreter of one checked program (see the module docstring).
+                  max_source_length: int, num_threads: int | None = None
+                  ) -> tuple[Interpreter, dict[str, int]]:
+    """(The interpreter, its operators) of one checked program (see the module docstring).
 
     ``num_threads``: the interpreter's threads (None: LiteRT's default).
 
@@ -88,8 +90,8 @@ def check_program(blob: bytes, config: Seq2SeqConfig, part: str, batch_size: int
     interpreter = Interpreter(model_content=blob, num_threads=num_threads)
     signatures = interpreter.get_signature_list()
     if list(signatures) != [ENTRY[part]]:
-        raise OnDeviceModelError(f"has signatures {sorted(signatures)}; the {part} program "
-                                 f"has one, {ENTRY[part]!r}")
+        raise OnDeviceModelError(f"has signatures {sorted(signatures)}; the {config.cell} "
+                                 f"{part} has one, {ENTRY[part]!r}")
     runner = interpreter.get_signature_runner(ENTRY[part])
     for kind, details, expected in (
         ("inputs", runner.get_input_details(), inputs(config, part, batch_size,
@@ -104,7 +106,7 @@ def check_program(blob: bytes, config: Seq2SeqConfig, part: str, batch_size: int
             raise OnDeviceModelError(
                 f"has {kind} {_shown(got)}; the {config.cell} {part} exported with batch_size "
                 f"{batch_size} and max_source_length {max_source_length} has {_shown(want)}")
-    return interpreter
+    return interpreter, found
 
 
 def _shown(tensors: dict) -> str:

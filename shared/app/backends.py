@@ -2,9 +2,10 @@
 
 The command line and the demo import no framework until a command needs one;
 then ``load_backend`` imports ``keras_impl``, ``torch_impl`` or ``onnx_impl``, the
-inference-only engine on ONNX Runtime (the command line holds TensorFlow's start-up
-notices back, see ``shared.app.quiet``),
-``model_from_checkpoint`` builds a model holding a checkpoint's weights, and
+inference-only engine on ONNX Runtime, or an on-device one, ``litert_impl`` or
+``executorch_impl`` (the command line holds TensorFlow's start-up notices back, see
+``shared.app.quiet``), ``model_from_checkpoint`` builds a model holding a checkpoint's
+weights, ``exported_model`` loads an on-device engine's folder of that checkpoint, and
 ``threads_for_both`` sets the thread pools for the commands that run both
 frameworks (``compare`` and ``demo``).
 
@@ -20,11 +21,15 @@ from collections.abc import Iterator
 from types import ModuleType
 
 from shared.checkpoint import Checkpoint
+from shared.checkpoint.load import stored_checksum
 from shared.core.runtime import threads
 
 # The engines that train (the training half of the API), and all that run a trained model.
 TRAINERS = ("keras", "torch")
-ENGINES = (*TRAINERS, "onnx")
+# The engines that run programs exported for a device (`seq2seq-rosetta export --format`):
+# they load the exported folder, not the checkpoint.
+ON_DEVICE = ("litert", "executorch")
+ENGINES = (*TRAINERS, "onnx", *ON_DEVICE)
 
 # TensorFlow ran this project's graphs fastest with two ops at once (inter-op 2):
 # a training step has independent ops side by side, e.g. the gradients for the
@@ -58,6 +63,26 @@ def model_from_checkpoint(backend: ModuleType, checkpoint: Checkpoint):
     """A new ``backend`` model of the checkpoint's config, holding its weights."""
     model = backend.build_model(checkpoint.config)
     backend.import_weights(model, checkpoint.weights)
+    return model
+
+
+def exported_model(backend: ModuleType, folder: str | os.PathLike,
+                   checkpoint_path: str | os.PathLike):
+    """An on-device ``backend``'s model of ``folder``, which must come from this checkpoint.
+
+    ``load_model`` checks the folder (ours, unchanged); its metadata names the checksum
+    of the checkpoint it was exported from, which must be the one given: answers and
+    parity tables would otherwise mix two models.
+
+    Raises:
+        BackendError: the folder was exported from another checkpoint.
+    """
+    model = backend.load_model(folder)
+    if model.checkpoint_sha256 != stored_checksum(checkpoint_path):
+        raise BackendError(
+            f"{folder} was not exported from {checkpoint_path} (another checkpoint's checksum "
+            f"in its metadata); export it again: seq2seq-rosetta export {checkpoint_path} "
+            f"--format {backend.NAME} --out {folder}")
     return model
 
 

@@ -171,6 +171,26 @@ def read_folder(folder: str | os.PathLike, runtime: str) -> Export:
                   str(metadata["checkpoint_sha256"]), programs, metadata)
 
 
+def runtime_of(folder: str | os.PathLike) -> str:
+    """Which runtime's programs a folder holds ("litert" or "executorch"), from its metadata.
+
+    Raises:
+        OnDeviceModelError: no metadata, or not one of ours.
+    """
+    where = Path(folder) / METADATA
+    try:
+        metadata = loads(read_regular(where, "metadata file", MAX_METADATA_BYTES), where,
+                         MAX_METADATA_BYTES)
+    except FileRefusedError as refused:
+        raise _error(where, f"{refused.reason} (an export folder of `seq2seq-rosetta export "
+                            "--format litert|executorch` holds one)") from None
+    found = metadata.get("format") if isinstance(metadata, dict) else None
+    for runtime in FORMATS:
+        if found == f"seq2seq-rosetta/{runtime}":
+            return runtime
+    raise _error(where, f"is not a seq2seq-rosetta on-device export (format {found!r})")
+
+
 def _metadata(where: Path, runtime: str) -> dict:
     try:
         metadata = loads(read_regular(where, "metadata file", MAX_METADATA_BYTES), where,
