@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -32,7 +33,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from shared import Seq2SeqConfig
+from shared import Seq2SeqConfig, reference
 from shared.ladder import climb
 from shared.layout import random_weights
 from shared.ondevice.contract import input_names, output_names
@@ -301,6 +302,30 @@ def test_executorch_metadata_lists_the_kernels_and_the_delegate():
         assert calls.get("delegate XnnpackBackend", 0) >= 1, (part, calls)
         assert any(name.startswith("XnnpackBackend: aten.linear") for name in calls), calls
         assert "aten::where.self_out" in calls, f"{part}: the PAD rule runs outside XNNPACK"
+
+
+# ---- the bare runtimes, as docs/on-device.md runs them ----
+
+BARE = {"litert_impl": "# LiteRT, bare", "executorch_impl": "# ExecuTorch, bare"}
+
+
+@pytest.mark.parametrize("engine", ON_DEVICE)
+def test_the_bare_runtime_loop_of_the_docs_answers_as_the_reference(engine):
+    """docs/on-device.md's greedy loop, run as printed on an exported folder: nothing of
+    ours at run time, the reference's tokens."""
+    page = (on_device.ROOT / "docs" / "on-device.md").read_text(encoding="utf-8")
+    blocks = [block for block in re.findall(r"```python\n(.*?)```", page, flags=re.DOTALL)
+              if block.startswith(BARE[engine])]
+    assert len(blocks) == 1, f"docs/on-device.md shows no {BARE[engine]!r} loop"
+    namespace: dict = {}
+    exec(compile(blocks[0], "docs/on-device.md", "exec"), namespace)
+    case = grid_case(LSTM)
+    folder = on_device.export_folder(engine, case.config, case.weights, 4, case.src.shape[1],
+                                     ON_DEVICE_GRID[LSTM])
+    src = case.src[:4]                                                      # (B_f, S_f)
+    tokens = namespace["greedy"](str(folder), src.astype(np.int32), 9)
+    np.testing.assert_array_equal(tokens, reference.greedy_decode(case.weights, case.config,
+                                                                  src, 9))
 
 
 # ---- what each runtime imports ----
