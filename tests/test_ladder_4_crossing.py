@@ -38,6 +38,7 @@ from shared.ladder.rungs import NUMPY_REFERENCE, Inputs, ReferenceModel
 from shared.layout import random_weights
 from tests.support import (
     BOTH_WAYS,
+    BUILDERS,
     BUILDERS_HERE,
     CELLS,
     GRID_HERE,
@@ -75,7 +76,7 @@ def test_export_of_import_gives_the_weights_back(case, engine):
 
 
 @pytest.mark.parametrize(("first", "second"), [pair for pair in BOTH_WAYS
-                                               if set(pair) <= set(BUILDERS_HERE)])
+                                               if set(pair) <= set(BUILDERS)])
 def test_weights_cross_the_canonical_layout_and_back(case, first, second):
     """first -> canonical -> second -> canonical -> first, each climbing the ladder's
     encoder and decoder rungs on the weights it was given.
@@ -133,7 +134,7 @@ CHECKPOINTED = [("lstm", 2, True, 6, 6, "none"), ("gru", 2, True, 6, 6, "none"),
 @pytest.mark.skipif(not ON_TENSORFLOW, reason="checkpoint crossing is checked on TensorFlow")
 @pytest.mark.parametrize("params", CHECKPOINTED, ids=grid_id)
 @pytest.mark.parametrize(("writer", "reader"), [pair for pair in PAIRS
-                                               if set(pair) <= set(BUILDERS_HERE)])
+                                               if set(pair) <= set(BUILDERS)])
 def test_a_checkpoint_saved_from_one_backend_runs_in_another(tmp_path, params, writer, reader):
     case = grid_case(params)
     module, model = grid_model(writer, params)
