@@ -32,12 +32,21 @@ import numpy as np
 from onnx_impl.model import Seq2Seq
 from shared import Seq2SeqConfig
 from shared.core.checks import check_seed
-from shared.core.inputs import check_initial_state, check_source
-from shared.decoding import inference
-from shared.decoding.memory import check_decoder_inputs
+from shared.decoding.arrays import (
+    attention_weights,
+    beam_decode,
+    decode,
+    encode,
+    forward,
+    greedy_decode,
+)
 from shared.layout import random_weights
 from shared.onnx.export import build_models, read_models, stored_checksum
 from shared.onnx.graph import canonical_weights
+
+# The inference functions are the array engines' own, imported: this module's API.
+__all__ = ["attention_weights", "beam_decode", "build_model", "decode", "encode", "export_weights",
+           "forward", "greedy_decode", "import_weights", "load_model"]
 
 
 def _serialized(weights, config: Seq2SeqConfig, checkpoint_sha256: str = "") -> dict[str, bytes]:
@@ -92,62 +101,3 @@ def load_model(path: str | os.PathLike) -> Seq2Seq:
     checksum = stored_checksum(path)
     models = _serialized(checkpoint.weights, checkpoint.config, checksum)
     return Seq2Seq(checkpoint.config, models, checksum)
-
-
-def encode(model: Seq2Seq, src, return_memory: bool = False, initial_state=None):
-    """The hand-off, (h, c) or (h,), float32 NumPy, each (L, B, H_dec); all-PAD rows give zeros.
-
-    With ``return_memory``, (state, memory): ``Memory(outputs (B, S, H_dec) float32,
-    zeros at PAD, mask (B, S) bool)``, what attention reads; a model without attention
-    gives an empty one (outputs (B, S, 0), ``shared.decoding.memory.empty_memory``).
-
-    Streaming: ``initial_state``, the state a previous chunk's ``encode`` returned,
-    continues from it, so that chunk after chunk ends where the whole source would
-    (the memories, concatenated along S, are the whole source's); a row of only PAD
-    keeps it.  A bidirectional encoder cannot stream and refuses it.
-    """
-    src = check_source(src, model.config.src_vocab_size)                       # (B, S)
-    initial_state = check_initial_state(initial_state, model.config, len(src))
-    return model.encode(src, return_memory, initial_state)                    # each (L, B, H_dec)
-
-
-def decode(model: Seq2Seq, tgt_in, state, memory=None) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-    """Decoder logits (B, T, V_tgt) and final state from ``state``; T = 1 is one step.
-
-    ``memory``, from ``encode(model, src, return_memory=True)``, is needed with
-    attention and not read without.  Logits at PAD positions of ``tgt_in`` are
-    unspecified (see ``Seq2Seq.decode``).
-    """
-    cfg = model.config
-    tgt_in, state, memory = check_decoder_inputs(cfg, tgt_in, state, memory)
-    if tgt_in.shape[1] == 0:  # no step to take: no logits, and the state stays as given
-        logits = np.zeros((tgt_in.shape[0], 0, cfg.tgt_vocab_size), np.float32)
-        return logits, tuple(part.copy() for part in state)
-    return model.decode(tgt_in, state, memory)                                 # (B, T, V_tgt)
-
-
-_HOOKS = inference.array_hooks(encode, decode)
-
-
-def forward(model: Seq2Seq, src, tgt_in) -> np.ndarray:
-    """Teacher-forced logits (B, T, V_tgt): ``decode(tgt_in, encode(src))``."""
-    return inference.forward(_HOOKS, model, src, tgt_in)
-
-
-def attention_weights(model: Seq2Seq, src, tgt_in) -> np.ndarray:
-    """Teacher-forced attention weights, float32 (B, T, S): how much step t reads source s.
-
-    A row sums to 1 over the real source positions, 0 at PAD ones, and is all 0 for
-    an all-PAD source row; rows at PAD positions of ``tgt_in`` are unspecified.
-    """
-    return inference.attention_weights(_HOOKS, model, src, tgt_in)
-
-
-def greedy_decode(model: Seq2Seq, src, max_len: int) -> np.ndarray:
-    """One-to-many generation: int64 (B, max_len), EOS kept, PAD after it."""
-    return inference.greedy_decode(_HOOKS, model, src, max_len)
-
-
-def beam_decode(model: Seq2Seq, src, beam_size: int, max_len: int) -> np.ndarray:
-    """Beam search (length-normalised): int64 (B, max_len); beam_size=1 equals greedy."""
-    return inference.beam_decode(_HOOKS, model, src, beam_size, max_len)

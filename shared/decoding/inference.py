@@ -62,42 +62,6 @@ class Hooks(NamedTuple):
     running: Callable | None = None
 
 
-def array_hooks(encode: Callable, decode: Callable) -> Hooks:
-    """The hooks of an engine whose model computes on NumPy arrays (ONNX Runtime, LiteRT, ...).
-
-    Its model has ``encode(src, return_memory=True)`` -> (state, Memory) and
-    ``decode(tgt_in, state, memory, return_attention=False)`` -> (logits, state[, weights])
-    on checked NumPy inputs; nothing needs converting between generation steps.
-
-    Args:
-        encode, decode: the engine's public ``encode`` and ``decode``.
-    """
-
-    def start(model, src: np.ndarray):
-        state, memory = model.encode(src, return_memory=True)                 # each (L, B, H_dec)
-        return state, (memory if model.config.has_attention else None)
-
-    def step(model):
-        def one(tokens: np.ndarray, carried):
-            state, memory = carried
-            logits, state = model.decode(tokens[:, None], state, memory)      # (N, 1, V_tgt)
-            return logits[:, 0], (state, memory)                               # each (L, N, H_dec)
-
-        return one
-
-    def select(carried, index: np.ndarray):
-        # Beam search copies each row to its K places and reorders them every step; the
-        # memory must follow its rows, or a hypothesis would read another question.
-        state, memory = carried
-        state = tuple(np.take(part, index, axis=1) for part in state)         # each (L, N, H_dec)
-        return state, (None if memory is None else memory.take(index))  # (N, S, H_dec), (N, S)
-
-    def attend(model, tgt_in: np.ndarray, state, memory) -> np.ndarray:
-        return model.decode(tgt_in, state, memory, return_attention=True)[2]  # (B, T, S)
-
-    return Hooks(encode, decode, start, step, select, attend)
-
-
 def _running(hooks: Hooks, model: Any):
     return hooks.running(model) if hooks.running is not None else contextlib.nullcontext()
 

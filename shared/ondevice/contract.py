@@ -65,8 +65,7 @@ def inputs(config: Seq2SeqConfig, part: str, batch_size: int,
            max_source_length: int) -> list[Tensor]:
     """The inputs of ``part`` ("encoder" or "decoder"), in the order ExecuTorch takes them."""
     B, S = batch_size, max_source_length
-    state = [Tensor(name, (config.num_layers, B, config.decoder_hidden_size), "float32")
-             for name in config.state_names]                                  # each (L, B, H_dec)
+    state = _state(config, B)                                                 # each (L, B, H_dec)
     if part == "encoder":
         return [Tensor("src", (B, S), "int32"), *(state if streams(config) else [])]
     return [Tensor("tokens", (B,), "int32"), *state, *_memory(config, B, S)]
@@ -76,8 +75,7 @@ def outputs(config: Seq2SeqConfig, part: str, batch_size: int,
             max_source_length: int) -> list[Tensor]:
     """The outputs of ``part``, in the order ExecuTorch returns them."""
     B, S = batch_size, max_source_length
-    state = [Tensor(name, (config.num_layers, B, config.decoder_hidden_size), "float32")
-             for name in config.state_names]                                  # each (L, B, H_dec)
+    state = _state(config, B)                                                 # each (L, B, H_dec)
     if part == "encoder":
         return [*state, *_memory(config, B, S)]
     attention = [Tensor("attention", (B, S), "float32")] if config.has_attention else []
@@ -92,6 +90,11 @@ def input_names(config: Seq2SeqConfig, part: str) -> list[str]:
 def output_names(config: Seq2SeqConfig, part: str) -> list[str]:
     """The names of ``part``'s outputs, in order."""
     return [tensor.name for tensor in outputs(config, part, 1, 1)]
+
+
+def _state(config: Seq2SeqConfig, B: int) -> list[Tensor]:
+    return [Tensor(name, (config.num_layers, B, config.decoder_hidden_size), "float32")
+            for name in config.state_names]
 
 
 def _memory(config: Seq2SeqConfig, B: int, S: int) -> list[Tensor]:
