@@ -17,9 +17,11 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(VENV)/bin/seq2seq-rosetta demo --out out/demo
 
+# The suite on Keras on TensorFlow, and beside it the tests marked every_keras_backend on
+# Keras on JAX and on PyTorch (tests/run.py says how, and how to run one file by hand).
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q
+	$(PY) -m tests.run
 
 bench: $(STAMP)
 	$(PY) benchmarks/train_step.py --quick

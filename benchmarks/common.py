@@ -13,6 +13,7 @@ pools are set with ``shared.configure_threads``, one framework at a time.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.app.elsewhere import run_elsewhere
 from shared.core.runtime import configure_threads
 from shared.text.data import random_ids
 
@@ -61,6 +63,24 @@ def set_threads(torch_intra: int, tf_intra: int, tf_inter: int) -> None:
     configure_threads(tf_intra, tf_inter, frameworks=("tensorflow",))
 
 
+def benchmark_parser(doc: str, quick: str | None = None,
+                     keras_backends: bool = False) -> argparse.ArgumentParser:
+    """The flags the benchmarks share: ``--json``, and ``--quick`` / ``--keras-backends``.
+
+    Args:
+        doc: the script's module docstring; its first paragraph is the description.
+        quick: the help of ``--quick`` (what it cuts), or None for a script without it.
+        keras_backends: add ``--keras-backends LIST``: Keras on each, in its own process.
+    """
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    if quick is not None:
+        parser.add_argument("--quick", action="store_true", help=quick)
+    if keras_backends:
+        parser.add_argument("--keras-backends", help="comma-separated, each in its own process")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of figures")
+    return parser
+
+
 def add_thread_arguments(parser) -> None:
     """``--torch-threads`` and ``--tf-threads`` with the defaults of ``set_threads``."""
     cores = os.cpu_count() or 1
@@ -83,6 +103,20 @@ def set_onednn(args) -> None:
     """Export ``--onednn`` for TensorFlow; it reads the variable once, when it loads."""
     if args.onednn is not None:
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if args.onednn == "on" else "0"
+
+
+def start_frameworks(args) -> tuple[int, int, int]:
+    """Load keras_impl and torch_impl as the flags say; return (torch, tf intra, tf inter).
+
+    In this order: ``--onednn`` before TensorFlow loads, both frameworks loaded, then
+    their pools set (``apply_thread_arguments``) before the first op.
+    """
+    set_onednn(args)
+    prepare_environment()
+    import keras_impl  # noqa: F401
+    import torch_impl  # noqa: F401
+
+    return apply_thread_arguments(args)
 
 
 def interleaved_ms(
@@ -167,23 +201,18 @@ def print_json_line(figures: dict) -> None:
     print(json.dumps({key: round(value, 4) for key, value in figures.items()}), flush=True)
 
 
-def per_keras_backend(script: str, backends: str, first_only: tuple[str, ...] = ()) -> dict:
-    """Run ``script --json`` once per Keras backend, each in its own process; merge the dicts.
+def per_keras_backend(target: str, backends: str, kwargs: dict | None = None) -> dict:
+    """Call ``target`` once per Keras backend, each in its own process; merge the dicts it returns.
 
-    Keras fixes its backend when first imported, so each backend needs a process.
-    ``first_only``: the flags that turn off, in every process after the first, the
-    work that does not depend on Keras's backend (e.g. ``--no-torch``).
+    Keras fixes its backend when first imported, so each backend needs a process
+    (``shared.app.elsewhere``).
 
     Args:
-        script: the benchmark's own ``__file__``.
+        target: "benchmarks.script:function", returning a dict of figures.
         backends: comma-separated Keras backends, e.g. "tensorflow,jax,torch".
+        kwargs: the function's keyword arguments.
     """
-    import subprocess
-
     results = {}
-    for index, backend in enumerate(backends.split(",")):
-        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-        command = [sys.executable, script, "--json", *(first_only if index else ())]
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
-        results.update(json.loads(done.stdout.strip().splitlines()[-1]))
+    for backend in backends.split(","):
+        results.update(run_elsewhere(target, kwargs, keras_backend=backend))
     return results

@@ -52,20 +52,19 @@ from benchmarks.common import (
     HIDDEN,
     VOCAB,
     add_thread_arguments,
-    apply_thread_arguments,
+    benchmark_parser,
     full_ids,
     interleaved_ms,
     load_average,
     machine,
-    prepare_environment,
     print_json_line,
-    set_onednn,
+    start_frameworks,
 )
 from shared import BOS, EOS, PAD, Seq2SeqConfig, configure_threads
 from shared.layout import random_weights
 
 # The frameworks are imported inside the functions that use them: TensorFlow
-# reads TF_ENABLE_ONEDNN_OPTS when it loads, and main() sets it from --onednn first.
+# reads TF_ENABLE_ONEDNN_OPTS when it loads, and start_frameworks sets it from --onednn first.
 
 SENTENCES, MAX_LEN, BEAM = 256, 20, 4
 IMPLS = ("keras_impl", "torch_impl", "onnx_impl")
@@ -201,22 +200,29 @@ def report(figures: dict, ms: dict, agreement: dict) -> None:
         f"{name} {share:.0%}" for name, share in agreement.items()) + " of sentences")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats (under a minute)")
-    parser.add_argument("--json", action="store_true", help="end with one JSON line of figures")
+def arguments() -> argparse.ArgumentParser:
+    parser = benchmark_parser(__doc__, quick="fewer repeats (under a minute)")
     add_thread_arguments(parser)
     cores = os.cpu_count() or 1
     parser.add_argument("--onnx-threads", type=int, default=cores,
                         help=f"ONNX Runtime intra-op threads (default: all cores, {cores})")
-    args = parser.parse_args(argv)
+    return parser
 
-    set_onednn(args)
-    prepare_environment()
-    import keras_impl  # noqa: F401  (both frameworks loaded before the pools are set)
-    import torch_impl  # noqa: F401
 
-    threads = apply_thread_arguments(args)
+def measure(argv: list[str]) -> dict:
+    """The figures that ``decode.py ARGV --json`` ends with (sentences per second, scaling).
+
+    For benchmarks/keras_backends.py, which calls it in a fresh process per Keras
+    backend (``shared.app.elsewhere``).
+    """
+    args = arguments().parse_args(argv)
+    start_frameworks(args)
+    return run(quick=args.quick, onnx_threads=args.onnx_threads)[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments().parse_args(argv)
+    threads = start_frameworks(args)
     load_before = load_average()
     figures, ms, agreement = run(quick=args.quick, onnx_threads=args.onnx_threads)
     print(f"machine: {machine()}, load_1min before the run {load_before:.2f}")
@@ -226,7 +232,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print_json_line(figures)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -4,19 +4,21 @@
            [--quick] [--variants] [--decode] [--threads one|all] [--json]
 
 Keras fixes its backend when it is first imported, so every backend needs a
-process of its own.  This script runs benchmarks/train_step.py (and, with
-``--decode``, benchmarks/decode.py) once per backend per round, each in a fresh
-subprocess with ``KERAS_BACKEND`` set and ``--json``, and prints the figures side
-by side.  The order rotates from round to round (tensorflow, jax, torch; then
-jax, torch, tensorflow; ...), so that a burst of load from another engineer's
-process falls on a different backend each time; every figure is the median over
-rounds.  Each run times its own torch_impl and torch_bare beside the two Keras
-contenders, so each ratio is taken inside one process, where the four shared
-the same moment's load, and then its median over rounds is printed.
+process of its own.  This script measures benchmarks/train_step.py's figures (and,
+with ``--decode``, benchmarks/decode.py's) once per backend per round, each in a
+fresh process on that Keras backend (``shared.app.elsewhere`` calls the script's
+``measure``: the figures its ``--json`` prints), and prints them side by side.
+The order rotates from round to round (tensorflow, jax, torch; then jax, torch,
+tensorflow; ...), so that a burst of load from another engineer's process falls
+on a different backend each time; every figure is the median over rounds.  Each
+run times its own torch_impl and torch_bare beside the two Keras contenders, so
+each ratio is taken inside one process, where the four shared the same moment's
+load, and then its median over rounds is printed.
 
 Threads, the same for every backend (``--threads``):
 
-    one  every process is pinned to one core (``os.sched_setaffinity``):
+    one  every process is pinned to one core (``os.sched_setaffinity``, before
+         the frameworks load, through elsewhere's ``cores``):
          PyTorch 1 thread, TensorFlow intra-op 1 and inter-op 1, ONNX Runtime
          (decode.py) 1, and JAX, which has no thread-count setting (XLA sizes
          its CPU pool from the cores the process may run on), one core.
@@ -27,7 +29,7 @@ Threads, the same for every backend (``--threads``):
          thread per core).
 
 XLA_FLAGS, TF_ENABLE_ONEDNN_OPTS and OMP_NUM_THREADS are removed from the
-subprocesses' environment, so that these settings alone decide (oneDNN stays on,
+processes' environment, so that these settings alone decide (oneDNN stays on,
 as TensorFlow ships it).
 """
 
@@ -38,7 +40,6 @@ import contextlib
 import json
 import os
 import statistics
-import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -46,9 +47,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import load_average, machine
+from shared.app.elsewhere import KERAS_BACKENDS, ElsewhereError, run_elsewhere
 
-HERE = Path(__file__).resolve().parent
-BACKENDS = ("tensorflow", "jax", "torch")
 CONTENDERS = ("keras_impl", "keras_bare", "torch_impl", "torch_bare")
 # (label, numerator, denominator): each taken inside one run, then the median over rounds.
 RATIOS = (
@@ -57,7 +57,8 @@ RATIOS = (
     ("keras_impl/keras_bare", "keras_impl", "keras_bare"),
 )
 RUN_TIMEOUT_S = 1800
-CLEARED = ("XLA_FLAGS", "TF_ENABLE_ONEDNN_OPTS", "OMP_NUM_THREADS")
+# Removed from each run's environment: the presets alone set the threads.
+CLEARED = {name: None for name in ("XLA_FLAGS", "TF_ENABLE_ONEDNN_OPTS", "OMP_NUM_THREADS")}
 
 
 def versions() -> dict:
@@ -76,28 +77,15 @@ def thread_flags(threads: str, script: str = "train_step.py") -> list[str]:
     return [*flags, "--onnx-threads", str(cores)] if script == "decode.py" else flags
 
 
-def _pin_to_one_core() -> None:
-    """Run in the child before it starts: one core, the first this process may use."""
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-
-
 def run_script(script: str, backend: str, flags: list[str], threads: str) -> dict:
-    """One run of ``script`` on ``backend``: the figures of its last (JSON) line."""
-    env = {k: v for k, v in os.environ.items() if k not in CLEARED}
-    env["KERAS_BACKEND"] = backend
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    command = [sys.executable, str(HERE / script), "--json", *flags,
-               *thread_flags(threads, script)]
-    done = subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
-        preexec_fn=_pin_to_one_core if threads == "one" else None,
-    )
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines or not lines[-1].startswith("{"):
-        tail = (done.stdout + done.stderr)[-3000:]
-        raise SystemExit(f"{script} on KERAS_BACKEND={backend} failed "
-                         f"(exit {done.returncode}):\n{tail}")
-    return json.loads(lines[-1])
+    """One run of ``script`` on ``backend`` in a fresh process: its ``--json`` figures."""
+    argv = [*flags, *thread_flags(threads, script)]
+    try:
+        return run_elsewhere(f"benchmarks.{Path(script).stem}:measure", {"argv": argv},
+                             keras_backend=backend, cores=1 if threads == "one" else None,
+                             env=CLEARED, timeout=RUN_TIMEOUT_S)
+    except ElsewhereError as error:
+        raise SystemExit(f"{script} {' '.join(argv)} failed: {error}") from None
 
 
 def rotated(backends: list[str], round_index: int) -> list[str]:
@@ -171,7 +159,7 @@ def decode_table(decode: dict) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backends", default=",".join(BACKENDS),
+    parser.add_argument("--backends", default=",".join(KERAS_BACKENDS),
                         type=lambda text: text.split(","),
                         help="comma-separated Keras backends (default: all three)")
     parser.add_argument("--rounds", type=int, default=3, help="runs per backend (default 3)")
@@ -184,9 +172,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the thread preset of every run (default: one)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args(argv)
-    unknown = [b for b in args.backends if b not in BACKENDS]
+    unknown = [b for b in args.backends if b not in KERAS_BACKENDS]
     if unknown or args.rounds < 1:
-        parser.error(f"--backends takes {', '.join(BACKENDS)} and --rounds >= 1; "
+        parser.error(f"--backends takes {', '.join(KERAS_BACKENDS)} and --rounds >= 1; "
                      f"got {','.join(args.backends)} and {args.rounds}")
 
     info = {**machine(), **versions()}

@@ -26,16 +26,14 @@ run at full speed, and step t cannot start before step t-1 ends.
 
 Each shape is timed with PyTorch (MKL) and NumPy (OpenBLAS) at 1 and 2 threads,
 each thread count in a fresh process (OpenBLAS reads its thread count when it
-loads).  The floor takes the faster library and its fastest repeat: other
-processes on a shared machine can only add time.
+loads; ``shared.app.elsewhere`` starts the process with it set).  The floor
+takes the faster library and its fastest repeat: other processes on a shared
+machine can only add time.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -43,7 +41,8 @@ from pathlib import Path
 # `python benchmarks/x.py` puts benchmarks/ on sys.path; the imports need the repository root.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import EMBEDDING, HIDDEN, VOCAB, machine
+from benchmarks.common import EMBEDDING, HIDDEN, VOCAB, benchmark_parser, machine
+from shared.app.elsewhere import run_elsewhere
 
 BATCH, LENGTH = 64, 20
 
@@ -80,7 +79,7 @@ def _gflops(multiply, flops: float, repeats: int) -> float:
 
 
 def worker(threads: int, quick: bool) -> dict:
-    """{"torch"|"numpy": {part: GFLOP/s}} at ``threads``; run in a fresh process (``run``)."""
+    """{"torch"|"numpy": {part: GFLOP/s}} at ``threads``, in a process started with them."""
     import numpy as np
     import torch
 
@@ -110,28 +109,16 @@ def run(quick: bool = False) -> dict:
     """{threads: {"rates": ..., "floor_ms": ...}} for 1 and 2 threads."""
     results = {}
     for threads in (1, 2):
-        command = [sys.executable, __file__, "--worker", str(threads)]
-        if quick:
-            command.append("--quick")
-        # OpenBLAS reads its thread count once, when NumPy loads: set it for the new process.
-        env = {**os.environ, **{name: str(threads) for name in (
-            "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
-        done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
-        rates = json.loads(done.stdout.strip().splitlines()[-1])
+        # OpenBLAS reads its thread count once, when NumPy loads: a new process, started with it.
+        rates = run_elsewhere("benchmarks.roofline:worker", {"threads": threads, "quick": quick},
+                              threads=threads)
         results[threads] = {"rates": rates, "floor_ms": floor_ms(rates)}
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats")
-    parser.add_argument("--json", action="store_true", help="end with one JSON line of figures")
-    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser = benchmark_parser(__doc__, quick="fewer repeats")
     args = parser.parse_args(argv)
-    if args.worker:
-        print(json.dumps(worker(args.worker, args.quick)))
-        return 0
-
     results = run(quick=args.quick)
     print(f"machine: {machine()}")
     print(f"one training step: {step_flops() / 1e9:.2f} GFLOP of matrix multiplies")

@@ -7,7 +7,8 @@ process.  Each framework keeps its own thread pools (PyTorch: one OpenMP pool of
 ``intra`` threads; TensorFlow: ``intra`` threads per op and ``inter`` ops at
 once), and a pool that spins while the other framework works takes a core from
 it.  TensorFlow fixes its pools and reads TF_ENABLE_ONEDNN_OPTS once, before its
-first op, so every TensorFlow setting is measured in a fresh process (a worker);
+first op, so every TensorFlow setting is measured in a fresh process (``worker``,
+through ``shared.app.elsewhere``);
 PyTorch's thread count can change at any time, so each worker times it at 1
 and 2 threads.  In each worker, in this order:
 
@@ -24,7 +25,6 @@ H = 256), timed as a median after warm-up.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
@@ -36,7 +36,14 @@ from pathlib import Path
 # `python benchmarks/x.py` puts benchmarks/ on sys.path; the imports need the repository root.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import interleaved_ms, machine, prepare_environment, set_threads
+from benchmarks.common import (
+    benchmark_parser,
+    interleaved_ms,
+    machine,
+    prepare_environment,
+    set_threads,
+)
+from shared.app.elsewhere import run_elsewhere
 
 # TensorFlow settings, one worker each: (intra, inter, oneDNN).
 TF_SETTINGS = [
@@ -97,18 +104,13 @@ def worker(tf_intra: int, tf_inter: int, onednn: str, quick: bool) -> dict:
     return figures
 
 
-def _run_worker(setting: tuple, quick: bool) -> dict:
-    intra, inter, onednn = setting
-    command = [sys.executable, __file__, "--worker", f"{intra},{inter},{onednn}"]
-    if quick:
-        command.append("--quick")
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def run(quick: bool = False) -> dict:
-    """{(intra, inter, onednn): figures} for every TensorFlow setting."""
-    return {setting: _run_worker(setting, quick) for setting in TF_SETTINGS}
+    """{(intra, inter, onednn): figures} for every TensorFlow setting, each in a fresh process."""
+    return {
+        (intra, inter, onednn): run_elsewhere("benchmarks.threads:worker", {
+            "tf_intra": intra, "tf_inter": inter, "onednn": onednn, "quick": quick})
+        for intra, inter, onednn in TF_SETTINGS
+    }
 
 
 def recommend(results: dict) -> dict:
@@ -143,16 +145,8 @@ def report(results: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats")
-    parser.add_argument("--json", action="store_true", help="end with one JSON line of figures")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser = benchmark_parser(__doc__, quick="fewer repeats")
     args = parser.parse_args(argv)
-    if args.worker:
-        intra, inter, onednn = args.worker.split(",")
-        print(json.dumps(worker(int(intra), int(inter), onednn, args.quick)))
-        return 0
-
     results = run(quick=args.quick)
     print(f"machine: {machine()}")
     report(results)

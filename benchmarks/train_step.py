@@ -59,19 +59,18 @@ from benchmarks.common import (
     HIDDEN,
     VOCAB,
     add_thread_arguments,
-    apply_thread_arguments,
+    benchmark_parser,
     full_ids,
     interleaved_ms,
     load_average,
     machine,
-    prepare_environment,
     print_json_line,
-    set_onednn,
+    start_frameworks,
 )
 from shared import BOS, EOS, PAD, Seq2SeqConfig
 
 # The frameworks are imported inside the functions that use them: TensorFlow
-# reads TF_ENABLE_ONEDNN_OPTS when it loads, and main() sets it from --onednn first.
+# reads TF_ENABLE_ONEDNN_OPTS when it loads, and start_frameworks sets it from --onednn first.
 
 BATCH, LENGTH = 64, 20
 
@@ -257,21 +256,32 @@ def report(ms: dict, ragged: bool = False) -> None:
     print(f"keras_bare / torch_bare  {ms['keras_bare'] / ms['torch_bare']:.2f}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats (under a minute)")
-    parser.add_argument("--json", action="store_true", help="end with one JSON line of figures")
+def arguments() -> argparse.ArgumentParser:
+    parser = benchmark_parser(__doc__, quick="fewer repeats (under a minute)")
     parser.add_argument("--ragged", action="store_true", help="rows of 10..20 real tokens")
     parser.add_argument("--variants", action="store_true", help="time the experiments too")
     add_thread_arguments(parser)
-    args = parser.parse_args(argv)
+    return parser
 
-    set_onednn(args)
-    prepare_environment()
-    import keras_impl  # (both frameworks loaded before the pools are set)
-    import torch_impl  # noqa: F401
 
-    threads = apply_thread_arguments(args)
+def measure(argv: list[str]) -> dict:
+    """The figures that ``train_step.py ARGV --json`` ends with: {"<contender>_ms": median ms}.
+
+    For benchmarks/keras_backends.py, which calls it in a fresh process per Keras
+    backend (``shared.app.elsewhere``): TensorFlow takes its thread settings only
+    before its first op, so a process measures once.
+    """
+    args = arguments().parse_args(argv)
+    start_frameworks(args)
+    ms = run(quick=args.quick, ragged=args.ragged, variants=args.variants)
+    return {f"{name}_ms": value for name, value in ms.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments().parse_args(argv)
+    threads = start_frameworks(args)
+    import keras_impl  # loaded by start_frameworks; here for its BACKEND
+
     load_before = load_average()
     ms = run(quick=args.quick, ragged=args.ragged, variants=args.variants)
     print(f"machine: {machine()}, load_1min before the run {load_before:.2f}")
@@ -284,7 +294,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print_json_line({f"{name}_ms": value for name, value in ms.items()})
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

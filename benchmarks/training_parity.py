@@ -3,7 +3,7 @@
     python benchmarks/training_parity.py                  # Keras on KERAS_BACKEND
     python benchmarks/training_parity.py --keras-backends tensorflow,jax,torch
 
-tests/test_training.py asserts each of these within its tolerance; this prints
+tests/test_ladder_5_training.py asserts each of these within its tolerance; this prints
 how far inside it each backend is, on that file's own setup (task "addition",
 96 pairs, batches of 24, E = 8, H = 6, the canonical weights of seed 11), for
 its four models: the LSTM and the GRU over two bidirectional layers, and Luong
@@ -22,7 +22,6 @@ Each Keras backend runs in its own process (Keras fixes its backend at import).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -31,14 +30,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
-from benchmarks.common import per_keras_backend
+from benchmarks.common import benchmark_parser, per_keras_backend
 
 MEASURES = ("loss", "gradient", "sgd-20", "adam-50")
 TOLERANCES = {"loss": 1e-4, "gradient": 1e-4, "sgd-20": 1e-5, "adam-50": 1e-3}
 
 
 def setup(model: tuple):
-    """tests/test_training.py's ``setup`` fixture: (config, batches, canonical weights)."""
+    """tests/test_ladder_5_training.py's ``setup`` fixture: (config, batches, canonical weights)."""
     from shared import Seq2SeqConfig, batches, load_task
     from shared.text.data import build_tokenizers
     from tests.support import grid_weights
@@ -94,21 +93,19 @@ def measure(model: tuple) -> dict[str, float]:
 
 def run_here() -> dict[str, dict[str, float]]:
     import keras_impl
-    from tests.test_training import MODELS, _model_id
+    from tests.test_ladder_5_training import MODELS, _model_id
 
     return {f"{_model_id(model)}, keras/{keras_impl.BACKEND}": measure(model)
             for model in MODELS}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--keras-backends", help="comma-separated, each in its own process")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser = benchmark_parser(__doc__, keras_backends=True)
     args = parser.parse_args(argv)
     if args.keras_backends is None:
         results = run_here()
     else:
-        results = per_keras_backend(__file__, args.keras_backends)
+        results = per_keras_backend("benchmarks.training_parity:run_here", args.keras_backends)
     if args.json:
         print(json.dumps(results))
         return 0

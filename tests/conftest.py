@@ -1,20 +1,25 @@
 """One test session, one process, both frameworks: set them up once, deliberately.
 
-TensorFlow takes ~7 s to import, so the whole suite runs in one process.  Both
+TensorFlow is slow to import, so a session imports each framework once.  Both
 frameworks then share two cores: each gets one thread per op, so neither's idle
 pool spins against the other, and results do not depend on how work is split.
 oneDNN is turned off in TensorFlow so that two runs give bit-identical numbers.
+
+A session runs on one Keras backend, KERAS_BACKEND's (TensorFlow when unset);
+``make test`` (tests/run.py) runs the suite's share on the other two beside it.
 """
 
 import contextlib
 import importlib
-import importlib.util
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# XLA (Keras on JAX) runs Eigen on a thread per core unless told otherwise; it reads the
+# flag when JAX first starts, after this.  (Its pool size itself is not settable.)
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
 
 import numpy as np
 import pytest
@@ -25,7 +30,7 @@ def _frameworks_ready() -> None:
     import shared
 
     # Keras's own backend framework (TensorFlow by default) and PyTorch; a
-    # test run for Keras on JAX or PyTorch (test_keras_backends.py) imports no TensorFlow.
+    # test run for Keras on JAX or PyTorch (tests/run.py) imports no TensorFlow.
     frameworks = ["torch"]
     if os.environ["KERAS_BACKEND"] == "tensorflow":
         frameworks.append("tensorflow")
@@ -46,13 +51,8 @@ def rng() -> np.random.Generator:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Run the tests that wait for the Keras-on-JAX/PyTorch processes last, when they are done.
-
-    Those processes also take whole files off this one (``keras_backend_runs.MOVED``):
-    when they run, this process skips those files' tests rather than run them twice.
-    An on-device engine's rows of the grid exist for the grid models it exports only
-    (``support.runs``): the others are left out, not collected.
-    """
+    """An on-device engine's rows of the grid exist for the grid models it exports only
+    (``support.runs``): the others are left out, not collected."""
     from tests.support import runs
 
     outside = {item for item in items
@@ -60,33 +60,12 @@ def pytest_collection_modifyitems(config, items):
     if outside:
         config.hook.pytest_deselected(items=list(outside))
         items[:] = [item for item in items if item not in outside]
-    waiting = [item for item in items if item.nodeid.startswith("tests/test_keras_backends.py")]
-    if not waiting:
-        return
-    items[:] = [item for item in items if item not in waiting] + waiting
-    if os.environ["KERAS_BACKEND"] != "tensorflow":
-        return
-    from tests import keras_backend_runs
-
-    for backend, files in keras_backend_runs.MOVED.items():
-        if importlib.util.find_spec(backend) is None:
-            continue  # that run cannot start: the files stay here
-        skip = pytest.mark.skip(reason=f"runs in the Keras-on-{backend} run "
-                                       "(tests/keras_backend_runs.py)")
-        for item in items:
-            if item.nodeid.split("::")[0] in files:
-                item.add_marker(skip)
 
 
-def pytest_collection_finish(session):
-    """Start the Keras-on-JAX and Keras-on-PyTorch runs early when this session has their tests.
-
-    They run in their own processes beside this one (tests/keras_backend_runs.py);
-    started now, they use the second core while this process runs everything else.
-    """
-    if os.environ["KERAS_BACKEND"] != "tensorflow":
-        return  # a backend run itself
-    if any(item.nodeid.startswith("tests/test_keras_backends.py") for item in session.items):
-        from tests import keras_backend_runs
-
-        keras_backend_runs.start()
+def pytest_report_header(config) -> str:
+    """Which Keras backend this session runs, and how to run the same tests on the others."""
+    backend = os.environ["KERAS_BACKEND"]
+    others = "|".join(name for name in ("tensorflow", "jax", "torch") if name != backend)
+    return (f"Keras on {backend}; on another: KERAS_BACKEND={others} python -m pytest ... "
+            "(make test, python -m tests.run, runs the tests marked every_keras_backend on "
+            "all three)")

@@ -61,7 +61,7 @@ ATTENTION_GRID = [
     ("gru", 2, True, 7, 5, "bahdanau"),
 ]
 GRID = [(cell, *shape, "none") for cell in CELLS for shape in SHAPES] + ATTENTION_GRID
-# Keras on JAX and on PyTorch (tests/keras_backend_runs.py) climb the ladder over ten of the
+# Keras on JAX and on PyTorch (tests/run.py) climb the ladder over ten of the
 # sixteen: each cell at 1, 2 and 3 layers, one and two directions, E != H, and the four
 # attending models.  The six left out differ from these in sizes only, and sizes meet
 # backend-free code alone (the layout, weights.py's assignments); what a backend does
@@ -135,11 +135,12 @@ def installed(name: str) -> bool:
     return all(importlib.util.find_spec(module) is not None for module in NEEDS[name])
 
 
-# The engines that train (onnx_impl, inference only, is not among them).
-BACKENDS = ["keras_impl", "torch_impl"]
+# The engines that train (onnx_impl, inference only, is not among them): the same names
+# as shared.app.backends.TRAINERS, as modules.
+TRAINERS = ["keras_impl", "torch_impl"]
 # The engines that build a model from canonical weights (build_model, import_weights,
 # export_weights): the two above and, where ONNX Runtime is installed, onnx_impl.
-BUILDERS = BACKENDS + (["onnx_impl"] if installed("onnx_impl") else [])
+BUILDERS = TRAINERS + (["onnx_impl"] if installed("onnx_impl") else [])
 # The on-device engines run programs exported from keras_impl (LiteRT) and torch_impl
 # (ExecuTorch), inference only (tests/on_device.py makes their models).  Exporting takes
 # seconds a model (ExecuTorch's lowering tens), so they climb the ladder on two grid
@@ -313,11 +314,3 @@ def expected_export(name: str, weights: dict, config: Seq2SeqConfig) -> dict:
     torch_impl keeps both, and a GRU's two biases stay two everywhere.
     """
     return keras_export(weights, config) if name in ("keras_impl", "onnx_impl") else weights
-
-
-# ---- a tolerance beyond shared.core.compare's ----
-
-# float64 against float64: the reference against equations written out by hand, or against
-# itself on another batch.  The same operations summed in another order differ by a few
-# units in the 16th digit; 1e-12 leaves room for that and for nothing else.
-FLOAT64_ATOL = 1e-12

@@ -1,6 +1,6 @@
 """Attention's own rungs: the reference by hand, Keras's built-in layers, names, all-PAD, refusals.
 
-The parity grid (test_ladder_3_model.py) and training parity (test_training.py) run the
+The parity grid (test_ladder_3_model.py) and training parity (test_ladder_5_training.py) run the
 whole ladder for attending models in both backends and on every Keras backend.
 This file checks what they stand on: the NumPy reference against the equations
 written as plain loops; Keras's ``layers.Attention`` and ``layers.AdditiveAttention``
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from shared import BOS, PAD, Seq2SeqConfig, reference
-from shared.core.compare import LOGITS_ATOL, STATE_ATOL, assert_close
+from shared.core.compare import FLOAT64_ATOL, LOGITS_ATOL, STATE_ATOL, assert_close
 from shared.decoding.memory import Memory, check_memory
 from shared.layout import canonical_shapes, check_weights, count_parameters, random_weights
 from shared.layout.attention import attention_shapes
@@ -28,10 +28,9 @@ from shared.reference.attention import attend
 from shared.text.data import random_ids
 from tests.refusal import same_refusal
 from tests.support import (
-    BACKENDS,
     BUILDERS,
     ENGINES,
-    FLOAT64_ATOL,
+    TRAINERS,
     V_SRC,
     V_TGT,
     backend,
@@ -193,7 +192,7 @@ def test_gradients_with_an_all_pad_source_are_finite_and_agree(kind):
     tgt_in = np.array([[BOS, 4, 5], [BOS, 6, 0], [BOS, 0, 0]])
     tgt_out = np.array([[4, 5, 2], [6, 2, 0], [2, 0, 0]])
     grads = {}
-    for name in BACKENDS:
+    for name in TRAINERS:
         module, model = model_with(name, config, weights)
         loss, grads[name] = module.loss_and_gradients(model, src, tgt_in, tgt_out)
         assert math.isfinite(loss)

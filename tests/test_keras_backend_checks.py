@@ -1,8 +1,10 @@
 """What keras_impl imports and how it seeds, on Keras's JAX and PyTorch backends.
 
-These run first in each backend run of tests/keras_backend_runs.py, before any
-other test has imported anything, and skip in the main (TensorFlow) process,
-where tests/test_imports.py checks that keras_impl loads no torch.
+Marked every_keras_backend, these run in ``make test``'s runs on Keras on JAX and on
+PyTorch (tests/run.py), first, before any other test has imported anything: the
+file's name sorts before the others of those runs.  Under TensorFlow they skip;
+there tests/test_imports.py checks that keras_impl loads no torch.  By hand:
+``KERAS_BACKEND=jax python -m pytest tests/test_keras_backend_checks.py``.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import pytest
 from shared import Seq2SeqConfig
 from tests.support import KERAS_BACKEND
 
-pytestmark = pytest.mark.skipif(
-    KERAS_BACKEND == "tensorflow", reason="runs in the Keras-on-JAX and Keras-on-PyTorch runs"
-)
+pytestmark = [
+    pytest.mark.every_keras_backend,
+    pytest.mark.skipif(KERAS_BACKEND == "tensorflow",
+                       reason="checks Keras on JAX and on PyTorch: KERAS_BACKEND=jax or torch"),
+]
 
 # Bidirectional: Keras's own Bidirectional would import TensorFlow when it is installed
 # (its constructor serialises the layer: keras/src/saving/serialization_lib.py);

@@ -19,12 +19,11 @@ also compare their attention weights.  Shapes are chosen so
 that every bug fits the shape checks (E == H, E == D*H): only the numbers can
 catch it.
 
-Where it runs: in ``make test``, in the Keras-on-PyTorch process beside the main one
-(tests/keras_backend_runs.py, ``MOVED``): keras_impl's mutations are the same code on
-every Keras backend, and on PyTorch they run eagerly, without a graph to trace per
-mutated model.  The main (TensorFlow) process of a whole-suite run skips this file
-(tests/conftest.py); run alone, ``pytest tests/test_mutations.py``, it runs here on
-whichever backend KERAS_BACKEND names.
+Where it runs: marked ``keras_torch_backend``, it runs in ``make test``'s run on Keras
+on PyTorch, beside the main one (tests/run.py), and the main run (Keras on TensorFlow)
+leaves it out: keras_impl's mutations are the same code on every Keras backend, and on
+PyTorch they run eagerly, without a graph to trace per mutated model.  Run alone,
+``pytest tests/test_mutations.py`` runs it on whichever backend KERAS_BACKEND names.
 
 Shape legend: B batch, S source length, T target length, E embedding, H hidden,
 L layers, D directions, V vocabulary.
@@ -50,7 +49,9 @@ from shared.layout import (
     torch_lstm_to_keras,
 )
 from shared.text.data import random_ids
-from tests.support import BACKENDS, V_SRC, V_TGT, backend, grid_weights
+from tests.support import TRAINERS, V_SRC, V_TGT, backend, grid_weights
+
+pytestmark = pytest.mark.keras_torch_backend
 
 # Two layers, one direction, E == H == H_dec: a kernel fits where the recurrent
 # kernel goes, and layer 0 fits where layer 1 goes, in the encoder and the decoder.
@@ -303,7 +304,7 @@ def models():
     """One model per (config key, backend), built once; each test imports weights into it."""
     built = {}
     for key, config in CONFIGS.items():
-        for name in BACKENDS:
+        for name in TRAINERS:
             module = backend(name)
             built[key, name] = (module, module.build_model(config, seed=0))
     return built
@@ -339,7 +340,7 @@ def _comparisons(module, model, config, weights, handoff, src, tgt_in, truth):
     return found
 
 
-@pytest.mark.parametrize("backend_name", BACKENDS)
+@pytest.mark.parametrize("backend_name", TRAINERS)
 @pytest.mark.parametrize("mutation", list(MUTATIONS))
 def test_parity_flags_the_porting_bug(models, batch, mutation, backend_name):
     key, mutate_weights, mutate_handoff = MUTATIONS[mutation]
@@ -364,7 +365,7 @@ def test_parity_flags_the_porting_bug(models, batch, mutation, backend_name):
     )
 
 
-@pytest.mark.parametrize("backend_name", BACKENDS)
+@pytest.mark.parametrize("backend_name", TRAINERS)
 @pytest.mark.parametrize("key", ["uni", "gru-bi"])
 def test_dropping_the_mask_or_the_packing_leaves_the_decoder_state_after_the_padding(
     models, batch, monkeypatch, key, backend_name
@@ -424,7 +425,7 @@ SOURCE_MASK_DROPPED = {"keras_impl": _keras_attention_without_source_mask,
                        "torch_impl": _torch_attention_without_source_mask}
 
 
-@pytest.mark.parametrize("backend_name", BACKENDS)
+@pytest.mark.parametrize("backend_name", TRAINERS)
 @pytest.mark.parametrize("key", ["luong-bi", "bahdanau-gru-uni"])
 def test_attending_to_source_padding_is_caught(models, batch, monkeypatch, key, backend_name):
     """PAD source positions left in the softmax: they take weight, and the context drifts.

@@ -16,13 +16,15 @@ calls ``module:function(**kwargs)`` there and brings the return value back:
 Arguments and results cross as JSON with NumPy arrays beside it in an ``.npz``
 (never a pickle): dicts, lists, tuples, strings, numbers, booleans, None and
 arrays.  ``start_elsewhere`` does the same without waiting, so the caller works on
-while the other process runs (the test suite runs its share on JAX that way).
+while the other process runs (tests/run.py runs the suite's share on Keras on JAX
+and on PyTorch that way, beside the main run).
 
 This module imports no framework; the child imports what the function needs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -32,7 +34,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -47,18 +49,23 @@ class ElsewhereError(RuntimeError):
 
 
 def elsewhere_env(keras_backend: str = "tensorflow", threads: int | None = None,
-                  devices: int | None = None, extra: Mapping[str, str] | None = None) -> dict:
-    """The environment of a process on ``keras_backend``, with ``threads`` and ``devices``.
+                  devices: int | None = None, cores: int | None = None,
+                  extra: Mapping[str, str | None] | None = None) -> dict:
+    """The environment of a process on ``keras_backend``, with ``threads``, ``devices``, ``cores``.
 
     Args:
         keras_backend: "tensorflow", "jax" or "torch".
-        threads: threads per op for every framework (OMP, MKL, XLA's Eigen pool);
-            None leaves each its default.
+        threads: threads per op for every framework (OMP, MKL, OpenBLAS, XLA's Eigen
+            pool); None leaves each its default.
         devices: CPU devices the process sees: JAX's virtual devices
             (``--xla_force_host_platform_device_count``, read before JAX's first
             device use) and TensorFlow's logical devices (set in the child before
             its first op); None: one, as usual.
-        extra: more variables, set last.
+        cores: the CPU cores the process may run on, the first ``cores`` of this
+            process's (set in the child before the function runs, so the thread
+            pools that the frameworks start as they load keep to them; JAX also
+            sizes its pool from them); None: all of this process's.
+        extra: more variables, set last; a None removes that variable.
     """
     if keras_backend not in KERAS_BACKENDS:
         raise ValueError(f"keras_backend must be one of {', '.join(KERAS_BACKENDS)}; "
@@ -73,6 +80,7 @@ def elsewhere_env(keras_backend: str = "tensorflow", threads: int | None = None,
         threads = check_count(threads, "threads")
         # Read by each framework as it starts: torch (OMP), TensorFlow (TF_NUM_*).
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+                   OPENBLAS_NUM_THREADS=str(threads),
                    TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1")
         # XLA's CPU client runs Eigen on a thread per core; for one thread, no pool at all.
         if threads == 1:
@@ -82,8 +90,14 @@ def elsewhere_env(keras_backend: str = "tensorflow", threads: int | None = None,
         devices = check_count(devices, "devices")
         flags.append(f"--xla_force_host_platform_device_count={devices}")
         env["SEQ2SEQ_DEVICES"] = str(devices)
+    if cores is not None:
+        env["SEQ2SEQ_CORES"] = str(check_count(cores, "cores"))
     env["XLA_FLAGS"] = " ".join(flags)
-    env.update(extra or {})
+    for name, value in (extra or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     return env
 
 
@@ -96,6 +110,7 @@ class Running:
     process: subprocess.Popen
     folder: tempfile.TemporaryDirectory
     timeout: float | None
+    stderr: Path | None  # the file its stderr goes to (never a pipe that could fill), or None
     _value: Any = field(default=None, init=False)
     _done: bool = field(default=False, init=False)
 
@@ -104,49 +119,57 @@ class Running:
         if self._done:
             return self._value
         try:
-            _, stderr = self.process.communicate(timeout=self.timeout)
+            self.process.wait(timeout=self.timeout)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.communicate()
-            self.folder.cleanup()
+            self.stop()
             raise ElsewhereError(f"{self.target} on Keras/{self.keras_backend} took more than "
                                  f"{self.timeout:g} s and was stopped") from None
         folder = Path(self.folder.name)
         try:
             if self.process.returncode != 0 or not (folder / "result.json").exists():
                 raise ElsewhereError(f"{self.target} on Keras/{self.keras_backend} failed: "
-                                     f"{_last_error(folder, stderr)}")
+                                     f"{_last_error(folder, self.stderr)}")
             self._value = _read(folder, "result")
             self._done = True
             return self._value
         finally:
             self.folder.cleanup()
 
+    def stop(self) -> None:
+        """End the process now (a caller interrupted, or out of time); no result will come."""
+        self.process.kill()
+        self.process.wait()
+        self.folder.cleanup()
+
 
 def start_elsewhere(target: str, kwargs: Mapping[str, Any] | None = None, *,
                     keras_backend: str = "tensorflow", threads: int | None = None,
-                    devices: int | None = None, env: Mapping[str, str] | None = None,
-                    timeout: float | None = None, output: Path | None = None) -> Running:
+                    devices: int | None = None, cores: int | None = None,
+                    env: Mapping[str, str | None] | None = None,
+                    timeout: float | None = None,
+                    output: Path | str | TextIO | None = None) -> Running:
     """Start ``target`` ("package.module:function") in a new process; see ``run_elsewhere``.
 
-    ``output``: a file that receives the process's stdout (a test run's report); None
-    keeps it quiet.
+    ``output``: where the process's stdout and stderr go: a file (a path), or an open
+    stream such as ``sys.stdout`` (they show as it runs); None keeps them quiet
+    (stderr's last line still names a crash).
     """
     if not isinstance(target, str) or target.count(":") != 1:
         raise ValueError(f"target must be 'module:function'; got {target!r}")
     folder = tempfile.TemporaryDirectory(prefix="seq2seq-elsewhere-")
     _write(Path(folder.name), "call", {"target": target, "kwargs": dict(kwargs or {})})
-    stdout = subprocess.DEVNULL if output is None else open(output, "w")  # noqa: SIM115
-    try:
+    # Files, not pipes: a pipe nobody reads until result() would stall a chatty process.
+    stream = output is not None and not isinstance(output, (str, Path))
+    stderr = None if stream else Path(output or Path(folder.name) / "stderr.txt")
+    with contextlib.nullcontext(output) if stream else open(stderr, "w") as sink:
+        if stream:
+            sink.flush()  # what this process wrote before stays before the child's output
         process = subprocess.Popen(
             [sys.executable, "-m", "shared.app.elsewhere", folder.name], cwd=ROOT,
-            env=elsewhere_env(keras_backend, threads, devices, env), stdout=stdout,
-            stderr=subprocess.PIPE, text=True,
+            env=elsewhere_env(keras_backend, threads, devices, cores, env),
+            stdout=subprocess.DEVNULL if output is None else sink, stderr=sink,
         )
-    finally:
-        if output is not None:
-            stdout.close()
-    return Running(target, keras_backend, process, folder, timeout)
+    return Running(target, keras_backend, process, folder, timeout, stderr)
 
 
 def run_elsewhere(target: str, kwargs: Mapping[str, Any] | None = None, **settings) -> Any:
@@ -155,8 +178,9 @@ def run_elsewhere(target: str, kwargs: Mapping[str, Any] | None = None, **settin
     Args:
         target: "package.module:function", importable from the repository root.
         kwargs: the function's keyword arguments (JSON values and NumPy arrays).
-        **settings: ``keras_backend``, ``threads``, ``devices``, ``env``, ``timeout``
-            (see ``elsewhere_env``; timeout in seconds, None: no limit).
+        **settings: ``keras_backend``, ``threads``, ``devices``, ``cores``, ``env``,
+            ``timeout`` (see ``elsewhere_env``; ``env`` is its ``extra``; timeout in
+            seconds, None: no limit).
 
     Raises:
         ElsewhereError: the function raised, the process died or it timed out; the
@@ -212,20 +236,26 @@ def _read(folder: Path, name: str) -> Any:
     return _unpack(json.loads((folder / f"{name}.json").read_text()), loaded)
 
 
-def _last_error(folder: Path, stderr: str) -> str:
+def _last_error(folder: Path, stderr: Path | None) -> str:
     error = folder / "error.txt"
     if error.exists():
         return error.read_text().strip()
-    lines = [line for line in stderr.splitlines() if line.strip()]
+    if stderr is None:
+        return "see its output"
+    text = stderr.read_text(errors="replace") if stderr.exists() else ""
+    lines = [line for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else "no output"
 
 
 def _set_up_child() -> None:
-    """Session threads and TensorFlow's devices, before the target runs its first op.
+    """Cores, session threads and TensorFlow's devices, before the target runs its first op.
 
     The frameworks read their thread counts from the environment as they start
     (``elsewhere_env``); ONNX Runtime takes them per session (``configure_threads``).
     """
+    cores = os.environ.get("SEQ2SEQ_CORES")
+    if cores is not None:
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: int(cores)])
     threads = os.environ.get("SEQ2SEQ_THREADS")
     if threads is not None:
         from shared.core.runtime import configure_threads
