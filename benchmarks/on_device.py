@@ -30,7 +30,6 @@ source length, 20 here).  Figures are medians of interleaved rounds
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -41,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 
 from benchmarks.common import (
+    benchmark_parser,
     interleaved_ms,
     load_average,
     machine,
@@ -175,9 +175,7 @@ def operators(folders: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer questions and repeats")
-    parser.add_argument("--json", action="store_true", help="end with one JSON line of figures")
+    parser = benchmark_parser(__doc__, quick="fewer questions and repeats")
     parser.add_argument("--threads", type=int, default=1,
                         help="threads per op for every engine (default 1: a phone's core)")
     parser.add_argument("--operators", nargs="+", metavar="DIR",
