@@ -147,7 +147,7 @@ BUILDERS = TRAINERS + (["onnx_impl"] if installed("onnx_impl") else [])
 # models: an LSTM with attention whose unidirectional encoder takes (h, c) and streams,
 # and a bidirectional GRU without; ExecuTorch's lowered for XNNPACK (as it ships) and
 # for its portable kernels, one each.  tests/test_on_device.py climbs the whole grid
-# when asked (-m slow).
+# when asked (-m on_device_grid).
 ON_DEVICE = [name for name in on_device.RUNTIMES if installed(name)]
 ON_DEVICE_GRID = {("lstm", 1, False, 6, 6, "bahdanau"): "xnnpack",
                   ("gru", 1, True, 5, 7, "none"): "portable"}  # grid model -> delegate
@@ -238,7 +238,7 @@ def grid_model(name: str, params: tuple):
     if name in on_device.RUNTIMES:
         if params not in ON_DEVICE_GRID:
             pytest.skip(f"{name} runs exported programs of the grid models of "
-                        "tests/support.py ON_DEVICE_GRID only (all: -m slow)")
+                        "tests/support.py ON_DEVICE_GRID only (all: -m on_device_grid)")
         return on_device.exported_model(name, case.config, case.weights,
                                         max_source_length=case.src.shape[1],
                                         delegate=ON_DEVICE_GRID[params])

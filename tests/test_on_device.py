@@ -14,7 +14,8 @@ Here, what is theirs alone:
   hold builtin operators only (listed from every subgraph), and a conversion that
   would need a Flex op fails loudly;
 - what each runtime imports: LiteRT no TensorFlow or Keras, ExecuTorch no exporter;
-- the whole grid, exported and climbed, when asked: ``pytest -m slow tests/test_on_device.py``.
+- the whole grid, exported and climbed, when asked:
+  ``pytest -m on_device_grid tests/test_on_device.py``.
 
 Shapes: B batch, S source length, L layers, H_dec decoder hidden.
 """
@@ -360,12 +361,13 @@ def test_a_runtime_imports_neither_the_exporter_nor_another_framework(engine, ex
 
 # ---- the whole grid, when asked ----
 
-@pytest.mark.slow
+@pytest.mark.on_device_grid
 @pytest.mark.parametrize("engine", ON_DEVICE)
 def test_every_grid_model_exports_and_climbs_every_rung(request, engine):
     """Minutes: every grid model exported (ExecuTorch for XNNPACK) and climbed."""
-    if "slow" not in (request.config.option.markexpr or ""):
-        pytest.skip("exports the whole grid (minutes): pytest -m slow tests/test_on_device.py")
+    if "on_device_grid" not in (request.config.option.markexpr or ""):
+        pytest.skip("exports the whole grid (minutes): "
+                    "pytest -m on_device_grid tests/test_on_device.py")
     for params in GRID:
         case = grid_case(params)
         module, model = on_device.exported_model(engine, case.config, case.weights,
