@@ -18,9 +18,7 @@ with ``torch.from_numpy`` (no copy) and ``.numpy()``.
 
 from __future__ import annotations
 
-from executorch.extension.pybindings import _C
-
-from executorch_impl.program import as_tensors, load_program
+from executorch_impl.program import as_tensors, load_program, size_thread_pool
 from shared.core.runtime import session_threads
 from shared.ondevice.contract import PARTS, input_names, inputs, output_names
 from shared.ondevice.fixed import Feeds, FixedShapeModel
@@ -38,10 +36,13 @@ class Seq2Seq(FixedShapeModel):
         operators: {part: {operator: calls}}, as the exporter listed them (metadata).
         delegate: "xnnpack" or "portable", as exported.
         checkpoint_sha256: the checksum of the checkpoint the programs came from, or "".
+        thread_pool_size: the threads of XNNPACK's pool, which this model's programs use.
 
-    XNNPACK runs on one thread pool for the whole process; ``shared.configure_threads``'s
-    intra-op count (``shared.core.runtime.session_threads``), when set, resizes it as a
-    model loads.
+    XNNPACK runs on one thread pool for the whole process, sized as the process's first
+    model loads: by ``shared.configure_threads``'s intra-op count
+    (``shared.core.runtime.session_threads``) when set, else one thread per core.  A
+    later model keeps that size, whatever it asks for (the programs loaded before hold
+    the pool: ``executorch_impl.program.size_thread_pool``).
     """
 
     def __init__(self, export: Export, folder: str = "(in memory)"):
@@ -50,6 +51,7 @@ class Seq2Seq(FixedShapeModel):
         self.programs = export.programs
         self.operators = dict(export.metadata["operators"])
         self.delegate = export.metadata["options"].get("delegate", "")
+        self.thread_pool_size = size_thread_pool(session_threads()["intra_op"])
         self.modules = {}
         for part in PARTS:
             try:
@@ -57,9 +59,6 @@ class Seq2Seq(FixedShapeModel):
                                                   self.batch_size, self.max_source_length)
             except OnDeviceModelError as error:
                 raise OnDeviceModelError(f"{folder}/{part}.pte: {error}") from None
-        threads = session_threads()["intra_op"]
-        if threads is not None and threads != _C._threadpool_get_thread_count():
-            _C._unsafe_reset_threadpool(threads)  # "unsafe" while a program runs; none does
         self._order = {part: (input_names(self.config, part),
                               inputs(self.config, part, self.batch_size, self.max_source_length),
                               output_names(self.config, part)) for part in PARTS}

@@ -29,6 +29,19 @@ from shared.ondevice.folder import OnDeviceModelError
 SCALAR_TYPES = {"int32": 3, "float32": 6, "bool": 11}
 TORCH_DTYPES = {"int32": torch.int32, "float32": torch.float32, "bool": torch.bool}
 _NAMES = {code: name for name, code in SCALAR_TYPES.items()}
+# Whether a program has loaded in this process (and may hold XNNPACK's pool).
+_LOADED = {"any": False}
+
+
+def size_thread_pool(threads: int | None) -> int:
+    """XNNPACK's pool resized to ``threads`` if no program has loaded yet; its size after.
+
+    ``threads``: None keeps the pool as it is (the runtime's default, one thread per core).
+    """
+    if threads is not None and not _LOADED["any"] and \
+            threads != _C._threadpool_get_thread_count():
+        _C._unsafe_reset_threadpool(threads)  # safe here: no program holds the pool yet
+    return _C._threadpool_get_thread_count()
 
 
 def load_program(buffer: bytes, config: Seq2SeqConfig, part: str, batch_size: int,
@@ -38,6 +51,7 @@ def load_program(buffer: bytes, config: Seq2SeqConfig, part: str, batch_size: in
     Raises:
         OnDeviceModelError: a check failed; the message (without the file's name) says which.
     """
+    _LOADED["any"] = True  # before the call: a load that fails may have taken the pool
     try:
         module = _C._load_for_executorch_from_buffer(
             buffer, program_verification=_C.Verification.InternalConsistency)

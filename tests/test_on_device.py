@@ -359,6 +359,37 @@ def test_a_runtime_imports_neither_the_exporter_nor_another_framework(engine, ex
     assert lines and lines[-1] == expected, f"{engine} imported {lines[-1:]}"
 
 
+POOL = """
+import numpy as np
+import shared
+import executorch_impl
+shared.configure_threads(1)
+first = executorch_impl.load_model({folder!r})
+src = np.array([[5, 6, 7, 8], [4, 0, 0, 0], [9, 3, 0, 0]])
+before = executorch_impl.greedy_decode(first, src, 6)
+shared.configure_threads(2)
+second = executorch_impl.load_model({folder!r})
+same = all((executorch_impl.greedy_decode(first, src, 6) == before).all() for _ in range(20))
+print(first.thread_pool_size, second.thread_pool_size, same)
+"""
+
+
+def test_a_later_executorch_model_leaves_the_thread_pool_the_first_ones_hold():
+    """XNNPACK's pool is one per process and an XNNPACK program keeps a pointer to it
+    from its load on: a second model asking for another size must not free the pool
+    under the first (resizing it did: the first model's next call crashed, or hung).
+    In a process of its own, so that a crash fails this test, not the session."""
+    on_device.importorskip("executorch_impl")
+    case = grid_case(LSTM)
+    assert ON_DEVICE_GRID[LSTM] == "xnnpack", "the trap needs an XNNPACK program"
+    folder = on_device.export_folder("executorch_impl", case.config, case.weights, 4,
+                                     case.src.shape[1], ON_DEVICE_GRID[LSTM])
+    done = subprocess.run([sys.executable, "-c", POOL.format(folder=str(folder))],
+                          capture_output=True, text=True, timeout=120, cwd=on_device.ROOT)
+    assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-2000:]}"
+    assert done.stdout.split() == ["1", "1", "True"], done.stdout
+
+
 # ---- the whole grid, when asked ----
 
 @pytest.mark.on_device_grid
