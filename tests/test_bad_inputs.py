@@ -361,6 +361,11 @@ BAD_TRAINING = {
     "seed-too-big": ({"seed": 2**64},
                      "seed must be an integer in [0, 4294967295]; got 18446744073709551616"),
     "epochs-float": ({"epochs": 1.0}, "epochs must be an integer >= 1; got 1.0"),
+    "clip_norm-zero": ({"clip_norm": 0.0}, "clip_norm must be a positive finite number; got 0.0"),
+    "first_epoch-negative": ({"first_epoch": -1},
+                             "first_epoch must be an integer in [0, 9007199254740992]; got -1"),
+    "optimizer_state-not-a-state": ({"optimizer_state": {"m": {}}},
+                                    "optimizer_state must be an OptimizerState; got dict"),
 }
 
 

@@ -1,6 +1,7 @@
-"""The ``seq2seq-rosetta`` command line: train, answer, compare, port, export, demo, experiment.
+"""The ``seq2seq-rosetta`` command line: train, evaluate, answer, compare, port, export, demo, ...
 
     seq2seq-rosetta train --backend torch --task dates --epochs 5 --out runs/dates
+    seq2seq-rosetta evaluate runs/dates/model.safetensors --task dates --backend onnx
     seq2seq-rosetta answer runs/dates/model.safetensors --backend keras "Nov 26, 2026"
     seq2seq-rosetta compare runs/dates/model.safetensors --task dates
     seq2seq-rosetta compare runs/dates/model.safetensors --keras-backends tensorflow,jax,torch
@@ -25,7 +26,16 @@ from __future__ import annotations
 import sys
 
 from shared.app.backends import BackendError
-from shared.app.commands import answer, compare, demo, experiment, export, port, train
+from shared.app.commands import (
+    answer,
+    compare,
+    demo,
+    evaluate,
+    experiment,
+    export,
+    port,
+    train,
+)
 from shared.app.flags import Parser, UsageError
 from shared.app.quiet import quiet_tensorflow_import
 from shared.checkpoint import CheckpointError
@@ -33,14 +43,14 @@ from shared.core.version import __version__
 from shared.training.checks import TrainingDivergedError
 
 # In the order --help lists them.
-COMMANDS = (train, answer, compare, port, export, demo, experiment)
+COMMANDS = (train, evaluate, answer, compare, port, export, demo, experiment)
 
 
 def build_parser() -> Parser:
     parser = Parser(
         prog="seq2seq-rosetta",
-        description="The same seq2seq LSTM or GRU in Keras and PyTorch: train, answer, "
-                    "compare, port, export, demo.",
+        description="The same seq2seq LSTM or GRU in Keras and PyTorch: train, evaluate, "
+                    "answer, compare, port, export, demo.",
     )
     parser.add_argument("--version", action="version", version=f"seq2seq-rosetta {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)

@@ -11,7 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
-from shared.core.checks import SEED_RANGE, count_rule
+from shared.core.checks import SEED_RANGE, count_rule, fraction_rule
 
 
 class UsageError(Exception):
@@ -56,6 +56,17 @@ def positive_number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"invalid float value: {_shown(text)}") from None
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive finite number; got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A flag type: a number strictly between 0 and 1 (a share of the data)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {_shown(text)}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be {fraction_rule()}; got {text}")
     return value
 
 
