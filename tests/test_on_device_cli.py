@@ -4,6 +4,7 @@
                    [--max-source-length S] [--delegate xnnpack|portable]
     seq2seq-rosetta answer CKPT --backend litert|executorch --exported DIR QUESTION...
     seq2seq-rosetta compare CKPT --exported DIR [--exported DIR]
+    seq2seq-rosetta evaluate CKPT --data FILE --backend litert|executorch --exported DIR
 
 The checkpoint holds random weights (every engine must give the same answers, right
 or wrong) and real tokenizers; the programs are exported small (batch 2, sources of 3
@@ -91,6 +92,26 @@ def test_compare_adds_a_row_for_each_exported_folder(checkpoint, exported, capsy
         assert lines[f"torch vs {runtime}"].split()[-1] == "ok", table
 
 
+def test_evaluate_on_a_device_runtime_gives_torch_s_figures(checkpoint, exported, capsys):
+    """Pairs longer than the programs' source (read in pieces), in batches the programs
+    split: exact match, BLEU and chrF equal, the loss and token accuracy to float32."""
+    data = checkpoint.parent / "pairs.tsv"
+    data.write_text("abcdefg\tab\nb\tcde\nhgfedc\tg\nca\tfa\nd\tbbb\n", encoding="utf-8")
+    found = {}
+    for runtime in ["torch", *RUNTIMES]:
+        extra = ["--exported", str(exported[0][runtime])] if runtime in exported[0] else []
+        assert main(["evaluate", str(checkpoint), "--data", str(data), "--backend", runtime,
+                     "--batch-size", "3", "--max-len", "5", "--json", *extra]) == 0
+        found[runtime] = json.loads(capsys.readouterr().out)
+    for runtime, figures in found.items():
+        assert figures["pairs"] == 5, figures
+        for figure in ("exact_match", "bleu", "chrf"):
+            assert figures[figure] == found["torch"][figure], (runtime, figure, found)
+        for figure in ("loss", "token_accuracy"):
+            assert figures[figure] == pytest.approx(found["torch"][figure], abs=1e-5), (
+                runtime, figure, found)
+
+
 def test_an_on_device_backend_needs_the_folder_of_this_checkpoint(checkpoint, exported,
                                                                    tmp_path, capsys):
     runtime, exported = RUNTIMES[0], exported[0]
@@ -99,6 +120,8 @@ def test_an_on_device_backend_needs_the_folder_of_this_checkpoint(checkpoint, ex
     line = cli_refusal(capsys, ["answer", checkpoint, "--backend", "torch", "--exported",
                                 exported[runtime], "abc"])
     assert "--exported is for --backend" in line
+    line = cli_refusal(capsys, ["evaluate", checkpoint, "--backend", runtime, "--task", "dates"])
+    assert f"--backend {runtime} runs the programs" in line and "give --exported DIR" in line
     other = tmp_path / "other.safetensors"
     config = Seq2SeqConfig(V_SRC, V_TGT, 4, 5, cell="lstm")
     tokenizer = Tokenizer(("<pad>", "<bos>", "<eos>", "<unk>", *"abcdefghi"), "char")

@@ -20,6 +20,7 @@ import os
 from collections.abc import Iterator
 from types import ModuleType
 
+from shared.app import flags
 from shared.checkpoint import Checkpoint
 from shared.checkpoint.load import stored_checksum
 from shared.core.runtime import threads
@@ -84,6 +85,36 @@ def exported_model(backend: ModuleType, folder: str | os.PathLike,
             f"in its metadata); export it again: seq2seq-rosetta export {checkpoint_path} "
             f"--format {backend.NAME} --out {folder}")
     return model
+
+
+def add_exported_flag(parser) -> None:
+    """``--exported DIR``, the folder an on-device engine runs (``command_model``)."""
+    parser.add_argument("--exported", metavar="DIR",
+                        help=f"with --backend {' or '.join(ON_DEVICE)}: the folder `export "
+                             "--format` wrote from this checkpoint")
+
+
+def command_model(name: str, checkpoint_path: str | os.PathLike, checkpoint: Checkpoint,
+                  exported: str | os.PathLike | None) -> tuple[ModuleType, object]:
+    """(backend, model) for a command's ``--backend name [--exported DIR]``.
+
+    An on-device engine runs the folder ``--exported`` names, which must come from this
+    checkpoint (``exported_model``); any other engine builds the checkpoint's model.
+
+    Raises:
+        flags.UsageError: ``--exported`` missing for an on-device engine, or given to another.
+        BackendError: the engine is not installed, or the folder is another checkpoint's.
+    """
+    if (name in ON_DEVICE) != (exported is not None):
+        raise flags.UsageError(
+            f"--backend {name} runs the programs `seq2seq-rosetta export {checkpoint_path} "
+            f"--format {name} --out DIR` wrote: give --exported DIR" if exported is None else
+            f"--exported is for --backend {' or '.join(ON_DEVICE)}; {name} runs the "
+            "checkpoint itself")
+    backend = load_backend(name)
+    if exported is not None:
+        return backend, exported_model(backend, exported, checkpoint_path)
+    return backend, model_from_checkpoint(backend, checkpoint)
 
 
 @contextlib.contextmanager

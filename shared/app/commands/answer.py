@@ -13,13 +13,7 @@ from __future__ import annotations
 import argparse
 
 from shared.app import flags
-from shared.app.backends import (
-    ENGINES,
-    ON_DEVICE,
-    exported_model,
-    load_backend,
-    model_from_checkpoint,
-)
+from shared.app.backends import ENGINES, add_exported_flag, command_model
 from shared.checkpoint import load_checkpoint
 from shared.decoding.search import check_search_memory
 from shared.text.data import encode_questions
@@ -32,9 +26,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     answer.add_argument("--backend", choices=ENGINES, required=True)
     answer.add_argument("--beam", type=flags.COUNT, default=1, help="beam size (1: greedy)")
     answer.add_argument("--max-len", type=flags.COUNT, default=40)
-    answer.add_argument("--exported", metavar="DIR",
-                        help=f"with --backend {' or '.join(ON_DEVICE)}: the folder `export "
-                             "--format` wrote from this checkpoint")
+    add_exported_flag(answer)
     answer.add_argument("questions", nargs="+", metavar="QUESTION")
     answer.set_defaults(func=run)
     return answer
@@ -44,18 +36,7 @@ def run(args) -> int:
     checkpoint = load_checkpoint(args.checkpoint)
     beam = args.beam if args.beam > 1 else None  # 1: greedy
     check_search_memory(len(args.questions), args.max_len, beam, names=("--beam", "--max-len"))
-    if (args.backend in ON_DEVICE) != (args.exported is not None):
-        raise flags.UsageError(
-            f"--backend {args.backend} runs the programs `seq2seq-rosetta export "
-            f"{args.checkpoint} --format {args.backend} --out DIR` wrote: give --exported DIR"
-            if args.exported is None else
-            f"--exported is for --backend {' or '.join(ON_DEVICE)}; {args.backend} runs the "
-            "checkpoint itself")
-    backend = load_backend(args.backend)
-    if args.exported is not None:
-        model = exported_model(backend, args.exported, args.checkpoint)
-    else:
-        model = model_from_checkpoint(backend, checkpoint)
+    backend, model = command_model(args.backend, args.checkpoint, checkpoint, args.exported)
     src = encode_questions(args.questions, checkpoint.src_tokenizer)          # (B, S)
     if beam is not None:
         tokens = backend.beam_decode(model, src, beam, args.max_len)
