@@ -73,8 +73,14 @@ def cache_key(engine: str, config: Seq2SeqConfig, weights: dict, batch_size: int
 
 
 def export_folder(engine: str, config: Seq2SeqConfig, weights: dict, batch_size: int,
-                  max_source_length: int, delegate: str = "xnnpack") -> Path:
-    """The folder of ``engine``'s programs of ``weights``: from the cache, or exported now."""
+                  max_source_length: int, delegate: str = "portable") -> Path:
+    """The folder of ``engine``'s programs of ``weights``: from the cache, or exported now.
+
+    ``delegate``: ExecuTorch's, "portable" unless asked (its lowering for XNNPACK takes
+    several times longer); LiteRT has none, so it is not part of a LiteRT folder's key.
+    """
+    if engine == "litert_impl":
+        delegate = "-"
     key = cache_key(engine, config, weights, batch_size, max_source_length, delegate)
     folder = CACHE / f"{RUNTIMES[engine]}-{key[:24]}"
     if (folder / "metadata.json").exists():

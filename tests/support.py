@@ -151,6 +151,11 @@ BUILDERS = TRAINERS + (["onnx_impl"] if installed("onnx_impl") else [])
 ON_DEVICE = [name for name in on_device.RUNTIMES if installed(name)]
 ON_DEVICE_GRID = {("lstm", 1, False, 6, 6, "bahdanau"): "xnnpack",
                   ("gru", 1, True, 5, 7, "none"): "portable"}  # grid model -> delegate
+# Where a test makes its own models, one per cell or attention kind (test_bad_inputs,
+# test_attention), an on-device engine runs one of them, each an export: the LSTM (the
+# GRU's on-device rows are the grid's bidirectional GRU) and Luong attention (the grid's
+# on-device LSTM attends with Bahdanau's).
+ON_DEVICE_ONLY = {"cell": "lstm", "kind": "luong"}
 # Every engine that runs a model, for the inference rungs.  An engine not installed
 # here is left out; tests/test_on_device.py says so, as a skip.
 ENGINES = BUILDERS + ON_DEVICE
@@ -171,11 +176,15 @@ BOTH_WAYS = [(a, b) for a, b in PAIRS if ENGINES.index(a) < ENGINES.index(b)]
 
 def runs(params: dict) -> bool:
     """Whether a test of these parameters is in the grid: an on-device engine in it runs
-    only the grid models of ``ON_DEVICE_GRID`` (tests/conftest.py leaves the rest out)."""
-    grid_model_params = params.get("case")
+    only the grid models of ``ON_DEVICE_GRID`` and, where a test makes its own model per
+    cell or attention kind, the one of ``ON_DEVICE_ONLY`` (tests/conftest.py leaves the
+    rest out)."""
     named = [value for value in params.values() if isinstance(value, str)]
-    return grid_model_params is None or grid_model_params in ON_DEVICE_GRID or not (
-        set(named) & set(ON_DEVICE))
+    if not set(named) & set(ON_DEVICE):
+        return True
+    if "case" in params:
+        return params["case"] in ON_DEVICE_GRID
+    return all(params.get(name, value) == value for name, value in ON_DEVICE_ONLY.items())
 
 
 def model_with(name: str, config: Seq2SeqConfig, weights: dict, max_source_length: int = 4):

@@ -44,13 +44,22 @@ ANCHOR = "torch_impl"  # every engine's words are compared with these
 @pytest.fixture(scope="module")
 def models():
     """models(cell)[engine] = (module, model): every engine's model of ``cell``, same weights."""
-    built = {}
+    built: dict = {}
+
+    class Models(dict):
+        """Each engine's model made when a test first asks (an on-device one is an export)."""
+
+        def __init__(self, cell: str):
+            super().__init__()
+            self.cell = cell
+
+        def __missing__(self, name: str):
+            config = CONFIGS[self.cell]
+            self[name] = model_with(name, config, random_weights(config, seed=2))
+            return self[name]
 
     def of(cell: str) -> dict:
-        if cell not in built:
-            weights = random_weights(CONFIGS[cell], seed=2)
-            built[cell] = {name: model_with(name, CONFIGS[cell], weights) for name in ENGINES}
-        return built[cell]
+        return built.setdefault(cell, Models(cell))
 
     return of
 

@@ -350,7 +350,9 @@ def test_a_runtime_imports_neither_the_exporter_nor_another_framework(engine, ex
     but its compiled runtime alone, not ``executorch.runtime``, which imports the exporter
     (exir, torchao, sympy)."""
     on_device.importorskip(engine)
-    folder = on_device.export_folder(engine, SMALL, random_weights(SMALL, seed=2), 4, 4)
+    case = grid_case(LSTM)  # ExecuTorch's for XNNPACK, as it ships
+    folder = on_device.export_folder(engine, case.config, case.weights, 4, case.src.shape[1],
+                                     ON_DEVICE_GRID[LSTM])
     code = IMPORTS.format(engine=engine, folder=str(folder), watched=WATCHED)
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
                           text=True, timeout=120, cwd=on_device.ROOT)
