@@ -49,6 +49,7 @@ from benchmarks.common import (
 )
 from benchmarks.decode import MAX_LEN, shared_weights, sources
 from shared import BOS, configure_threads
+from shared.app.backends import load_exported
 
 ENGINES = ("keras_impl", "torch_impl", "onnx_impl", "litert_impl", "executorch_impl")
 BEAM = 4
@@ -81,7 +82,7 @@ def export(folder: Path, config, weights) -> tuple[dict, dict]:
         for batch in (1, BEAM):
             out = folder / f"{name}-{batch}"
             write(source, out, batch_size=batch, max_source_length=SOURCE_LENGTH)
-            loaded.append(module.load_model(out))
+            loaded.append(load_exported(module.NAME, out))
         sizes[name] = _sizes(folder / f"{name}-1")
         models[name] = (module, *loaded)
     return models, sizes
@@ -162,13 +163,11 @@ def report(figures: dict, agree: dict, sizes: dict) -> None:
 
 def operators(folders: list[str]) -> None:
     """Print the operators each program of each export folder calls, as its engine lists them."""
-    import importlib
-
     from shared.ondevice.folder import runtime_of
 
     for folder in folders:
         runtime = runtime_of(folder)
-        model = importlib.import_module(f"{runtime}_impl").load_model(folder)
+        model = load_exported(runtime, folder)
         for part, calls in model.operators.items():
             listed = ", ".join(f"{name} {count}" for name, count in calls.items())
             print(f"{folder} {part} ({runtime}, {sum(calls.values())} calls): {listed}")

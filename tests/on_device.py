@@ -32,6 +32,7 @@ import numpy as np
 import pytest
 
 from shared import Seq2SeqConfig
+from shared.app.backends import load_exported
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "on-device"
@@ -120,7 +121,8 @@ def importorskip(engine: str):
 
 @functools.cache
 def _loaded(engine: str, folder: Path):
-    return importorskip(engine).load_model(folder)
+    importorskip(engine)
+    return load_exported(RUNTIMES[engine], folder)
 
 
 def exported_model(engine: str, config: Seq2SeqConfig, weights: dict, batch_size: int = 4,

@@ -35,6 +35,7 @@ import numpy as np
 import pytest
 
 from shared import Seq2SeqConfig, reference
+from shared.app.backends import load_exported
 from shared.ladder import climb
 from shared.layout import random_weights
 from shared.ondevice.contract import input_names, output_names
@@ -238,9 +239,11 @@ def test_load_model_refuses_a_folder_that_is_not_ours_or_was_changed(folder, edi
     engine, path = folder
     module = on_device.importorskip(engine)
     change, words = EDITS[edit]
-    module.load_model(path)  # as exported: loads
+    runtime = on_device.RUNTIMES[engine]
+    load_exported(runtime, path)  # as exported: loads (the engine's own load_model)
     change(path)
-    message = refusal(lambda: module.load_model(path), module.OnDeviceModelError, holds=words)
+    message = refusal(lambda: load_exported(runtime, path), module.OnDeviceModelError,
+                      holds=words)
     assert str(path) in message, f"the refusal names no file: {message}"
 
 

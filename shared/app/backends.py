@@ -67,6 +67,29 @@ def model_from_checkpoint(backend: ModuleType, checkpoint: Checkpoint):
     return model
 
 
+def load_exported(runtime: str, folder: str | os.PathLike):
+    """``litert_impl.load_model(folder)`` or ``executorch_impl.load_model(folder)``.
+
+    Each engine's loader is called by its module's name, so that the safety scan
+    (tests/test_safety_scan.py) can tell it from Keras's ``load_model``, which runs
+    Python from a file.
+
+    Raises:
+        BackendError: an unknown runtime, or its engine is not installed.
+    """
+    if runtime not in ON_DEVICE:
+        raise BackendError(f"unknown on-device runtime {runtime!r}; choose one of "
+                           f"{', '.join(ON_DEVICE)}")
+    load_backend(runtime)  # a BackendError that names the extra, if it is not installed
+    if runtime == "litert":
+        import litert_impl
+
+        return litert_impl.load_model(folder)
+    import executorch_impl
+
+    return executorch_impl.load_model(folder)
+
+
 def exported_model(backend: ModuleType, folder: str | os.PathLike,
                    checkpoint_path: str | os.PathLike):
     """An on-device ``backend``'s model of ``folder``, which must come from this checkpoint.
@@ -78,7 +101,7 @@ def exported_model(backend: ModuleType, folder: str | os.PathLike,
     Raises:
         BackendError: the folder was exported from another checkpoint.
     """
-    model = backend.load_model(folder)
+    model = load_exported(backend.NAME, folder)
     if model.checkpoint_sha256 != stored_checksum(checkpoint_path):
         raise BackendError(
             f"{folder} was not exported from {checkpoint_path} (another checkpoint's checksum "

@@ -21,6 +21,7 @@ import os
 import sys
 
 from shared.app import flags
+from shared.app.backends import BackendError, load_exported
 from shared.ondevice.contract import DEFAULT_BATCH_SIZE, DEFAULT_MAX_SOURCE_LENGTH
 from shared.ondevice.folder import MAX_BATCH_SIZE, MAX_SOURCE_LENGTH
 
@@ -69,10 +70,9 @@ def run(args) -> int:
 def _checked(runtime: str, out) -> str:
     """Load the folder as the engine would (every check of load_model), where it is installed."""
     try:
-        engine = importlib.import_module(f"{runtime}_impl")
-    except ImportError as err:
-        return f"not loaded here ({err}): pip install 'seq2seq-rosetta[{runtime}]' to run it"
-    model = engine.load_model(out)
+        model = load_exported(runtime, out)
+    except BackendError as err:
+        return f"not loaded here ({err})"
     counts = {part: sum(ops.values()) for part, ops in model.operators.items()}
     return (f"checked: {runtime}_impl loads it ({counts['encoder']} and {counts['decoder']} "
             "operator calls; docs/on-device.md lists them)")
