@@ -28,4 +28,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/decode.py --quick
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) out .cache .pytest_cache .ruff_cache .hypothesis

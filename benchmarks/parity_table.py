@@ -2,6 +2,7 @@
 
     python benchmarks/parity_table.py                 # Keras on KERAS_BACKEND, PyTorch, ONNX
     python benchmarks/parity_table.py --keras-backends tensorflow,jax,torch
+    python benchmarks/parity_table.py --on-device     # LiteRT and ExecuTorch (minutes: exports)
 
 The tests assert each rung within its tolerance; this prints how far inside it
 each engine is, for the README and the issues' closing notes.  The grid and the
@@ -54,11 +55,19 @@ def measure(engines: list[str]) -> list[dict]:
         weights = grid_weights(config, seed=7)
         src, tgt_in = sample_batch(seed=3)
         references.append((weights, run_reference(weights, config, src, tgt_in, MAX_LEN)))
+    from tests import on_device
+
     rows = []
-    for module in (importlib.import_module(name) for name in engines):
+    for name in engines:
+        module = importlib.import_module(name)
         for weights, reference in references:
-            model = module.build_model(reference.config, seed=0)
-            module.import_weights(model, weights)
+            if name in on_device.RUNTIMES:  # the programs exported (XNNPACK), as the tests do
+                _, model = on_device.exported_model(
+                    name, reference.config, weights,
+                    max_source_length=reference.inputs.src.shape[1], delegate="xnnpack")
+            else:
+                model = module.build_model(reference.config, seed=0)
+                module.import_weights(model, weights)
             label = f"{engine_name(module)}, {family(reference.config)}"
             rows += climb(module, model, reference, engine=label)
     return [row.to_dict() for row in rows]
@@ -66,8 +75,13 @@ def measure(engines: list[str]) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = benchmark_parser(__doc__, keras_backends=True)
+    parser.add_argument("--on-device", action="store_true",
+                        help="the on-device engines only, on programs exported from each grid "
+                             "model (cached in .cache/on-device, as the tests do)")
     args = parser.parse_args(argv)
-    if args.keras_backends is None:
+    if args.on_device:
+        found = measure(["litert_impl", "executorch_impl"])
+    elif args.keras_backends is None:
         found = measure(["keras_impl", "torch_impl", "onnx_impl"])
     else:
         from shared.app.elsewhere import run_elsewhere

@@ -27,7 +27,7 @@ from keras_impl import per_backend
 from keras_impl.model import Seq2Seq
 from shared import Seq2SeqConfig
 from shared.core.checks import check_seed
-from shared.core.inputs import check_source
+from shared.core.inputs import check_initial_state, check_source
 from shared.decoding import inference
 from shared.decoding.memory import Memory, check_decoder_inputs, empty_memory
 
@@ -62,6 +62,10 @@ class _Compiled:
                   ((None, None), "bool"))                                      # (B, S)
         self.encode = per_backend.compile_fn(
             lambda src: model.encode(src, return_memory=True), model, [ids])
+        # Streaming: the same encoder from a given state (a bidirectional one cannot stream).
+        self.encode_from = per_backend.compile_fn(
+            lambda src, state: model.encode(src, return_memory=True, initial_state=state),
+            model, [ids, state])
         if not cfg.has_attention:
             decode = per_backend.compile_fn(model.decode, model, [ids, state])
             self.decode = lambda tgt_in, state, memory=None: decode(tgt_in, state)
@@ -88,15 +92,25 @@ def _numpy(x) -> np.ndarray:
     return ops.convert_to_numpy(x)
 
 
-def encode(model: Seq2Seq, src, return_memory: bool = False):
+def encode(model: Seq2Seq, src, return_memory: bool = False, initial_state=None):
     """The hand-off, (h, c) or (h,), float32 NumPy, each (L, B, H_dec); all-PAD rows give zeros.
 
     With ``return_memory``, (state, memory): ``Memory(outputs (B, S, H_dec) float32,
     zeros at PAD, mask (B, S) bool)``, what attention reads; a model without attention
     gives an empty one (outputs (B, S, 0), ``shared.decoding.memory.empty_memory``).
+
+    Streaming: ``initial_state``, the state a previous chunk's ``encode`` returned,
+    continues from it, so that chunk after chunk ends where the whole source would
+    (the memories, concatenated along S, are the whole source's); a row of only PAD
+    keeps it.  A bidirectional encoder cannot stream and refuses it.
     """
     src = check_source(src, model.config.src_vocab_size)                       # (B, S)
-    state, (outputs, mask) = _compiled(model).encode(_tensor(src))             # each (L, B, H_dec)
+    initial_state = check_initial_state(initial_state, model.config, len(src))
+    if initial_state is None:
+        state, (outputs, mask) = _compiled(model).encode(_tensor(src))         # each (L, B, H_dec)
+    else:
+        start = tuple(_tensor(part) for part in initial_state)
+        state, (outputs, mask) = _compiled(model).encode_from(_tensor(src), start)
     state = tuple(_numpy(part) for part in state)
     if not return_memory:
         return state

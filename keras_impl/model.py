@@ -143,13 +143,16 @@ class Seq2Seq(keras.Model):
                      for fw, bw in zip(state[:n], state[n:], strict=True)]
         return y, state
 
-    def encode(self, src, training=False, return_memory=False):
+    def encode(self, src, training=False, return_memory=False, initial_state=None):
         """Read the question; return the hand-off, (h, c) or (h,), each (L, B, H_dec).
 
         Args:
             src: int (B, S), post-padded with PAD.  A row of only PAD gives zeros.
             return_memory: also return what attention reads, (outputs, mask): the
                 top layer's outputs (B, S, H_dec), zeros at PAD, and src != PAD (B, S).
+            initial_state: None (zeros), or (h, c) / (h,), each (L, B, H): where each
+                layer starts, to read a long source chunk by chunk (unidirectional
+                only); a row of only PAD then hands off the state it was given.
         """
         mask = ops.not_equal(src, PAD)                                      # (B, S)
         x = self.encoder_embedding(src)                                     # (B, S, E)
@@ -157,7 +160,8 @@ class Seq2Seq(keras.Model):
         for k, rnn in enumerate(self.encoder_rnn):
             if k > 0:
                 x = self.between_layers(x, training=training)               # (B, S, D*H)
-            x, state = self._run(rnn, x, mask, training=training)           # (B, S, D*H)
+            start = None if initial_state is None else [part[k] for part in initial_state]
+            x, state = self._run(rnn, x, mask, start, training=training)    # (B, S, D*H)
             per_layer.append(state)
         state = _stack_layers(per_layer)                                    # each (L, B, H_dec)
         if not return_memory:

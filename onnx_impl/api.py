@@ -32,13 +32,22 @@ import numpy as np
 from onnx_impl.model import Seq2Seq
 from shared import Seq2SeqConfig
 from shared.core.checks import check_seed
-from shared.core.inputs import check_source
 from shared.core.tokens import BOS
-from shared.decoding import inference
-from shared.decoding.memory import Memory, check_decoder_inputs
+from shared.decoding.arrays import (
+    attention_weights,
+    beam_decode,
+    decode,
+    encode,
+    forward,
+    greedy_decode,
+)
 from shared.layout import random_weights
 from shared.onnx.export import OnnxModelError, build_models, read_models, stored_checksum
 from shared.onnx.graph import canonical_weights
+
+# The inference functions are the array engines' own, imported: this module's API.
+__all__ = ["attention_weights", "beam_decode", "build_model", "decode", "encode", "export_weights",
+           "forward", "greedy_decode", "import_weights", "load_model"]
 
 
 def _serialized(weights, config: Seq2SeqConfig, checkpoint_sha256: str = "") -> dict[str, bytes]:
@@ -121,90 +130,3 @@ def _smoke(model: Seq2Seq) -> None:
                          f"{bool(np.all(np.isfinite(logits)))}); the config says "
                          f"(1, 1, {cfg.tgt_vocab_size})")
 
-
-def encode(model: Seq2Seq, src, return_memory: bool = False):
-    """The hand-off, (h, c) or (h,), float32 NumPy, each (L, B, H_dec); all-PAD rows give zeros.
-
-    With ``return_memory``, (state, memory): ``Memory(outputs (B, S, H_dec) float32,
-    zeros at PAD, mask (B, S) bool)``, what attention reads; a model without attention
-    gives an empty one (outputs (B, S, 0), ``shared.decoding.memory.empty_memory``).
-    """
-    src = check_source(src, model.config.src_vocab_size)                       # (B, S)
-    return model.encode(src, return_memory=return_memory)                     # each (L, B, H_dec)
-
-
-def decode(model: Seq2Seq, tgt_in, state, memory=None) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-    """Decoder logits (B, T, V_tgt) and final state from ``state``; T = 1 is one step.
-
-    ``memory``, from ``encode(model, src, return_memory=True)``, is needed with
-    attention and not read without.  Logits at PAD positions of ``tgt_in`` are
-    unspecified (see ``Seq2Seq.decode``).
-    """
-    cfg = model.config
-    tgt_in, state, memory = check_decoder_inputs(cfg, tgt_in, state, memory)
-    if tgt_in.shape[1] == 0:  # no step to take: no logits, and the state stays as given
-        logits = np.zeros((tgt_in.shape[0], 0, cfg.tgt_vocab_size), np.float32)
-        return logits, tuple(part.copy() for part in state)
-    return model.decode(tgt_in, state, memory)                                 # (B, T, V_tgt)
-
-
-def _attend(model: Seq2Seq, tgt_in: np.ndarray, state, memory: Memory) -> np.ndarray:
-    """Teacher-forced attention weights (B, T, S) from checked NumPy inputs."""
-    _, _, weights = model.decode(tgt_in, state, memory, return_attention=True)
-    return weights                                                             # (B, T, S)
-
-
-def _step_fn(model: Seq2Seq):
-    """One generation step on arrays: feed one token per row, carry the state and memory."""
-
-    def step(tokens: np.ndarray, carried):
-        state, memory = carried
-        logits, state = model.decode(tokens[:, None], state, memory)           # (N, 1, V_tgt)
-        return logits[:, 0], (state, memory)                                   # each (L, N, H_dec)
-
-    return step
-
-
-def _select(carried, index: np.ndarray):
-    """Pick hypotheses along the batch: axis 1 of each state part, axis 0 of the memory.
-
-    Beam search copies each row to its K places and reorders them every step; the
-    memory (with attention) must follow its rows, or a hypothesis would read
-    another question.
-    """
-    state, memory = carried
-    state = tuple(np.take(s, index, axis=1) for s in state)                    # each (L, N, H_dec)
-    return state, (None if memory is None else memory.take(index))  # (N, S, H_dec), (N, S)
-
-
-def _start(model: Seq2Seq, src: np.ndarray):
-    """What generation carries: (the hand-off, the memory or None without attention)."""
-    state, memory = model.encode(src, return_memory=True)                     # each (L, B, H_dec)
-    return state, (memory if model.config.has_attention else None)
-
-
-_HOOKS = inference.Hooks(encode, decode, _start, _step_fn, _select, _attend)
-
-
-def forward(model: Seq2Seq, src, tgt_in) -> np.ndarray:
-    """Teacher-forced logits (B, T, V_tgt): ``decode(tgt_in, encode(src))``."""
-    return inference.forward(_HOOKS, model, src, tgt_in)
-
-
-def attention_weights(model: Seq2Seq, src, tgt_in) -> np.ndarray:
-    """Teacher-forced attention weights, float32 (B, T, S): how much step t reads source s.
-
-    A row sums to 1 over the real source positions, 0 at PAD ones, and is all 0 for
-    an all-PAD source row; rows at PAD positions of ``tgt_in`` are unspecified.
-    """
-    return inference.attention_weights(_HOOKS, model, src, tgt_in)
-
-
-def greedy_decode(model: Seq2Seq, src, max_len: int) -> np.ndarray:
-    """One-to-many generation: int64 (B, max_len), EOS kept, PAD after it."""
-    return inference.greedy_decode(_HOOKS, model, src, max_len)
-
-
-def beam_decode(model: Seq2Seq, src, beam_size: int, max_len: int) -> np.ndarray:
-    """Beam search (length-normalised): int64 (B, max_len); beam_size=1 equals greedy."""
-    return inference.beam_decode(_HOOKS, model, src, beam_size, max_len)

@@ -34,7 +34,8 @@ import onnxruntime as ort
 from shared import Seq2SeqConfig
 from shared.core.runtime import session_threads
 from shared.decoding.memory import Memory, empty_memory
-from shared.onnx.graph import input_names, output_names
+from shared.onnx.export import streaming_encoder
+from shared.onnx.graph import STREAMING, canonical_weights, input_names, output_names
 
 
 class Seq2Seq:
@@ -64,15 +65,15 @@ class Seq2Seq:
             options.intra_op_num_threads = threads["intra_op"]
         if threads["inter_op"] is not None:
             options.inter_op_num_threads = threads["inter_op"]
-        # The CPU provider named: a GPU build of ONNX Runtime would otherwise pick CUDA first.
-        sessions = {part: ort.InferenceSession(models[part], options,
-                                               providers=["CPUExecutionProvider"])
-                    for part in ("encoder", "decoder")}
+        sessions = {part: _session(models[part], options) for part in ("encoder", "decoder")}
         self.encoder, self.decoder = sessions["encoder"], sessions["decoder"]
+        self.streaming_encoder = None  # built from the same weights when a source streams
+        self._options = options
         self.models = dict(models)
         self.checkpoint_sha256 = checkpoint_sha256
 
-    def encode(self, src: np.ndarray, return_memory: bool = False):
+    def encode(self, src: np.ndarray, return_memory: bool = False,
+               initial_state: tuple[np.ndarray, ...] | None = None):
         """Read the question; return the hand-off, (h, c) or (h,), each (L, B, H_dec).
 
         Args:
@@ -81,15 +82,32 @@ class Seq2Seq:
                 H_dec), zeros at PAD, mask (B, S))``: (state, memory).  A model without
                 attention has no memory in its graph and gives an empty one
                 (``shared.decoding.memory.empty_memory``).
+            initial_state: None (zeros), or float32 (h, c) / (h,), each (L, B, H): where
+                each layer starts (unidirectional only), run by the streaming encoder
+                (``shared.onnx.graph.encoder_graph(..., streaming=True)``), built from
+                this model's own weights the first time it is needed.
         """
         parts = len(self.config.state_names)
-        outputs = self.encoder.run(output_names(self.config, "encoder"), {"src": src})
+        if initial_state is None:
+            session, part, feeds = self.encoder, "encoder", {"src": src}
+        else:
+            session, part = self._streaming(), STREAMING
+            feeds = {"src": src, **dict(zip(self.config.state_names, initial_state, strict=True))}
+        outputs = session.run(output_names(self.config, part), feeds)
         state = tuple(outputs[:parts])                                       # each (L, B, H_dec)
         if not return_memory:
             return state
         if not self.config.has_attention:
             return state, empty_memory(src)
         return state, Memory(*outputs[parts:])                               # (B, S, H_dec), (B, S)
+
+    def _streaming(self) -> ort.InferenceSession:
+        """The streaming encoder's session, built once from the weights the graphs hold."""
+        if self.streaming_encoder is None:
+            weights = canonical_weights(self.models, self.config)
+            self.streaming_encoder = _session(streaming_encoder(weights, self.config),
+                                              self._options)
+        return self.streaming_encoder
 
     def decode(
         self, tgt_in: np.ndarray, state: tuple[np.ndarray, ...], memory: Memory | None = None,
@@ -119,3 +137,8 @@ class Seq2Seq:
         if return_attention:
             return logits, final, rest[-1]                                   # weights (B, T, S)
         return logits, final                                                 # (B, T, V_tgt)
+
+
+def _session(model: bytes, options: ort.SessionOptions) -> ort.InferenceSession:
+    # The CPU provider named: a GPU build of ONNX Runtime would otherwise pick CUDA first.
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])

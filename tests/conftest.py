@@ -50,6 +50,18 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
 
 
+def pytest_collection_modifyitems(config, items):
+    """An on-device engine's rows of the grid exist for the grid models it exports only
+    (``support.runs``): the others are left out, not collected."""
+    from tests.support import runs
+
+    outside = {item for item in items
+               if hasattr(item, "callspec") and not runs(item.callspec.params)}
+    if outside:
+        config.hook.pytest_deselected(items=list(outside))
+        items[:] = [item for item in items if item not in outside]
+
+
 def pytest_report_header(config) -> str:
     """Which Keras backend this session runs, and how to run the same tests on the others."""
     backend = os.environ["KERAS_BACKEND"]

@@ -38,6 +38,7 @@ from shared.ladder import (
 )
 from shared.layout import random_weights
 from shared.text.data import random_ids
+from tests import on_device
 
 V_SRC, V_TGT = 13, 11
 
@@ -119,7 +120,7 @@ def sample_batch(seed: int = 0):
 # The framework each backend needs; keras_impl needs Keras and its backend's framework.
 KERAS_BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 NEEDS = {"keras_impl": ("keras", KERAS_BACKEND), "torch_impl": ("torch",),
-         "onnx_impl": ("onnxruntime",)}
+         "onnx_impl": ("onnxruntime",), **on_device.NEEDS}
 
 
 def backend(name: str):
@@ -129,27 +130,72 @@ def backend(name: str):
     return importlib.import_module(name)
 
 
+def installed(name: str) -> bool:
+    """Whether every framework engine ``name`` needs is installed (all are, in `make test`)."""
+    return all(importlib.util.find_spec(module) is not None for module in NEEDS[name])
+
+
 # The engines that train (onnx_impl, inference only, is not among them): the same names
 # as shared.app.backends.TRAINERS, as modules.
 TRAINERS = ["keras_impl", "torch_impl"]
-# Every engine that runs a model, for the inference rungs: the two above and, where ONNX
-# Runtime is installed (it is, in `make test`), onnx_impl.
-ENGINES = TRAINERS + (["onnx_impl"] if importlib.util.find_spec("onnxruntime") else [])
+# The engines that build a model from canonical weights (build_model, import_weights,
+# export_weights): the two above and, where ONNX Runtime is installed, onnx_impl.
+BUILDERS = TRAINERS + (["onnx_impl"] if installed("onnx_impl") else [])
+# The on-device engines run programs exported from keras_impl (LiteRT) and torch_impl
+# (ExecuTorch), inference only (tests/on_device.py makes their models).  Exporting takes
+# seconds a model (ExecuTorch's lowering tens), so they climb the ladder on two grid
+# models: an LSTM with attention whose unidirectional encoder takes (h, c) and streams,
+# and a bidirectional GRU without; ExecuTorch's lowered for XNNPACK (as it ships) and
+# for its portable kernels, one each.  tests/test_on_device.py climbs the whole grid
+# when asked (-m on_device_grid).
+ON_DEVICE = [name for name in on_device.RUNTIMES if installed(name)]
+ON_DEVICE_GRID = {("lstm", 1, False, 6, 6, "bahdanau"): "xnnpack",
+                  ("gru", 1, True, 5, 7, "none"): "portable"}  # grid model -> delegate
+# Where a test makes its own models, one per cell or attention kind (test_bad_inputs,
+# test_attention), an on-device engine runs one of them, each an export: the LSTM (the
+# GRU's on-device rows are the grid's bidirectional GRU) and Luong attention (the grid's
+# on-device LSTM attends with Bahdanau's).
+ON_DEVICE_ONLY = {"cell": "lstm", "kind": "luong"}
+# Every engine that runs a model, for the inference rungs.  An engine not installed
+# here is left out; tests/test_on_device.py says so, as a skip.
+ENGINES = BUILDERS + ON_DEVICE
 
 # On another Keras backend only keras_impl's cases run, alone or beside another engine:
-# torch_impl's and onnx_impl's own ran in the main process, on TensorFlow.
+# the other engines' own ran in the main process, on TensorFlow (the LiteRT exporter
+# needs Keras on TensorFlow, so the on-device engines run there only).
 ON_TENSORFLOW = KERAS_BACKEND == "tensorflow"
 GRID_HERE = GRID if ON_TENSORFLOW else OTHER_KERAS_GRID
 ENGINES_HERE = ENGINES if ON_TENSORFLOW else ["keras_impl"]
+BUILDERS_HERE = BUILDERS if ON_TENSORFLOW else ["keras_impl"]
 # Every ordered pair of engines (the first encodes, or writes, the second reads).
 PAIRS = [(a, b) for a in ENGINES for b in ENGINES
-         if a != b and (ON_TENSORFLOW or "keras_impl" in (a, b))]
+         if a != b and (ON_TENSORFLOW or ("keras_impl" in (a, b) and {a, b} <= set(BUILDERS)))]
 # Every pair once, in ENGINES order.
 BOTH_WAYS = [(a, b) for a, b in PAIRS if ENGINES.index(a) < ENGINES.index(b)]
 
 
-def model_with(name: str, config: Seq2SeqConfig, weights: dict):
-    """(backend module, model) of backend ``name`` holding the canonical ``weights``."""
+def runs(params: dict) -> bool:
+    """Whether a test of these parameters is in the grid: an on-device engine in it runs
+    only the grid models of ``ON_DEVICE_GRID`` and, where a test makes its own model per
+    cell or attention kind, the one of ``ON_DEVICE_ONLY`` (tests/conftest.py leaves the
+    rest out)."""
+    named = [value for value in params.values() if isinstance(value, str)]
+    if not set(named) & set(ON_DEVICE):
+        return True
+    if "case" in params:
+        return params["case"] in ON_DEVICE_GRID
+    return all(params.get(name, value) == value for name, value in ON_DEVICE_ONLY.items())
+
+
+def model_with(name: str, config: Seq2SeqConfig, weights: dict, max_source_length: int = 4):
+    """(backend module, model) of backend ``name`` holding the canonical ``weights``.
+
+    An on-device engine's model runs the programs exported from a model holding them,
+    of fixed batch 4 and source length ``max_source_length`` (tests/on_device.py).
+    """
+    if name in on_device.RUNTIMES:
+        return on_device.exported_model(name, config, weights,
+                                        max_source_length=max_source_length)
     module = backend(name)
     model = module.build_model(config, seed=0)
     module.import_weights(model, weights)
@@ -193,9 +239,18 @@ def grid_model(name: str, params: tuple):
     """(module, model) of engine ``name`` holding the case's weights, built once per session.
 
     Tests that give it other weights put the case's back (``holding``): a Keras model is
-    traced once, on TensorFlow seconds a model.
+    traced once, on TensorFlow seconds a model.  An on-device engine's programs take the
+    grid's batch in two calls (B_f 4) and its longest source at once (S_f 7); it runs the
+    grid models of ``ON_DEVICE_GRID`` only.
     """
     case = grid_case(params)
+    if name in on_device.RUNTIMES:
+        if params not in ON_DEVICE_GRID:
+            pytest.skip(f"{name} runs exported programs of the grid models of "
+                        "tests/support.py ON_DEVICE_GRID only (all: -m on_device_grid)")
+        return on_device.exported_model(name, case.config, case.weights,
+                                        max_source_length=case.src.shape[1],
+                                        delegate=ON_DEVICE_GRID[params])
     return model_with(name, case.config, case.weights)
 
 

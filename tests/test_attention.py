@@ -28,6 +28,7 @@ from shared.reference.attention import attend
 from shared.text.data import random_ids
 from tests.refusal import same_refusal
 from tests.support import (
+    BUILDERS,
     ENGINES,
     TRAINERS,
     V_SRC,
@@ -207,7 +208,7 @@ def test_gradients_with_an_all_pad_source_are_finite_and_agree(kind):
 @pytest.fixture(scope="module")
 def luong_models():
     config = _config("luong")
-    return config, {name: model_with(name, config, random_weights(config)) for name in ENGINES}
+    return config, {name: model_with(name, config, random_weights(config)) for name in BUILDERS}
 
 
 SRC = np.array([[5, 6, 7], [8, 0, 0]])
@@ -246,7 +247,7 @@ def test_a_memory_of_0_1_integers_is_read_as_a_mask():
     np.testing.assert_array_equal(checked.mask, mask.astype(bool))
 
 
-@pytest.mark.parametrize("name", ENGINES)
+@pytest.mark.parametrize("name", BUILDERS)
 def test_a_model_without_attention_does_not_read_the_memory(name):
     """Generic code may pass the memory to any model; without attention it changes nothing.
 

@@ -27,7 +27,7 @@ from shared.app.cli import main
 from shared.checkpoint import load_checkpoint, save_checkpoint
 from shared.core.compare import ADAM_LOSS_ATOL
 from tests.refusal import cli_refusal
-from tests.support import ENGINES
+from tests.support import BUILDERS
 
 pytest.importorskip("torch")
 pytest.importorskip("tensorflow")
@@ -154,7 +154,7 @@ def test_evaluate_gives_the_same_figures_on_every_engine(runs, capsys):
     folder, histories = runs
     path = folder / "three" / "model.safetensors"
     found = {}
-    for engine in ENGINES:
+    for engine in BUILDERS:  # the on-device engines' evaluate: tests/test_on_device_cli.py
         name = engine.removesuffix("_impl")
         capsys.readouterr()
         assert main(["evaluate", str(path), "--backend", name, *FLAGS[:6], "--json"]) == 0

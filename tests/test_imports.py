@@ -18,8 +18,11 @@ import textwrap
 
 import pytest
 
-from tests import packages
+from shared import Seq2SeqConfig
+from shared.layout import random_weights
+from tests import on_device, packages
 from tests.packages import FRAMEWORKS, ONNX_FORMAT
+from tests.support import V_SRC, V_TGT
 
 BLOCK = """
 import sys, importlib.abc
@@ -40,6 +43,18 @@ config = Seq2SeqConfig(9, 9, 4, 4, num_layers=2, bidirectional=True)
 model = backend.build_model(config)
 h, c = backend.encode(model, np.array([[5, 6, 0], [0, 0, 0]]))
 assert h.shape == (2, 2, 8) and not h[:, 1].any()
+assert backend.greedy_decode(model, np.array([[5, 6, 7]]), 4).shape == (1, 4)
+loaded = sorted(m for m in {frameworks!r} if m in sys.modules)
+print(",".join(loaded))
+"""
+
+# An on-device engine builds no model: it loads one exported from the same config.
+RUN_EXPORTED = """
+import numpy as np
+import {backend} as backend
+model = backend.load_model({folder!r})
+h, c = backend.encode(model, np.array([[5, 6, 0], [0, 0, 0]]))
+assert h.shape == (2, 2, 6) and not h[:, 1].any()
 assert backend.greedy_decode(model, np.array([[5, 6, 7]]), 4).shape == (1, 4)
 loaded = sorted(m for m in {frameworks!r} if m in sys.modules)
 print(",".join(loaded))
@@ -120,10 +135,19 @@ def _own_frameworks(engine: str) -> set[str]:
 
 @pytest.mark.parametrize("engine", packages.engines())
 def test_an_engine_works_without_the_other_frameworks(engine):
+    """An on-device engine too: LiteRT's runs without TensorFlow and Keras, the frameworks
+    its programs were exported from; ExecuTorch's without TensorFlow (torch it needs)."""
     own = _own_frameworks(engine)
     assert own, f"{engine} imports none of FRAMEWORKS when imported"
     for framework in sorted(own):
         pytest.importorskip(framework)
     other = sorted(FRAMEWORKS - own)
-    loaded = _run(BLOCK.format(blocked=other) + RUN.format(backend=engine, frameworks=other))
+    if engine in on_device.RUNTIMES:  # exported here (the cache has test_bad_inputs'), run there
+        config = Seq2SeqConfig(V_SRC, V_TGT, 4, 3, num_layers=2, bidirectional=True)
+        folder = on_device.export_folder(engine, config, random_weights(config, seed=2),
+                                         batch_size=4, max_source_length=4, delegate="portable")
+        code = RUN_EXPORTED.format(backend=engine, folder=str(folder), frameworks=other)
+    else:
+        code = RUN.format(backend=engine, frameworks=other)
+    loaded = _run(BLOCK.format(blocked=other) + code)
     assert loaded == "", f"{engine} loaded {loaded}"

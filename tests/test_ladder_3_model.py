@@ -3,9 +3,10 @@
 Rungs 1 and 2, one cell step and one layer, are test_ladder_1_cell.py and
 test_ladder_2_layer.py; rung 4, weights and states crossing engines, is
 test_ladder_4_crossing.py.  Here every engine (keras_impl on the current Keras backend,
-torch_impl, onnx_impl) climbs the parity ladder (``shared.ladder``) on every grid model
-(tests/support.py: both cells, 1-3 layers, uni- and bidirectional, E == H and not, and
-four attending models):
+torch_impl, onnx_impl; litert_impl and executorch_impl, on the programs exported from
+keras_impl and torch_impl, on the grid models of ``support.ON_DEVICE_GRID``) climbs the
+parity ladder (``shared.ladder``) on every grid model (tests/support.py: both cells,
+1-3 layers, uni- and bidirectional, E == H and not, and four attending models):
 
     hand-off of every layer -> memory -> teacher-forced logits and the decoder's final
     state (from the reference's hand-off and memory) -> attention weights -> greedy

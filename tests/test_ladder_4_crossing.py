@@ -3,7 +3,8 @@
 Weights cross engines only through the canonical layout, so every engine must give
 back what it was given, and one engine's weights, hand-off and memory must run in
 every other as in the reference.  Over the grid (tests/support.py), for every engine
-(keras_impl on the current Keras backend, torch_impl, onnx_impl) and every pair:
+(keras_impl on the current Keras backend, torch_impl, onnx_impl, and the on-device
+engines on the grid models they export) and every pair:
 
     export_weights(import_weights(w)) == w (a Keras or ONNX LSTM sums its two biases)
     A -> canonical -> B -> canonical -> A, each climbing the ladder on what it got
@@ -12,6 +13,10 @@ every other as in the reference.  Over the grid (tests/support.py), for every en
     a checkpoint written by A and read by B
     an all-PAD decoder row keeps the state it was given, in every engine
     edits of the ONNX attention graph, each caught by the rung it breaks
+
+The on-device engines (litert_impl, executorch_impl) run exported programs: they hold
+no weights to import or export, so the rungs on weights and checkpoints are the
+builders' (``support.BUILDERS``); every rung of their outputs crosses every engine.
 
 Each crossing climbs the parity ladder (``shared.ladder``); a failure names the
 engines, the grid model, the rung, the tensor and the largest difference.  On another
@@ -33,8 +38,9 @@ from shared.ladder.rungs import NUMPY_REFERENCE, Inputs, ReferenceModel
 from shared.layout import random_weights
 from tests.support import (
     BOTH_WAYS,
+    BUILDERS,
+    BUILDERS_HERE,
     CELLS,
-    ENGINES_HERE,
     GRID_HERE,
     ON_TENSORFLOW,
     PAIRS,
@@ -60,7 +66,7 @@ def case(request):
     return grid_case(request.param)
 
 
-@pytest.mark.parametrize("engine", ENGINES_HERE)
+@pytest.mark.parametrize("engine", BUILDERS_HERE)
 def test_export_of_import_gives_the_weights_back(case, engine):
     module, model = grid_model(engine, case.params)
     exported = module.export_weights(model)
@@ -69,7 +75,8 @@ def test_export_of_import_gives_the_weights_back(case, engine):
         assert_close(f"{engine} {case.id} export {key}", exported[key], value, 1e-7)
 
 
-@pytest.mark.parametrize(("first", "second"), BOTH_WAYS)
+@pytest.mark.parametrize(("first", "second"), [pair for pair in BOTH_WAYS
+                                               if set(pair) <= set(BUILDERS)])
 def test_weights_cross_the_canonical_layout_and_back(case, first, second):
     """first -> canonical -> second -> canonical -> first, each climbing the ladder's
     encoder and decoder rungs on the weights it was given.
@@ -126,7 +133,8 @@ CHECKPOINTED = [("lstm", 2, True, 6, 6, "none"), ("gru", 2, True, 6, 6, "none"),
 # import_weights, has its own rungs above.
 @pytest.mark.skipif(not ON_TENSORFLOW, reason="checkpoint crossing is checked on TensorFlow")
 @pytest.mark.parametrize("params", CHECKPOINTED, ids=grid_id)
-@pytest.mark.parametrize(("writer", "reader"), PAIRS)
+@pytest.mark.parametrize(("writer", "reader"), [pair for pair in PAIRS
+                                               if set(pair) <= set(BUILDERS)])
 def test_a_checkpoint_saved_from_one_backend_runs_in_another(tmp_path, params, writer, reader):
     case = grid_case(params)
     module, model = grid_model(writer, params)
@@ -146,7 +154,7 @@ def test_a_checkpoint_saved_from_one_backend_runs_in_another(tmp_path, params, w
 
 
 @pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("engine", ENGINES_HERE)
+@pytest.mark.parametrize("engine", BUILDERS_HERE)
 def test_an_all_pad_decoder_row_keeps_its_state(engine, cell):
     """A length-0 decoder row ends in the state it was given, in every engine as in the
     reference (ONNX Runtime's own recurrence would end it in zeros; its graph gives the

@@ -54,5 +54,5 @@ def test_answer_with_onnx_gives_torch_s_lines(checkpoint, capsys):
 
 def test_export_refuses_an_unknown_format(checkpoint, capsys):
     assert main(["export", str(checkpoint), "--format", "tflite", "--out", "o"]) == 2
-    assert "argument --format: invalid choice: 'tflite' (choose from 'onnx')" in \
-        capsys.readouterr().err
+    assert ("argument --format: invalid choice: 'tflite' (choose from 'onnx', 'litert', "
+            "'executorch')") in capsys.readouterr().err

@@ -9,7 +9,8 @@ logits within LOGITS_ATOL at real positions, its final decoder state, and its
 greedy tokens exactly.
 
 Each draw builds a Keras model and traces its graphs, the slow part, so the
-draws are few; ``derandomize`` makes them the same on every run, so that a
+draws are few (and the on-device engines, whose every model is an export, climb the
+grid in test_ladder_3_model.py instead); ``derandomize`` makes them the same on every run, so that a
 failure is repeatable, and Hypothesis shrinks a failing draw to a small one.
 
 Shape legend: B batch, S source length, T target length, E embedding, H hidden,
@@ -26,7 +27,7 @@ from shared import BOS, PAD, Seq2SeqConfig, reference
 from shared.core.compare import LOGITS_ATOL, STATE_ATOL, assert_close
 from shared.layout import random_weights
 from shared.text.data import random_ids
-from tests.support import ENGINES, model_with
+from tests.support import BUILDERS, model_with
 
 MAX_LEN = 5  # greedy tokens compared per row
 
@@ -89,7 +90,7 @@ def test_every_engine_equals_the_reference(case):
     logits_ref, final_ref = reference.decode(weights, config, tgt_in, handoff)
     greedy_ref = reference.greedy_decode(weights, config, src, MAX_LEN)  # (B, MAX_LEN)
     real = tgt_in != PAD  # (B, T): logits at PAD positions are unspecified
-    for name in ENGINES:
+    for name in BUILDERS:
         module, model = model_with(name, config, weights)
         what = f"{name} {config.cell}"
         state = module.encode(model, src)  # each (L, B, H_dec)

@@ -27,7 +27,7 @@ import torch
 
 from shared import Seq2SeqConfig
 from shared.core.checks import check_seed
-from shared.core.inputs import check_source
+from shared.core.inputs import check_initial_state, check_source
 from shared.decoding import inference
 from shared.decoding.memory import Memory, check_decoder_inputs, empty_memory
 from torch_impl.model import Seq2Seq
@@ -65,16 +65,24 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.cpu().numpy()
 
 
-def encode(model: Seq2Seq, src, return_memory: bool = False):
+def encode(model: Seq2Seq, src, return_memory: bool = False, initial_state=None):
     """The hand-off, (h, c) or (h,), float32 NumPy, each (L, B, H_dec); all-PAD rows give zeros.
 
     With ``return_memory``, (state, memory): ``Memory(outputs (B, S, H_dec) float32,
     zeros at PAD, mask (B, S) bool)``, what attention reads; a model without attention
     gives an empty one (outputs (B, S, 0), ``shared.decoding.memory.empty_memory``).
+
+    Streaming: ``initial_state``, the state a previous chunk's ``encode`` returned,
+    continues from it, so that chunk after chunk ends where the whole source would
+    (the memories, concatenated along S, are the whole source's); a row of only PAD
+    keeps it.  A bidirectional encoder cannot stream and refuses it.
     """
     src = check_source(src, model.config.src_vocab_size)                       # (B, S)
+    initial_state = check_initial_state(initial_state, model.config, len(src))
     with _inference(model):
-        state, (outputs, mask) = model.encode(_tensor(model, src), return_memory=True)
+        start = None if initial_state is None else tuple(_tensor(model, p) for p in initial_state)
+        state, (outputs, mask) = model.encode(_tensor(model, src), return_memory=True,
+                                              initial_state=start)
     state = tuple(_numpy(part) for part in state)                              # each (L, B, H_dec)
     if not return_memory:
         return state

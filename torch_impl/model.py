@@ -98,28 +98,34 @@ class Seq2Seq(nn.Module):
                     if name.startswith("bias_hh"):
                         param.requires_grad_(False)
 
-    def encode(self, src: torch.Tensor, return_memory: bool = False):
+    def encode(self, src: torch.Tensor, return_memory: bool = False,
+               initial_state: tuple[torch.Tensor, ...] | None = None):
         """Read the question; return the hand-off, (h, c) or (h,), each (L, B, H_dec).
 
         Args:
             src: int64 (B, S), post-padded with PAD.  A row of only PAD gives zeros.
             return_memory: also return what attention reads, (outputs, mask): the
                 top layer's outputs (B, S, H_dec), zeros at PAD, and src != PAD (B, S).
+            initial_state: None (zeros), or (h, c) / (h,), each (L, B, H): where each
+                layer starts, to read a long source chunk by chunk (unidirectional
+                only); a row of only PAD then hands off the state it was given.
         """
         cfg = self.config
         B = src.shape[0]
         lengths = (src != PAD).sum(dim=1)                                   # (B,)
         x = self.encoder_embedding(src)                                     # (B, S, E)
         # Keras masks; PyTorch packs: both end each row at its last real token.
-        out, final = run_packed(self.encoder_rnn, x, lengths)               # (B, S, D*H)
+        out, final = run_packed(self.encoder_rnn, x, lengths, initial_state)  # (B, S, D*H)
         empty = (lengths == 0).view(1, B, 1)                                # (1, B, 1)
         handoff = []
-        for part in final:
+        for j, part in enumerate(final):
             # The module's states are layer-major then direction: (L*D, B, H) ->
             # (L, D, B, H); the hand-off per layer is concat([forward, backward]).
             part = part.view(cfg.num_layers, cfg.num_directions, B, cfg.hidden_size)
             part = torch.cat(part.unbind(dim=1), dim=-1)                    # (L, B, H_dec)
-            handoff.append(part.masked_fill(empty, 0.0))  # an empty row ran one PAD step
+            given = torch.zeros_like(part) if initial_state is None else initial_state[j]
+            # Packing refuses length 0, so an empty row ran one PAD step: it keeps its state.
+            handoff.append(torch.where(empty, given, part))                 # (L, B, H_dec)
         if not return_memory:
             return tuple(handoff)
         # Packed outputs are zeros at PAD, except an empty row's one PAD step.

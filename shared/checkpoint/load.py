@@ -131,6 +131,15 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     return Checkpoint(weights, config, *tokenizers, _training(where, metadata, slots, config))
 
 
+def stored_checksum(path: str | os.PathLike) -> str:
+    """The checksum stored in a checkpoint that ``load_checkpoint`` has already accepted.
+
+    Exports record it, so that a folder of exported files names the checkpoint it came from.
+    """
+    with safetensors.safe_open(os.fspath(path), framework="numpy") as file:
+        return file.metadata()["sha256"]
+
+
 def _error(path: str, reason: str) -> CheckpointError:
     return CheckpointError(f"checkpoint {path}: {reason}")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from shared.core.checks import check_count
-from shared.core.config import STATE_NAMES
+from shared.core.config import STATE_NAMES, Seq2SeqConfig
 from shared.core.tokens import PAD
 
 
@@ -169,6 +169,41 @@ def check_state(
             )
         checked.append(array)
     return tuple(checked)
+
+
+def check_initial_state(
+    initial_state: object, config: Seq2SeqConfig, batch_size: int
+) -> tuple[np.ndarray, ...] | None:
+    """Checks ``encode``'s ``initial_state``: None (start from zeros), or a state to continue from.
+
+    Streaming reads a long source in chunks: each chunk starts from the state the
+    previous one ended in, so that chunk after chunk computes what the whole source
+    would.  Only a unidirectional encoder can do that: a bidirectional one reads the
+    source backwards too, from its end, which a chunk does not have yet.
+
+    Args:
+        initial_state: None, or (h, c) / (h,), each (L, B, H_dec), e.g. the state the
+            previous chunk's ``encode`` returned.
+        config: the model's config.
+        batch_size: B, the rows of the source being encoded.
+
+    Returns:
+        None, or the state as ``check_state`` returns it.
+
+    Raises:
+        ValueError: a bidirectional encoder, or a bad state (``check_state``).
+    """
+    if initial_state is None:
+        return None
+    if config.bidirectional:
+        raise ValueError(
+            "initial_state continues a unidirectional encoder chunk by chunk; this encoder is "
+            "bidirectional: its backward direction starts at the end of the source, which a "
+            "chunk does not have, so it cannot stream. Encode the whole source at once "
+            "(initial_state=None)"
+        )
+    return check_state(initial_state, config.num_layers, batch_size, config.decoder_hidden_size,
+                       name="initial_state", cell=config.cell)
 
 
 def check_max_len(max_len: object) -> int:

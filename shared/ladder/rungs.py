@@ -159,8 +159,9 @@ class _NumpyReference:
     NAME = "reference"
 
     @staticmethod
-    def encode(model: ReferenceModel, src, return_memory=False):
-        return numpy_reference.encode(model.weights, model.config, src, return_memory)
+    def encode(model: ReferenceModel, src, return_memory=False, initial_state=None):
+        return numpy_reference.encode(model.weights, model.config, src, return_memory,
+                                      initial_state)
 
     @staticmethod
     def decode(model: ReferenceModel, tgt_in, state, memory=None):

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from shared.checkpoint.load import stored_checksum
 from shared.core.config import Seq2SeqConfig
 from shared.core.version import __version__
 from shared.files.atomic import write_atomically
@@ -113,6 +114,21 @@ def build_models(
     return models
 
 
+def streaming_encoder(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig) -> bytes:
+    """The serialized streaming encoder of ``weights`` (``encoder_graph(..., streaming=True)``).
+
+    ``onnx_impl`` builds it in memory when ``encode`` is given an initial state; it is
+    never written to an export folder, whose format (version 1) has the two models only.
+    """
+    model = onnx.helper.make_model(
+        encoder_graph(check_weights(weights, config), config, streaming=True),
+        opset_imports=[onnx.helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
+        producer_name=PRODUCER, producer_version=__version__,
+    )
+    onnx.checker.check_model(model)
+    return model.SerializeToString(deterministic=True)
+
+
 def graph_sha256(model: onnx.ModelProto) -> str:
     """SHA-256 hex digest of ``model`` serialized with its ``graph_sha256`` entry left out."""
     unsigned = onnx.ModelProto()
@@ -147,14 +163,6 @@ def export_onnx(
         write_atomically(path, model.SerializeToString(deterministic=True))  # whole or not at all
         paths[part] = path
     return paths
-
-
-def stored_checksum(path: str | os.PathLike) -> str:
-    """The checksum stored in a checkpoint that ``load_checkpoint`` has already accepted."""
-    import safetensors
-
-    with safetensors.safe_open(os.fspath(path), framework="numpy") as file:
-        return file.metadata()["sha256"]
 
 
 def export_checkpoint(path: str | os.PathLike, out: str | os.PathLike) -> dict[str, Path]:

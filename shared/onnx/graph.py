@@ -95,6 +95,9 @@ OPERATORS = frozenset({
 # The memory's two tensors, encoder output -> decoder input, and the weights the decoder returns.
 MEMORY_NAMES = ("memory_outputs", "memory_mask")
 ATTENTION_OUTPUT = "attention"
+# The encoder that continues from a given state (``encoder_graph(..., streaming=True)``): built
+# in memory when a source is read chunk by chunk, never written to an exported folder.
+STREAMING = "streaming encoder"
 
 # canonical (PyTorch) stacks -> Keras arrays -> ONNX arrays, per cell, and back.
 _TO_ONNX = {
@@ -112,20 +115,25 @@ def _memory(config: Seq2SeqConfig) -> list[str]:
 
 
 def input_names(config: Seq2SeqConfig, part: str) -> list[str]:
-    """The graph inputs of ``part`` ("encoder" or "decoder"), in order."""
+    """The graph inputs of ``part`` ("encoder", "decoder" or ``STREAMING``), in order."""
     if part == "encoder":
         return ["src"]
+    if part == STREAMING:
+        return ["src", *config.state_names]
     return ["tgt_in", *config.state_names, *_memory(config)]
 
 
 def output_names(config: Seq2SeqConfig, part: str) -> list[str]:
     """The graph outputs of ``part``, in order.
 
-    The encoder: the state parts (then the memory, with attention); the decoder:
-    logits and the new state (then the attention weights).
+    The encoder: the state parts (then the memory, with attention); the streaming
+    encoder: the new state parts; the decoder: logits and the new state (then the
+    attention weights).
     """
     if part == "encoder":
         return [*config.state_names, *_memory(config)]
+    if part == STREAMING:
+        return [*(f"{name}_out" for name in config.state_names), *_memory(config)]
     weights = [ATTENTION_OUTPUT] if config.has_attention else []
     return ["logits", *(f"{name}_out" for name in config.state_names), *weights]
 
@@ -229,7 +237,8 @@ def _state_value(name: str, config: Seq2SeqConfig) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
 
 
-def encoder_graph(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig) -> onnx.GraphProto:
+def encoder_graph(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig,
+                  streaming: bool = False) -> onnx.GraphProto:
     """The encoder: src int64 (B, S) -> the hand-off, h (and c), each (L, B, H_dec).
 
     Each layer reads the one below (both directions side by side, D*H wide) and
@@ -237,10 +246,18 @@ def encoder_graph(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig) -> o
     concatenation ``torch_impl`` and ``keras_impl`` make, so the decoder, D*H wide,
     starts from it.  An all-PAD row hands off zeros (ONNX Runtime's Y_h at length 0).
 
+    With ``streaming`` (a unidirectional encoder only), the graph of
+    ``onnx_impl.encode(..., initial_state=)``: two more inputs h and c (L, B, H), where
+    layer k starts (row k, as the decoder does), and outputs h_out and c_out.  A row
+    with no real token keeps the state it was given: ONNX Runtime's Y_h would be 0
+    there, so a ``Where`` puts it back, as in the decoder.
+
     Args:
         weights: a checked canonical dict (``shared.layout.check_weights``).
         config: the model's sizes and cell.
+        streaming: build the streaming encoder.
     """
+    assert not (streaming and config.bidirectional), "a bidirectional encoder cannot stream"
     graph = _Graph("encoder")
     lengths, is_real = _lengths(graph, "src")                                  # (B,), (B, S)
     x = _embedded(graph, weights, "src")                                       # (S, B, E)
@@ -249,7 +266,12 @@ def encoder_graph(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig) -> o
     layer_axis = graph.ints("layer_axis", [0])
     finals: list[list[str]] = []  # [layer][part], each (1, B, H_dec)
     for k in range(config.num_layers):
-        y, state = _recurrent(graph, weights, config, k, x, lengths)           # Y (S, D, B, H)
+        initial = []
+        if streaming:
+            row = graph.ints(f"layers.{k}.index", [k])
+            initial = [graph.node("Gather", [name, row], f"layers.{k}.initial_{name}", axis=0)[0]
+                       for name in config.state_names]                         # each (1, B, H)
+        y, state = _recurrent(graph, weights, config, k, x, lengths, initial)  # Y (S, D, B, H)
         (y,) = graph.node("Transpose", [y], f"layers.{k}.batch_major", perm=[0, 2, 1, 3])
         (x,) = graph.node("Reshape", [y, width], f"layers.{k}.outputs")        # (S, B, D*H)
         parts = []
@@ -262,15 +284,25 @@ def encoder_graph(weights: Mapping[str, np.ndarray], config: Seq2SeqConfig) -> o
                                   f"layers.{k}.{name}.handoff")                # (1, B, H_dec)
             parts.append(value)
         finals.append(parts)
-    for j, name in enumerate(config.state_names):
+    part = STREAMING if streaming else "encoder"
+    names = output_names(config, part)[: len(config.state_names)]
+    empty = _empty_rows(graph, lengths) if streaming else None                # (1, B, 1)
+    for j, (name, output) in enumerate(zip(config.state_names, names, strict=True)):
+        joined = output if not streaming else f"encoder.new_{name}"
         graph.nodes.append(helper.make_node(
-            "Concat", [parts[j] for parts in finals], [name], name=f"encoder.{name}", axis=0,
+            "Concat", [parts[j] for parts in finals], [joined], name=f"encoder.{joined}", axis=0,
         ))                                                                     # (L, B, H_dec)
-    outputs = [_state_value(name, config) for name in config.state_names]
+        if streaming:  # ONNX Runtime gives zeros for a row of length 0: give its state back
+            graph.nodes.append(helper.make_node("Where", [empty, name, joined], [output],
+                                                name=f"encoder.{output}"))     # (L, B, H_dec)
+    outputs = [_state_value(name, config) for name in names]
     if config.has_attention:
         _memory_outputs(graph, x, is_real)
         outputs += _memory_values(config)
-    return _graph(graph, "encoder", [_ids_input("src", "S")], outputs)
+    inputs = [_ids_input("src", "S")]
+    if streaming:
+        inputs += [_state_value(name, config) for name in config.state_names]
+    return _graph(graph, part, inputs, outputs)
 
 
 def _memory_outputs(graph: _Graph, x: str, is_real: str) -> None:

@@ -62,6 +62,7 @@ def encode(
     config: Seq2SeqConfig,
     src: np.ndarray,
     return_memory: bool = False,
+    initial_state: State | None = None,
 ) -> State | tuple[State, Memory]:
     """The encoder's hand-off: each layer's final state, directions concatenated.
 
@@ -69,13 +70,17 @@ def encode(
     forward and backward outputs side by side.  Each layer hands the decoder
     h = [h_forward, h_backward] (and for an LSTM c = [c_forward, c_backward]) along
     the feature axis, which is why the decoder is D*H wide.  An all-PAD row hands
-    off zeros.
+    off zeros (or, streaming, the state it was given).
 
     Args:
         weights: canonical dict.
         config: the model's sizes and cell.
         src: (B, S) int source ids, post-padded with PAD.
         return_memory: also return what attention reads.
+        initial_state: None (every layer starts from zeros), or (h, c) / (h,), each
+            (L, B, H): layer k starts from row k, so that a source read in chunks, each
+            from the state the last one ended in, ends where the whole source would
+            (unidirectional encoders only; the engines refuse it for a bidirectional one).
 
     Returns:
         (h, c) for an LSTM, (h,) for a GRU; each (L, B, H_dec) float64.  With
@@ -87,11 +92,12 @@ def encode(
     lengths = (src != PAD).sum(axis=1)  # (B,)
     x = np.asarray(weights["encoder.embedding"], np.float64)[src]  # (B, S, E)
     rest = np.zeros((src.shape[0], config.hidden_size))  # (B, H): every layer starts from rest
-    start = (rest,) * len(config.state_names)
     layers = recurrent_layers(config, "encoder")
     per_layer = []  # per layer k: the state parts, directions concatenated
     for k in range(config.num_layers):
         outputs, states = [], []
+        start = ((rest,) * len(config.state_names) if initial_state is None
+                 else tuple(part[k] for part in initial_state))  # each (B, H)
         for layer in (layer for layer in layers if layer.index == k):
             params = join_gates(weights, layer.prefix, config.cell)
             out, state = rnn_layer(

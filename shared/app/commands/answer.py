@@ -1,6 +1,11 @@
 """``seq2seq-rosetta answer``: answer questions with a checkpoint, on any engine.
 
     seq2seq-rosetta answer runs/dates/model.safetensors --backend keras "Nov 26, 2026"
+    seq2seq-rosetta answer runs/dates/model.safetensors --backend litert \
+        --exported runs/dates/litert "Nov 26, 2026"
+
+An on-device engine (litert, executorch) runs the programs ``seq2seq-rosetta export``
+wrote from that checkpoint (``--exported``); the checkpoint gives the tokenizers.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ import argparse
 import os
 
 from shared.app import flags, limits
-from shared.app.backends import ENGINES, load_backend, model_from_checkpoint
+from shared.app.backends import ENGINES, add_exported_flag, command_model
 from shared.checkpoint import load_checkpoint
 from shared.decoding.search import check_search_memory
 from shared.text.data import encode_questions
@@ -22,6 +27,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     answer.add_argument("--backend", choices=ENGINES, required=True)
     answer.add_argument("--beam", type=flags.COUNT, default=1, help="beam size (1: greedy)")
     answer.add_argument("--max-len", type=flags.COUNT, default=40)
+    add_exported_flag(answer)
     answer.add_argument("questions", nargs="+", metavar="QUESTION")
     answer.set_defaults(func=run)
     return answer
@@ -39,8 +45,7 @@ def run(args) -> int:
     src = encode_questions(args.questions, checkpoint.src_tokenizer)          # (B, S)
     limits.check_decoding(checkpoint.config, len(args.questions), args.beam, args.max_len,
                           src.shape[1])
-    backend = load_backend(args.backend)
-    model = model_from_checkpoint(backend, checkpoint)
+    backend, model = command_model(args.backend, args.checkpoint, checkpoint, args.exported)
     if beam is not None:
         tokens = backend.beam_decode(model, src, beam, args.max_len)
     else:

@@ -2,10 +2,13 @@
 
     seq2seq-rosetta compare runs/dates/model.safetensors --task dates
     seq2seq-rosetta compare runs/dates/model.safetensors --keras-backends tensorflow,jax,torch
+    seq2seq-rosetta compare runs/dates/model.safetensors --exported runs/dates/litert \
+        --exported runs/dates/executorch
 
-Every engine installed here (Keras on ``KERAS_BACKEND``, PyTorch, ONNX Runtime)
-climbs the parity ladder (``shared.ladder``) against the float64 NumPy reference,
-then every pair is compared; one table.  With ``--keras-backends``, Keras runs on
+Every engine installed here (Keras on ``KERAS_BACKEND``, PyTorch, ONNX Runtime, and
+the on-device engines on the folders ``--exported`` names, exported from this
+checkpoint) climbs the parity ladder (``shared.ladder``) against the float64 NumPy
+reference, then every pair is compared; one table.  With ``--keras-backends``, Keras runs on
 each named backend in a process of its own (``shared.app.elsewhere``: Keras fixes
 its backend at import), computes its side of the ladder there and sends the arrays
 back, beside PyTorch and ONNX Runtime here.  Exit 1 when two sides differ beyond
@@ -24,7 +27,9 @@ import numpy as np
 from shared.app import flags
 from shared.app.backends import (
     ENGINES,
+    ON_DEVICE,
     BackendError,
+    exported_model,
     load_backend,
     model_from_checkpoint,
     threads_for_both,
@@ -42,6 +47,7 @@ from shared.ladder import (
     parity_report,
     run_reference,
 )
+from shared.ondevice.folder import runtime_of
 from shared.text.data import encode_questions, random_ids
 from shared.text.tasks import TASKS, load_task
 
@@ -66,6 +72,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="run Keras on each of these backends (e.g. tensorflow,jax,torch), each in its "
              "own process, beside PyTorch, ONNX Runtime and the NumPy reference",
     )
+    compare.add_argument(
+        "--exported", action="append", metavar="DIR", default=[],
+        help="a folder `seq2seq-rosetta export --format litert|executorch` wrote from this "
+             "checkpoint: its engine joins the table (repeat for each)")
     compare.set_defaults(func=run)
     return compare
 
@@ -94,8 +104,13 @@ def _check_compare_memory(args, config: Seq2SeqConfig, engines: int) -> None:
 def run(args) -> int:
     checkpoint = load_checkpoint(args.checkpoint)
     # Keras runs here on KERAS_BACKEND, or elsewhere on each backend named.
-    here = [name for name in ENGINES if name != "keras" or args.keras_backends is None]
-    _check_compare_memory(args, checkpoint.config, len(here) + len(args.keras_backends or ()))
+    # Keras runs here on KERAS_BACKEND, or elsewhere on each backend named; the on-device
+    # engines run the folders named.
+    here = [name for name in ENGINES if name not in ON_DEVICE
+            and (name != "keras" or args.keras_backends is None)]
+    exported = _exported(args.exported)
+    _check_compare_memory(args, checkpoint.config,
+                          len(here) + len(args.keras_backends or ()) + len(exported))
     if args.task is not None:
         questions = [q for q, _ in load_task(args.task, args.n, args.seed)]
         src = encode_questions(questions, checkpoint.src_tokenizer)         # (B, S)
@@ -120,15 +135,16 @@ def run(args) -> int:
                 keras_backend=backend, threads=os.cpu_count() or 1)
         except ElsewhereError as err:
             raise flags.UsageError(str(err)) from err
-    modules = []
-    for name in here:
+    modules = []  # (engine, the folder it runs, or None: the checkpoint)
+    for name, folder in [*((name, None) for name in here), *exported.items()]:
         try:
-            modules.append(load_backend(name))
+            modules.append((load_backend(name), folder))
         except BackendError:
             skipped.append(f"{name} (not installed: pip install 'seq2seq-rosetta[{name}]')")
     with threads_for_both():
-        for module in modules:
-            model = model_from_checkpoint(module, checkpoint)
+        for module, folder in modules:
+            model = model_from_checkpoint(module, checkpoint) if folder is None else \
+                exported_model(module, folder, args.checkpoint)
             outputs[engine_name(module)] = engine_outputs(module, model, reference.inputs)
     if not outputs:
         raise flags.UsageError("no engine to compare is installed: pip install "
@@ -143,6 +159,18 @@ def run(args) -> int:
         for line in skipped:
             print(f"skipped: {line}")
     return 0 if report.ok else 1
+
+
+def _exported(folders: list[str]) -> dict[str, str]:
+    """{runtime: folder} of the ``--exported`` folders, one per runtime."""
+    found: dict[str, str] = {}
+    for folder in folders:
+        runtime = runtime_of(folder)
+        if runtime in found:
+            raise flags.UsageError(f"--exported {found[runtime]} and {folder} both hold "
+                                   f"{runtime} programs; give one folder per runtime")
+        found[runtime] = folder
+    return found
 
 
 def keras_outputs(checkpoint: str, inputs: dict) -> Outputs:

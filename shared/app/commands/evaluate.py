@@ -2,6 +2,8 @@
 
     seq2seq-rosetta evaluate runs/dates/model.safetensors --task dates --backend onnx
     seq2seq-rosetta evaluate runs/mine/model.safetensors --data test.tsv --backend keras --json
+    seq2seq-rosetta evaluate runs/dates/model.safetensors --task dates --backend litert \
+        --exported runs/dates/litert
 
 One line per figure (``--json``: one object): the held-out loss, exact match, token
 accuracy, BLEU and chrF (``shared.training.metrics`` defines them).  The pairs:
@@ -13,7 +15,9 @@ accuracy, BLEU and chrF (``shared.training.metrics`` defines them).  The pairs:
 
 The checkpoint gives the same greedy answers on every engine, so exact match, BLEU
 and chrF are equal on all of them, and the loss and token accuracy agree to float32
-rounding (tests/test_cli_training.py holds them to it).
+rounding (tests/test_cli_training.py holds them to it).  An on-device engine (litert,
+executorch) runs the programs ``seq2seq-rosetta export`` wrote from the checkpoint
+(``--exported``), as ``answer`` does.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import json
 import sys
 
 from shared.app import flags
-from shared.app.backends import ENGINES, load_backend, model_from_checkpoint
+from shared.app.backends import ENGINES, add_exported_flag, command_model
 from shared.app.commands.train import add_data_flags, held_out_pairs, read_data
 from shared.checkpoint import load_checkpoint
 from shared.training.evaluation import FIGURES, evaluate
@@ -43,6 +47,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("checkpoint", help="a .safetensors checkpoint written by train or port")
     parser.add_argument("--backend", choices=ENGINES, required=True,
                         help="the engine that runs the model")
+    add_exported_flag(parser)
     add_data_flags(parser)
     parser.add_argument("--batch-size", type=flags.COUNT, default=64, help="pairs per batch")
     parser.add_argument("--max-len", type=flags.COUNT, default=None,
@@ -65,8 +70,7 @@ def run(args) -> int:
             raise flags.UsageError(f"--val-split {fraction:g} of {len(pairs)} pairs holds out "
                                    f"{count}; nothing to score")
         pairs = held_out_pairs(args, pairs, count)[1]
-    backend = load_backend(args.backend)
-    model = model_from_checkpoint(backend, checkpoint)
+    backend, model = command_model(args.backend, args.checkpoint, checkpoint, args.exported)
     metrics = evaluate(backend, model, pairs, checkpoint.src_tokenizer, checkpoint.tgt_tokenizer,
                        batch_size=args.batch_size, max_len=args.max_len)
     if args.json:
