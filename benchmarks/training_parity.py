@@ -38,20 +38,9 @@ TOLERANCES = {"loss": 1e-4, "gradient": 1e-4, "sgd-20": 1e-5, "adam-50": 1e-3}
 
 def setup(model: tuple):
     """tests/test_ladder_5_training.py's ``setup`` fixture: (config, batches, canonical weights)."""
-    from shared import Seq2SeqConfig, batches, load_task
-    from shared.text.data import build_tokenizers
-    from tests.support import grid_weights
+    from tests.support import training_setup
 
-    cell, attention, num_layers = model
-    pairs = load_task("addition", 96, seed=5)
-    src_tok, tgt_tok = build_tokenizers(pairs)
-    config = Seq2SeqConfig(
-        src_vocab_size=len(src_tok), tgt_vocab_size=len(tgt_tok),
-        embedding_dim=8, hidden_size=6, num_layers=num_layers, bidirectional=True, cell=cell,
-        attention=attention,
-    )
-    batch_list = list(batches(pairs, src_tok, tgt_tok, batch_size=24, seed=1))
-    return config, batch_list, grid_weights(config, seed=11)
+    return training_setup(*model)
 
 
 def measure(model: tuple) -> dict[str, float]:

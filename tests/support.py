@@ -98,6 +98,27 @@ def grid_weights(config: Seq2SeqConfig, seed: int) -> dict:
     return random_weights(config, seed=seed, scale=0.5 if config.has_attention else 0.3)
 
 
+def training_setup(cell: str, attention: str, num_layers: int):
+    """The training rung's model and data: (config, batches, canonical weights).
+
+    A bidirectional model (E 8, H 6) on 96 ``addition`` pairs in batches of 24, its
+    weights ``grid_weights``'; the tests' ``setup`` fixture and
+    benchmarks/training_parity.py both start here.
+    """
+    from shared import batches, load_task
+    from shared.text.data import build_tokenizers
+
+    pairs = load_task("addition", 96, seed=5)
+    src_tok, tgt_tok = build_tokenizers(pairs)
+    config = Seq2SeqConfig(
+        src_vocab_size=len(src_tok), tgt_vocab_size=len(tgt_tok),
+        embedding_dim=8, hidden_size=6, num_layers=num_layers, bidirectional=True, cell=cell,
+        attention=attention,
+    )
+    batch_list = list(batches(pairs, src_tok, tgt_tok, batch_size=24, seed=1))
+    return config, batch_list, grid_weights(config, seed=11)
+
+
 def grid_id(params) -> str:
     cell, L, bi, E, H, attention = params
     suffix = "" if attention == "none" else f"-{attention}"

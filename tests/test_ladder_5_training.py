@@ -31,7 +31,7 @@ import importlib
 import numpy as np
 import pytest
 
-from shared import Seq2SeqConfig, batches, load_task
+from shared import Seq2SeqConfig, load_task
 from shared.checkpoint import TrainingState, load_checkpoint, optimizer_settings, save_checkpoint
 from shared.checkpoint.training_state import frozen_weights
 from shared.core.compare import ADAM_LOSS_ATOL, GRADIENT_RTOL, STATE_ATOL, assert_close
@@ -45,6 +45,7 @@ from tests.support import (
     grid_weights,
     keras_export,
     model_with,
+    training_setup,
 )
 
 # Training is where Keras's backends differ most (gradients, compiled steps): make test
@@ -74,17 +75,7 @@ def _model_id(model) -> str:
 
 @pytest.fixture(scope="module", params=TRAINED, ids=_model_id)
 def setup(request):
-    cell, attention, num_layers = request.param
-    pairs = load_task("addition", 96, seed=5)
-    src_tok, tgt_tok = build_tokenizers(pairs)
-    config = Seq2SeqConfig(
-        src_vocab_size=len(src_tok), tgt_vocab_size=len(tgt_tok),
-        embedding_dim=8, hidden_size=6, num_layers=num_layers, bidirectional=True, cell=cell,
-        attention=attention,
-    )
-    batch_list = list(batches(pairs, src_tok, tgt_tok, batch_size=24, seed=1))
-    weights = grid_weights(config, seed=11)
-    return config, batch_list, weights
+    return training_setup(*request.param)
 
 
 def test_loss_and_gradients_agree(setup):
