@@ -56,6 +56,20 @@ def reference_layer(cell, x, h0, c0, lengths=None, reverse=False):
     return reference.lstm_layer(x, lengths, h0, c0, *params, reverse=reverse)
 
 
+def check_directions(bilstm, x, lengths, got, initial, said):
+    """Each direction's (h, c) against the reference started from ``initial``
+    (h_fw0, c_fw0, h_bw0, c_bw0: the order ``initial_state`` takes); the outputs of both."""
+    outputs = []
+    for k, (direction, layer) in enumerate(
+            (("fw", bilstm.forward_layer), ("bw", bilstm.backward_layer))):
+        h0, c0 = initial[2 * k: 2 * k + 2]
+        out, (h_ref, c_ref) = reference_layer(layer.cell, x, h0, c0, lengths, reverse=k == 1)
+        assert_close(f"h_{direction}{said}", got[2 * k], h_ref, STATE_ATOL)
+        assert_close(f"c_{direction}{said}", got[2 * k + 1], c_ref, STATE_ATOL)
+        outputs.append(out)
+    return outputs
+
+
 def return_state_order(rng: np.random.Generator) -> None:
     x = rng.standard_normal((B, T, E)).astype("float32")                   # (B, T, E)
     lstm = keras.layers.LSTM(H, return_sequences=True, return_state=True)
@@ -119,14 +133,7 @@ def bidirectional_five_results(rng: np.random.Generator) -> None:
           [tuple(r.shape) for r in results], "= [output, h_fw, c_fw, h_bw, c_bw]")
 
     zeros = np.zeros((B, H), "float32")
-    out_fw, (h_ref, c_ref) = reference_layer(bilstm.forward_layer.cell, x, zeros, zeros, lengths)
-    assert_close("h_fw", h_fw, h_ref, STATE_ATOL)
-    assert_close("c_fw", c_fw, c_ref, STATE_ATOL)
-    out_bw, (h_ref, c_ref) = reference_layer(
-        bilstm.backward_layer.cell, x, zeros, zeros, lengths, reverse=True
-    )
-    assert_close("h_bw", h_bw, h_ref, STATE_ATOL)
-    assert_close("c_bw", c_bw, c_ref, STATE_ATOL)
+    out_fw, out_bw = check_directions(bilstm, x, lengths, (h_fw, c_fw, h_bw, c_bw), [zeros] * 4, "")
     # The output is [forward | backward] per step; Bidirectional writes zeros at padding.
     assert_close("Bidirectional output", output, np.concatenate([out_fw, out_bw], -1), STATE_ATOL)
     assert not output[1, 2:].any(), "Bidirectional zeroes padded steps"
@@ -134,14 +141,8 @@ def bidirectional_five_results(rng: np.random.Generator) -> None:
     # initial_state: the first half of the list starts the forward layer, the rest the backward.
     h_fw0, c_fw0, h_bw0, c_bw0 = rng.uniform(-0.9, 0.9, (4, B, H)).astype("float32")
     _, h_fw, c_fw, h_bw, c_bw = bilstm(x, mask=mask, initial_state=[h_fw0, c_fw0, h_bw0, c_bw0])
-    _, (h_ref, c_ref) = reference_layer(bilstm.forward_layer.cell, x, h_fw0, c_fw0, lengths)
-    assert_close("h_fw from initial_state[0:2]", h_fw, h_ref, STATE_ATOL)
-    assert_close("c_fw from initial_state[0:2]", c_fw, c_ref, STATE_ATOL)
-    _, (h_ref, c_ref) = reference_layer(
-        bilstm.backward_layer.cell, x, h_bw0, c_bw0, lengths, reverse=True
-    )
-    assert_close("h_bw from initial_state[2:4]", h_bw, h_ref, STATE_ATOL)
-    assert_close("c_bw from initial_state[2:4]", c_bw, c_ref, STATE_ATOL)
+    check_directions(bilstm, x, lengths, (h_fw, c_fw, h_bw, c_bw), (h_fw0, c_fw0, h_bw0, c_bw0),
+                     " from initial_state")
     print("Bidirectional initial_state=[h_fw, c_fw, h_bw, c_bw] matches the reference")
 
 
