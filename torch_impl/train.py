@@ -25,8 +25,31 @@ from shared.training.checks import (
     share_bias_gradients,
     training_batches,
 )
+from shared.training.replicas import check_replicas
 from torch_impl.model import Seq2Seq
 from torch_impl.weights import to_canonical
+
+
+def masked_cross_entropy_sum(
+    logits: torch.Tensor, tgt_out: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cross-entropy summed over positions where ``tgt_out`` is not PAD, and their count.
+
+    One process divides the sum by its count; data-parallel replicas divide theirs
+    by the count of the whole global batch (``shared.training.replicas``).
+
+    Args:
+        logits: (B, T, V_tgt) decoder scores.
+        tgt_out: int64 (B, T), answer + EOS, post-padded with PAD.
+
+    Returns:
+        (total, count): float and int64 scalars.
+    """
+    V = logits.shape[-1]
+    # ignore_index drops PAD positions from the sum.
+    total = F.cross_entropy(logits.reshape(-1, V), tgt_out.reshape(-1), ignore_index=PAD,
+                            reduction="sum")
+    return total, (tgt_out != PAD).sum()
 
 
 def masked_cross_entropy(logits: torch.Tensor, tgt_out: torch.Tensor) -> torch.Tensor:
@@ -36,9 +59,8 @@ def masked_cross_entropy(logits: torch.Tensor, tgt_out: torch.Tensor) -> torch.T
         logits: (B, T, V_tgt) decoder scores.
         tgt_out: int64 (B, T), answer + EOS, post-padded with PAD.
     """
-    V = logits.shape[-1]
-    # ignore_index drops PAD positions from both the sum and the count.
-    return F.cross_entropy(logits.reshape(-1, V), tgt_out.reshape(-1), ignore_index=PAD)
+    total, count = masked_cross_entropy_sum(logits, tgt_out)
+    return total / count
 
 
 def _tensors(model: Seq2Seq, src, tgt_in, tgt_out) -> tuple[torch.Tensor, ...]:
@@ -69,14 +91,19 @@ def loss_and_gradients(model: Seq2Seq, src, tgt_in, tgt_out) -> tuple[float, dic
     finally:
         for rnn, p in zip(rnns, dropouts, strict=True):
             rnn.dropout = p
+    gradients = canonical_gradients(model)
+    model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    return loss.item(), gradients
+
+
+def canonical_gradients(model: Seq2Seq) -> dict:
+    """The parameters' ``.grad``, keyed by canonical names (after a ``backward()``)."""
     # An LSTM's bias_hh is frozen (see Seq2Seq): its gradient equals bias_ih's, as in Keras.
     gradients = to_canonical(
         model, read=lambda p: p.grad if p.requires_grad else torch.zeros_like(p)
     )
-    gradients = share_bias_gradients(gradients, model.config)
-    model.zero_grad(set_to_none=True)
-    model.train(was_training)
-    return loss.item(), gradients
+    return share_bias_gradients(gradients, model.config)
 
 
 def _trainable(model: Seq2Seq) -> list[torch.nn.Parameter]:
@@ -100,6 +127,7 @@ def train(
     adam_epsilon: float | None = None,
     seed: int = 0,
     verbose: bool = True,
+    data_parallel: int = 1,
 ) -> dict:
     """Train with teacher forcing on ``batches``, epoch after epoch.
 
@@ -112,6 +140,8 @@ def train(
         adam_epsilon: Adam's epsilon; None keeps PyTorch's default 1e-8.
         seed: seeds torch for dropout.
         verbose: show a progress bar.
+        data_parallel: replicas, each a process training on its slice of every batch
+            (``torch_impl.data_parallel``); 1 trains here.
 
     Returns:
         history: {"loss": per-step losses, "epoch_loss": per-epoch means, ...}.
@@ -119,7 +149,14 @@ def train(
     epochs, optimizer, lr, adam_epsilon, seed = check_training_args(
         epochs, optimizer, lr, adam_epsilon, seed
     )
+    replicas = check_replicas(data_parallel)
     schedule = training_batches(batches, epochs)
+    if replicas > 1:
+        # Imported here: torch.distributed, and what DDP imports, only for a replicated run.
+        from torch_impl.data_parallel import train_replicated
+
+        return train_replicated(model, schedule, replicas, optimizer, lr, adam_epsilon, seed,
+                                verbose)
     torch.manual_seed(seed)
     opt = _optimizer(model, optimizer, lr, adam_epsilon)
     model.train()
