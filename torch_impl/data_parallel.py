@@ -55,6 +55,7 @@ from shared.training.replicas import (
     check_replicas_fit,
     cores_here,
     largest_batch,
+    outside_torchrun,
     replicated_history,
     split_batch,
 )
@@ -75,14 +76,9 @@ def available_replicas() -> tuple[int, str]:
     return count, f"{count} CPU core{'s' if count != 1 else ''}"
 
 
-def outside_launcher() -> bool:
-    """True under an outside ``torchrun`` (it sets RANK and WORLD_SIZE): this process is a rank."""
-    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
-
-
 def is_writer() -> bool:
     """Whether this process writes the run's files: not a rank of an outside torchrun but 0."""
-    return not outside_launcher() or int(os.environ["RANK"]) == 0
+    return not outside_torchrun() or int(os.environ["RANK"]) == 0
 
 
 def train_replicated(model: Seq2Seq, schedule: list[list[Batch]], replicas: int,
@@ -115,7 +111,7 @@ def run_jobs(jobs: list[Job], replicas: int) -> list[dict]:
         job's ``{"loss", "gradients"}`` (all-reduced, canonical names).
     """
     jobs = [job.checked() for job in jobs]
-    if outside_launcher():
+    if outside_torchrun():
         world = int(os.environ["WORLD_SIZE"])
         if replicas != world:
             raise ValueError(f"data_parallel is {replicas} but torchrun started {world} ranks "

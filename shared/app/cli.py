@@ -11,7 +11,7 @@
 
 A checkpoint written by either backend is read by both.  Every error (missing
 or corrupt file, unknown task, bad flag, an --out that cannot be written, work
-too big for memory, training that diverged) is one line on stderr and exit
+too big for memory, training that diverged, a replica that failed) is one line on stderr and exit
 code 2, and whatever can be checked is checked before any work starts;
 ``compare`` exits 1 when the backends disagree beyond tolerance.
 
@@ -31,6 +31,7 @@ from shared.app.quiet import quiet_tensorflow_import
 from shared.checkpoint import CheckpointError
 from shared.core.version import __version__
 from shared.training.checks import TrainingDivergedError
+from shared.training.replicas import ReplicaFailedError
 
 # In the order --help lists them.
 COMMANDS = (train, answer, compare, port, export, demo, experiment)
@@ -63,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seq2seq-rosetta: error: out of memory{detail}; use smaller sizes (--n, "
               "--batch-size, --hidden-size, --max-length, --max-len, --beam)", file=sys.stderr)
         return 2
-    except (UsageError, BackendError, CheckpointError, TrainingDivergedError, ValueError) as err:
+    except (UsageError, BackendError, CheckpointError, TrainingDivergedError, ReplicaFailedError,
+            ValueError) as err:
         message = " ".join(str(err).split())  # one line, whatever the exception held
         print(f"seq2seq-rosetta: error: {message}", file=sys.stderr)
         return 2

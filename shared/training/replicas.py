@@ -143,6 +143,11 @@ def check_replicas_fit(replicas: int, rows: int, available: int, devices: str,
             f"replica each; lower {name}")
 
 
+def outside_torchrun() -> bool:
+    """True in a process that an outside ``torchrun`` started (it sets RANK and WORLD_SIZE)."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
 def cores_here() -> int:
     """The CPU cores this process may run on: one replica per core on a CPU."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

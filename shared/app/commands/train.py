@@ -2,9 +2,11 @@
 
     seq2seq-rosetta train --backend torch --task dates --epochs 5 --out runs/dates
     seq2seq-rosetta train --backend keras --data pairs.tsv --epochs 10 --out runs/mine
+    seq2seq-rosetta train --backend torch --task dates --epochs 5 --data-parallel 2 --out runs/dp
 
 Writes ``model.safetensors`` (the neutral checkpoint either backend reads) and
-``history.json`` into ``--out``.
+``history.json`` into ``--out``, each atomically, from one process: with
+``--data-parallel N`` (``shared.app.replicas``) the replicas train and one writes.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from shared.app import flags
+from shared.app import flags, replicas
 from shared.app.backends import TRAINERS, load_backend
 from shared.checkpoint import save_checkpoint
 from shared.core.config import ATTENTIONS, CELLS, Seq2SeqConfig
+from shared.files.atomic import write_atomically
 from shared.text.data import MAX_LENGTH, batches, build_tokenizers, drop_long_pairs, read_pairs
 from shared.text.tasks import TASKS, load_task
 
@@ -45,6 +48,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                             "or bahdanau (v_a^T tanh(W_1 h_t + W_2 h_s)); see docs/attention.md")
     train.add_argument("--lr", type=flags.positive_number, default=1e-2)
     train.add_argument("--seed", type=flags.SEED, default=0)
+    train.add_argument("--data-parallel", type=flags.COUNT, default=1, metavar="N",
+                       help="N replicas, each training on its slice of every batch: torch's "
+                            "DDP processes, Keras's devices on JAX or TensorFlow "
+                            "(docs/data-parallel.md)")
     train.add_argument("--out", required=True, help="directory for model.safetensors, history.json")
     train.set_defaults(func=run)
     return train
@@ -58,6 +65,7 @@ def _pairs(args) -> list[tuple[str, str]]:
 
 def run(args) -> int:
     out = flags.output_dir(args.out)
+    replicas.check_flag(args)
     pairs = _pairs(args)
     src_tok, tgt_tok = build_tokenizers(pairs, level=args.level)
     kept, dropped = drop_long_pairs(pairs, src_tok, tgt_tok, args.max_length, "--max-length")
@@ -78,17 +86,21 @@ def run(args) -> int:
         attention=args.attention,
     )
     backend = load_backend(args.backend)
+    replicas.prepare(args, backend)
     model = backend.build_model(config, seed=args.seed)
 
     def epoch_batches(epoch: int):  # a new shuffle every epoch
         return batches(pairs, src_tok, tgt_tok, args.batch_size, seed=args.seed + epoch,
                        max_length=args.max_length)
 
-    history = backend.train(model, epoch_batches, args.epochs, lr=args.lr, seed=args.seed)
+    history = backend.train(model, epoch_batches, args.epochs, lr=args.lr, seed=args.seed,
+                            data_parallel=args.data_parallel)
+    if not replicas.writes_outputs(args, backend):
+        return 0  # another rank of the same run writes them
     out.mkdir(parents=True, exist_ok=True)
     weights = backend.export_weights(model)
     save_checkpoint(out / "model.safetensors", weights, config, src_tok, tgt_tok)
-    (out / "history.json").write_text(json.dumps(history, indent=2))
+    write_atomically(out / "history.json", json.dumps(history, indent=2).encode())
     print(f"saved {out / 'model.safetensors'} (final loss {history['loss'][-1]:.4f})")
     return 0
 

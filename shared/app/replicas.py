@@ -1,0 +1,81 @@
+"""``train --data-parallel N``: the checks and the set-up around the engines' replicated training.
+
+The train command calls these at three points, each before any training:
+
+    check_flag(args)              before the data and the backend load: N against
+                                  --batch-size and this machine's cores
+    prepare(args, backend)        Keras: N devices before the framework's first op, and
+                                  Keras on PyTorch refused; then the engine counts its devices
+    writes_outputs(args, backend) after training: only one process writes (under an
+                                  outside torchrun, global rank 0)
+
+Every refusal names ``--data-parallel`` in one line; ``--data-parallel 1`` is a plain
+run and none of this acts on it.  The engines do the training
+(``torch_impl.data_parallel``, ``keras_impl.data_parallel``).
+
+This module imports no framework; it imports an engine's data-parallel module when
+the command has loaded that engine.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from shared.app.flags import UsageError
+from shared.core.runtime import configure_devices
+from shared.training.replicas import (
+    KERAS_TORCH_REFUSAL,
+    check_replicas_fit,
+    cores_here,
+    outside_torchrun,
+)
+
+FLAG = "--data-parallel"
+
+
+def _fits(replicas: int, batch_size: int, available: int, devices: str) -> None:
+    try:
+        check_replicas_fit(replicas, batch_size, available, devices, name=FLAG,
+                           rows_name="--batch-size")
+    except ValueError as refused:
+        raise UsageError(str(refused)) from None
+
+
+def check_flag(args) -> None:
+    """Refuse more replicas than --batch-size rows or than this machine's cores, before any work.
+
+    A replica needs a core to run on, a process (torch) or a device's stream (Keras);
+    under an outside torchrun the replicas may span machines, and torchrun has counted them.
+    """
+    if args.data_parallel == 1:
+        return
+    cores = cores_here()
+    if args.backend == "torch" and outside_torchrun():
+        cores = args.data_parallel
+    _fits(args.data_parallel, args.batch_size, cores, f"{cores} CPU core{'s' * (cores != 1)}")
+    if args.backend == "keras":
+        configure_devices(args.data_parallel)  # JAX reads XLA_FLAGS when it first starts
+
+
+def data_parallel_module(backend: ModuleType) -> ModuleType:
+    """``torch_impl.data_parallel`` or ``keras_impl.data_parallel`` of a loaded backend."""
+    return importlib.import_module(f"{backend.__name__}.data_parallel")
+
+
+def prepare(args, backend: ModuleType) -> None:
+    """After the backend loaded, before its first op: its devices, and what it can start."""
+    if args.data_parallel == 1:
+        return
+    if getattr(backend, "BACKEND", None) == "torch":  # Keras on PyTorch
+        raise UsageError(f"{FLAG} {args.data_parallel}: {KERAS_TORCH_REFUSAL}")
+    if args.backend == "keras":
+        configure_devices(args.data_parallel)  # TensorFlow's logical devices, now it is imported
+    elif outside_torchrun():
+        return  # torchrun started the ranks; the engine checks their count
+    _fits(args.data_parallel, args.batch_size, *data_parallel_module(backend).available_replicas())
+
+
+def writes_outputs(args, backend: ModuleType) -> bool:
+    """Whether this process writes the checkpoint and the history: one of the replicas' does."""
+    return args.data_parallel == 1 or data_parallel_module(backend).is_writer()
