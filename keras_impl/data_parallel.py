@@ -98,10 +98,11 @@ def _check_here(replicas: int, schedule: list[list[Batch]]) -> None:
 
 def train_replicated(model: Seq2Seq, schedule: list[list[Batch]], replicas: int,
                      optimizer: str, lr: float, adam_epsilon: float | None, seed: int,
-                     verbose: bool) -> dict:
+                     verbose: bool, loss_rule: str = "global") -> dict:
     """Train ``model`` on ``replicas`` devices, each its slice of every global batch.
 
-    The arguments are ``train``'s, already checked; ``schedule`` holds each epoch's batches.
+    The arguments are ``train``'s, already checked; ``schedule`` holds each epoch's batches;
+    ``loss_rule`` is a ``Job``'s ("replica-mean", the trap, only to measure it).
 
     Returns:
         history: ``train``'s, with ``"data_parallel"`` and ``"engine"``.
@@ -112,7 +113,7 @@ def train_replicated(model: Seq2Seq, schedule: list[list[Batch]], replicas: int,
     """
     schedule = checked_schedule(model.config, schedule)
     _check_here(replicas, schedule)
-    step = ReplicatedStep(model, (optimizer, lr, adam_epsilon), replicas, seed)
+    step = ReplicatedStep(model, (optimizer, lr, adam_epsilon), replicas, seed, loss_rule)
     losses: list[float] = []
     steps = sum(len(epoch_batches) for epoch_batches in schedule)
     bar = keras.utils.Progbar(steps, verbose=1 if verbose else 0, unit_name="step")
@@ -140,16 +141,18 @@ def run_jobs(jobs: list[Job], replicas: int) -> list[dict]:
         One dict per job: a "train" job's ``{"weights", "history"}``, a "gradients"
         job's ``{"loss", "gradients"}`` (all-reduced, canonical names).
     """
+    jobs = [job.checked() for job in jobs]
+    _check_here(replicas, [epoch for job in jobs for epoch in job.schedule])  # as torch's: once
     results = []
-    for job in (job.checked() for job in jobs):
+    for job in jobs:
         model = build_model(job.config, seed=job.seed)
         import_weights(model, job.weights)
         if job.kind == "gradients":
-            loss, gradients = _gradients(model, job.schedule[0][0], replicas)
+            loss, gradients = _gradients(model, job.schedule[0][0], replicas, job.loss_rule)
             results.append({"loss": loss, "gradients": gradients})
             continue
         history = train_replicated(model, job.schedule, replicas, job.optimizer, job.lr,
-                                   job.adam_epsilon, job.seed, job.verbose)
+                                   job.adam_epsilon, job.seed, job.verbose, job.loss_rule)
         results.append({"weights": export_weights(model), "history": history})
     return results
 
@@ -166,10 +169,12 @@ def _strategy(replicas: int):
     return tf.distribute.MirroredStrategy([device.name for device in devices[:replicas]])
 
 
-def _replica_loss(model: Seq2Seq, src, tgt_in, tgt_out, training: bool):
+def _replica_loss(model: Seq2Seq, src, tgt_in, tgt_out, training: bool, rule: str):
     """Inside a TensorFlow replica: its sum over real tokens / the global count G."""
     context = tf.distribute.get_replica_context()
     total, count = masked_cross_entropy_sum(model((src, tgt_in), training=training), tgt_out)
+    if rule == "replica-mean":  # the trap, as model.fit has it: the replicas' own means / N
+        return total / count / context.num_replicas_in_sync
     tokens = context.all_reduce(tf.distribute.ReduceOp.SUM, count)                   # G
     # Keras's TF optimizer SUMS the replicas' gradients (no mean): dividing by G, with no
     # replica factor, makes that sum one process's gradient of sum / G.
@@ -188,12 +193,14 @@ class ReplicatedStep:
             TensorFlow's must be, under the strategy.
     """
 
-    def __init__(self, model: Seq2Seq, optimizer: tuple, replicas: int, seed: int):
+    def __init__(self, model: Seq2Seq, optimizer: tuple, replicas: int, seed: int,
+                 rule: str = "global"):
         self.model, self.replicas = model, replicas
         ids = ((None, None), "int64")                                           # (B, S) or (B, T)
         if BACKEND == "jax":
             _reseed_dropout(model, seed)
-            self._step = per_backend.TrainStep(model, _optimizer(*optimizer), _loss_of,
+            self._step = per_backend.TrainStep(model, _optimizer(*optimizer),
+                                               _jax_loss(replicas, rule),
                                                signature=[ids, ids, ids])
             return
         self._strategy = _strategy(replicas)
@@ -208,7 +215,7 @@ class ReplicatedStep:
         def replica_step(src, tgt_in, tgt_out):
             with tf.GradientTape() as tape:
                 loss = _replica_loss(twin, *_rows_of_replica(replicas, src, tgt_in, tgt_out),
-                                     training=True)
+                                     training=True, rule=rule)
             grads = per_backend._tf_dense(tape.gradient(loss, variables))
             opt.apply_gradients(zip(grads, variables, strict=True))
             return loss
@@ -229,6 +236,35 @@ class ReplicatedStep:
             self._step.finish()
         else:
             import_weights(self.model, export_weights(self._twin))
+
+
+@functools.cache
+def _jax_loss(replicas: int, rule: str):
+    """JAX: the loss of the one program over the sharded batch, keras_impl's own unless the trap.
+
+    Its sum and its count run over the whole global batch: XLA all-reduces them.
+    """
+    return _loss_of if rule == "global" else _replica_mean_loss(replicas)
+
+
+def _replica_mean_loss(replicas: int):
+    """JAX: the trap written into the one program, each replica's rows' own masked mean, averaged.
+
+    A jitted step over the sharded batch cannot fall into it by itself (its sum and
+    count are global); a loss written per device (``shard_map``, ``pmap``) would.
+    """
+
+    def loss_of(model: Seq2Seq, src, tgt_in, tgt_out, training=False):
+        logits = model((src, tgt_in), training=training)                        # (N * R, T, V)
+        rows = src.shape[0] // replicas                                          # R
+        means = []
+        for replica in range(replicas):
+            part = slice(replica * rows, (replica + 1) * rows)
+            total, count = masked_cross_entropy_sum(logits[part], tgt_out[part])
+            means.append(total / count)
+        return sum(means) / replicas
+
+    return loss_of
 
 
 @functools.cache
@@ -257,12 +293,11 @@ def _rows_of_replica(replicas: int, *arrays) -> list:
     return [array[replica * rows : (replica + 1) * rows] for array in arrays]       # (R, .)
 
 
-def _gradients(model: Seq2Seq, batch: Batch, replicas: int) -> tuple[float, dict]:
+def _gradients(model: Seq2Seq, batch: Batch, replicas: int, rule: str) -> tuple[float, dict]:
     """One step's all-reduced gradients on ``replicas`` devices, canonical names (dropout off)."""
-    _check_here(replicas, [[batch]])
     inputs = _placed(batch, replicas)
     if BACKEND == "jax":  # one program over the sharded batch: its gradient is the global one
-        loss, grads = per_backend.loss_and_grads(model, _loss_of, tuple(inputs))
+        loss, grads = per_backend.loss_and_grads(model, _jax_loss(replicas, rule), tuple(inputs))
         return loss, canonical_gradients(model, grads)
     strategy = _strategy(replicas)
     with strategy.scope():
@@ -274,12 +309,13 @@ def _gradients(model: Seq2Seq, batch: Batch, replicas: int) -> tuple[float, dict
         context = tf.distribute.get_replica_context()
         with tf.GradientTape() as tape:
             loss = _replica_loss(twin, *_rows_of_replica(replicas, src, tgt_in, tgt_out),
-                                 training=False)
+                                 training=False, rule=rule)
         grads = per_backend._tf_dense(tape.gradient(loss, variables))
         # What the optimizer would sum, summed here: the gradient of one process's loss.
         return context.all_reduce(tf.distribute.ReduceOp.SUM, [loss, *grads])
 
-    summed = tf.function(lambda *args: strategy.run(replica_gradients, args=args))(*inputs)
+    # Eagerly: one step, where tracing it would cost more than it saves.
+    summed = strategy.run(replica_gradients, args=tuple(inputs))
     loss, *grads = (ops.convert_to_numpy(strategy.experimental_local_results(value)[0])
                     for value in summed)
     return float(loss), canonical_gradients(twin, grads)

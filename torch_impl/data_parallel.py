@@ -2,7 +2,7 @@
 
 Mirror of ``keras_impl/data_parallel.py``.  ``train(model, ..., data_parallel=N)``
 calls ``train_replicated``, which starts N ranks on this machine
-(``torch.multiprocessing.spawn``, a rendezvous on a free port of 127.0.0.1), gives
+(``torch.multiprocessing``'s fork server, a rendezvous on a free port of 127.0.0.1), gives
 each the model's canonical weights and every global batch, and takes rank 0's
 weights back into ``model`` when they finish.  Each rank:
 
@@ -32,6 +32,7 @@ per replica, V_tgt target vocabulary.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 from typing import NamedTuple
@@ -130,11 +131,20 @@ def _free_port() -> int:
 
 def _start_ranks(jobs: list[Job], replicas: int) -> list[dict]:
     """Spawn the ranks, wait for them, and return rank 0's results (or raise the first failure)."""
-    outbox = mp.get_context("spawn").SimpleQueue()
+    # Each rank is a fork of a server process that imported this module (torch) once, so a
+    # rank starts at once, where a fresh interpreter would import torch again.  Forking the
+    # caller itself would copy its frameworks' threads mid-flight (TensorFlow's, torch's).
+    context = mp.get_context("forkserver")
+    context.set_forkserver_preload([__name__])  # read when the server starts: the first call
+    outbox = context.SimpleQueue()
     init = f"tcp://127.0.0.1:{_free_port()}"
     ranks = mp.start_processes(_rank, args=(replicas, jobs, init, outbox), nprocs=replicas,
-                               join=False, start_method="spawn")
+                               join=False, start_method="forkserver")
     results, errors = None, []
+    # join() logs each rank it ends after a failure; the failure is said once, below.
+    spawn_log = logging.getLogger("torch.multiprocessing.spawn")
+    level = spawn_log.level
+    spawn_log.setLevel(logging.ERROR)
     try:
         while True:
             while not outbox.empty():  # read as they come: a full pipe would stall rank 0
@@ -150,6 +160,8 @@ def _start_ranks(jobs: list[Job], replicas: int) -> list[dict]:
             kind, value = outbox.get()
             errors += [value] if kind == "error" else []
         raise _failure(errors, failure, replicas) from None
+    finally:
+        spawn_log.setLevel(level)
     assert results is not None, "rank 0 ended without its results"
     return results
 
@@ -207,18 +219,20 @@ def _run_job(job: Job, here: _Here) -> dict:
     gpu = [here.device.index] if here.device.type == "cuda" else None
     replicated = DistributedDataParallel(model, device_ids=gpu)
     if job.kind == "gradients":
-        return _gradients(model, replicated, job.schedule[0][0], here)
+        return _gradients(model, replicated, job.schedule[0][0], here, job.loss_rule)
     return _train(model, replicated, job, here)
 
 
-def _replica_loss(replicated: DistributedDataParallel, batch: Batch,
-                  here: _Here) -> tuple[torch.Tensor, float]:
+def _replica_loss(replicated: DistributedDataParallel, batch: Batch, here: _Here,
+                  rule: str) -> tuple[torch.Tensor, float]:
     """(this rank's loss to differentiate, the global masked mean for the log)."""
     arrays = split_batch(batch, here.world)[here.rank]                   # (R, S), (R, T) x2
     src, tgt_in, tgt_out = (torch.from_numpy(a).to(here.device) for a in arrays)
     total, count = masked_cross_entropy_sum(replicated(src, tgt_in), tgt_out)   # scalars
     pair = torch.stack([total.detach(), count.to(total.dtype)])
     dist.all_reduce(pair)                                # [global CE sum, global real tokens G]
+    if rule == "replica-mean":  # the trap: DDP averages each rank's own masked mean
+        return total / count, float(pair[0] / pair[1])
     # DDP averages the ranks' gradients (its all-reduce divides by N): times N undoes it,
     # so the step follows d(global sum / G), one process's masked mean.
     return total / pair[1] * here.world, float(pair[0] / pair[1])
@@ -235,7 +249,7 @@ def _train(model: Seq2Seq, replicated: DistributedDataParallel, job: Job, here: 
         for epoch_batches in job.schedule:
             for batch in epoch_batches:
                 opt.zero_grad(set_to_none=True)
-                loss, logged = _replica_loss(replicated, batch, here)
+                loss, logged = _replica_loss(replicated, batch, here, job.loss_rule)
                 loss.backward()                       # DDP all-reduces the gradients here
                 opt.step()
                 losses.append(logged)
@@ -256,14 +270,14 @@ def _train(model: Seq2Seq, replicated: DistributedDataParallel, job: Job, here: 
 
 
 def _gradients(model: Seq2Seq, replicated: DistributedDataParallel, batch: Batch,
-               here: _Here) -> dict:
+               here: _Here, rule: str) -> dict:
     """One step's all-reduced gradients, canonical names; dropout off, as ``loss_and_gradients``."""
     model.train()
     with contextlib.ExitStack() as undo:
         for rnn in (model.encoder_rnn, model.decoder_rnn):
             undo.callback(setattr, rnn, "dropout", rnn.dropout)
             rnn.dropout = 0.0
-        loss, logged = _replica_loss(replicated, batch, here)
+        loss, logged = _replica_loss(replicated, batch, here, rule)
         loss.backward()
     model.cpu()
     return {"loss": logged, "gradients": canonical_gradients(model)}

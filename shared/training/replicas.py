@@ -65,6 +65,11 @@ class ReplicaFailedError(RuntimeError):
 
 
 JOB_KINDS = ("train", "gradients")
+# How the replicas' losses combine: "global", each replica's sum over its real tokens / the
+# global count G (the rule above), or "replica-mean", each replica's own masked mean,
+# averaged over the replicas by its engine's reduction: the trap, what every engine's
+# default loss gives.  The trap is kept to be measured (the tests, docs/examples).
+LOSS_RULES = ("global", "replica-mean")
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,7 @@ class Job:
         config, weights: the model, its canonical weights.
         schedule: each epoch's global batches (``training_batches``).
         optimizer, lr, adam_epsilon, seed, verbose: as ``train``'s, already checked.
+        loss_rule: one of ``LOSS_RULES``; "global" is the one that equals one process.
     """
 
     kind: str
@@ -91,11 +97,15 @@ class Job:
     adam_epsilon: float | None = None
     seed: int = 0
     verbose: bool = False
+    loss_rule: str = "global"
 
     def checked(self) -> Job:
         """This job with its kind and every global batch checked (``checked_schedule``)."""
         if self.kind not in JOB_KINDS:
             raise ValueError(f"kind must be one of {', '.join(JOB_KINDS)}; got {self.kind!r}")
+        if self.loss_rule not in LOSS_RULES:
+            raise ValueError(f"loss_rule must be one of {', '.join(LOSS_RULES)}; "
+                             f"got {self.loss_rule!r}")
         return replace(self, schedule=checked_schedule(self.config, self.schedule))
 
 

@@ -1,0 +1,192 @@
+"""Training parity on the stage axis: 2 replicas against one process, on every engine that trains.
+
+The top rung of the ladder, along another axis: tests/test_ladder_5_training.py holds
+the two frameworks to each other; this file holds each engine's data-parallel training
+to its own one-process training.  From the same canonical weights on the same global
+batches, 2 replicas must give one process's gradients, and its weights after 20 SGD
+steps and after 20 Adam steps within STATE_ATOL.
+
+    engine                          replicas                            checked in
+    torch_impl                      DDP ranks (gloo), processes         the main run
+    keras_impl on TensorFlow        MirroredStrategy, 2 logical CPUs    the main run
+    keras_impl on JAX               DataParallel, 2 virtual CPUs        make test's JAX run
+    keras_impl on PyTorch           refused in one line                 make test's PyTorch run
+
+The batches are ragged where replicas can go wrong: global batches of 5 rows, whose
+first 3 rows hold short answers, split 3 + 2 (and a PAD row), so replica 0 holds
+fewer real tokens than replica 1 and each replica's own masked mean would weigh them
+differently.  A batch of 1 row leaves replica 1 without a real token (its gradients
+case).  Widths and batch sizes are fixed, so JAX compiles each step once.  Each
+engine runs every case in one call of its ``data_parallel.run_jobs``: torch starts
+its ranks once for all of them.
+
+The trap, as a mutation: the same 20 SGD steps with each replica's own masked mean
+(``loss_rule="replica-mean"``, what each engine's default loss gives) must land far
+outside the tolerance, so the parity above would fail without the global token count.
+
+Adam and the 1e-5: splitting a batch changes only the float32 order of the gradient
+sum, but Adam divides each gradient element by its own magnitude, so an element whose
+true gradient is near zero can turn that rounding into a visible step (a GRU with
+Bahdanau attention and H 8 moved 2.5e-5 after one step, in one process, by summing
+two halves).  The models and seeds here stay well inside; a new model or seed that
+fails the Adam case should first be tried as a split-and-sum in one process.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+
+import numpy as np
+import pytest
+
+from shared import BOS, EOS, PAD, Batch, Seq2SeqConfig
+from shared.core.compare import STATE_ATOL, assert_close
+from shared.text.data import random_ids
+from shared.training.replicas import Job, real_tokens, split_batch
+from tests.conftest import REPLICAS
+from tests.support import BACKENDS, KERAS_BACKEND, V_SRC, V_TGT, backend, grid_weights
+
+pytestmark = pytest.mark.every_keras_backend
+
+GRAD_RTOL = 1e-4  # relative to the tensor's largest gradient: float32 sums in two orders
+S, T = 8, 7  # fixed widths
+STEPS = 20
+ROWS = 5  # of each global batch: 3 + 2 on 2 replicas, an uneven split
+TRAP_DRIFT = 0.05  # the trap's drift must be this far above STATE_ATOL at least
+
+# (cell, attention): an LSTM (one bias trained per gate) and a GRU with Bahdanau attention
+# (two biases, the attention's weights).  One layer, one direction: what replicas can get
+# wrong is in the loss and the reduction, not in the depth, and each replicated step is a
+# trace or a compile of seconds on Keras's backends.
+MODELS = {"lstm": ("lstm", "none"), "gru-bahdanau": ("gru", "bahdanau")}
+# Keras on PyTorch has no replicas (see test_keras_on_pytorch_is_refused).
+ENGINES = BACKENDS if KERAS_BACKEND != "torch" else ["torch_impl"]
+
+
+def _config(name: str) -> Seq2SeqConfig:
+    cell, attention = MODELS[name]
+    return Seq2SeqConfig(src_vocab_size=V_SRC, tgt_vocab_size=V_TGT, embedding_dim=8,
+                         hidden_size=6, cell=cell, attention=attention)
+
+
+def _batch(rng: np.random.Generator, rows: int) -> Batch:
+    """A global batch whose first rows (replica 0's) hold short answers, the rest long ones."""
+    short = (rows + 1) // 2
+    answers = [int(rng.integers(0, 2)) for _ in range(short)]
+    answers += [int(rng.integers(3, T)) for _ in range(rows - short)]
+    src = random_ids(rng, [int(rng.integers(0, S + 1)) for _ in range(rows)], V_SRC, width=S)
+    answer_ids = random_ids(rng, answers, V_TGT, width=T - 1)                  # (B, T - 1)
+    tgt_in = np.full((rows, T), PAD, dtype=np.int64)                          # (B, T)
+    tgt_out = np.full((rows, T), PAD, dtype=np.int64)                         # (B, T)
+    for row, n in enumerate(answers):  # BOS + answer in, answer + EOS out
+        tgt_in[row, : n + 1] = [BOS, *answer_ids[row, :n]]
+        tgt_out[row, : n + 1] = [*answer_ids[row, :n], EOS]
+    return Batch(src, tgt_in, tgt_out)
+
+
+BATCHES = [_batch(np.random.default_rng(3 + step), ROWS) for step in range(STEPS)]
+ONE_ROW = _batch(np.random.default_rng(2), 1)  # replica 1's slice is all PAD
+
+
+def _job(case: str) -> Job:
+    """A case: "gradients-MODEL" (the first batch's), "empty-MODEL" (the 1-row batch's
+    gradients), "sgd-MODEL" / "adam-MODEL" (20 steps), "trap-MODEL" (20 SGD steps with
+    each replica's own mean)."""
+    kind, model = case.split("-", 1)
+    config = _config(model)
+    weights = grid_weights(config, seed=11)
+    if kind in ("gradients", "empty"):
+        return Job("gradients", config, weights, [[BATCHES[0] if kind == "gradients" else ONE_ROW]])
+    rule = "replica-mean" if kind == "trap" else "global"
+    optimizer = "adam" if kind == "adam" else "sgd"
+    lr = {"sgd": 0.5, "adam": 1e-2}[optimizer]
+    return Job("train", config, weights, [BATCHES], optimizer=optimizer, lr=lr, loss_rule=rule)
+
+
+CASES = ["gradients-lstm", "empty-gru-bahdanau", "sgd-lstm", "adam-gru-bahdanau", "trap-lstm"]
+# Keras on JAX has no trap to show: its one jitted program over the sharded batch sums and
+# counts globally by itself (keras_impl.data_parallel writes the trap into it only to measure).
+TRAPS = {engine: not (engine == "keras_impl" and KERAS_BACKEND == "jax") for engine in ENGINES}
+
+
+def test_the_batches_hold_what_the_cases_need():
+    """Replicas with different real-token counts, an uneven split, a replica with no real token."""
+    slices = [[real_tokens(part.tgt_out) for part in split_batch(b, REPLICAS)] for b in BATCHES]
+    assert all(first < second for first, second in slices), slices
+    assert ROWS % REPLICAS, "the batches split evenly"
+    assert [real_tokens(part.tgt_out) for part in split_batch(ONE_ROW, REPLICAS)][1:] == [0]
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def engine(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def replicated(engine) -> dict:
+    """Every case on 2 replicas of ``engine``, from one call: torch starts its ranks once."""
+    backend(engine)
+    data_parallel = importlib.import_module(f"{engine}.data_parallel")
+    cases = [case for case in CASES if TRAPS[engine] or not case.startswith("trap")]
+    return dict(zip(cases, data_parallel.run_jobs([_job(c) for c in cases], REPLICAS),
+                    strict=True))
+
+
+def _one_process(engine: str, case: str):
+    """The case's job in this process, without replicas: the reference (the trap's is sgd's)."""
+    return _one_process_run(engine, case.replace("trap", "sgd"))
+
+
+@functools.cache
+def _one_process_run(engine: str, case: str):
+    job = _job(case)
+    module = backend(engine)
+    model = module.build_model(job.config)
+    module.import_weights(model, job.weights)
+    if job.kind == "gradients":
+        return module.loss_and_gradients(model, *job.schedule[0][0])
+    history = module.train(model, job.schedule[0], epochs=1, optimizer=job.optimizer, lr=job.lr,
+                           verbose=False)
+    return history, module.export_weights(model)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if _job(c).kind == "gradients"])
+def test_replicas_give_one_process_gradients(engine, replicated, case):
+    loss, gradients = _one_process(engine, case)
+    got = replicated[case]
+    assert abs(got["loss"] - loss) <= GRAD_RTOL * loss, f"{engine} {case}: loss {got['loss']} "
+    assert list(got["gradients"]) == list(gradients)
+    for key, grad in gradients.items():
+        scale = max(float(np.abs(grad).max()), 1e-6)
+        assert_close(f"{engine} {case} replicated gradient {key}", got["gradients"][key], grad,
+                     GRAD_RTOL * scale)
+
+
+@pytest.mark.parametrize("case", ["sgd-lstm", "adam-gru-bahdanau"])
+def test_replicas_train_to_one_process_weights(engine, replicated, case):
+    job = _job(case)
+    history, weights = _one_process(engine, case)
+    got = replicated[case]
+    assert got["history"]["data_parallel"] == REPLICAS
+    assert got["history"]["engine"] == {"torch_impl": "torch-ddp"}.get(
+        engine, f"keras-{KERAS_BACKEND}")
+    # Every step's loss is the global masked mean, finite on the steps with an empty replica.
+    np.testing.assert_allclose(got["history"]["loss"], history["loss"], rtol=1e-5)
+    for key, expected in weights.items():
+        assert_close(f"{engine} {case}, {STEPS} steps on {REPLICAS} replicas: {key}",
+                     got["weights"][key], expected, STATE_ATOL)
+    moved = np.abs(weights["decoder.output.W"] - job.weights["decoder.output.W"]).max()
+    assert moved > 1e-3, "training did not move the weights"
+
+
+def test_each_replicas_own_mean_is_the_trap(engine, replicated):
+    """The mutation: the trap's weights drift far outside the tolerance the fix keeps."""
+    if not TRAPS[engine]:
+        pytest.skip("Keras on JAX: one jitted program over the sharded batch has no trap")
+    _, weights = _one_process(engine, "trap-lstm")
+    got = replicated["trap-lstm"]["weights"]
+    drift = max(float(np.abs(got[key] - expected).max()) for key, expected in weights.items())
+    assert drift > TRAP_DRIFT, (
+        f"{engine}: each replica's own mean drifted only {drift:.3g} from one process; "
+        "these batches no longer tell the trap from the global token count")
