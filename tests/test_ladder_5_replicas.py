@@ -36,15 +36,18 @@ from __future__ import annotations
 
 import functools
 import importlib
+import json
 
 import numpy as np
 import pytest
 
-from shared import BOS, EOS, PAD, Batch, Seq2SeqConfig
+from shared import BOS, EOS, PAD, Batch, Seq2SeqConfig, load_checkpoint
+from shared.app.cli import main
 from shared.core.compare import STATE_ATOL, assert_close
 from shared.text.data import random_ids
-from shared.training.replicas import Job, real_tokens, split_batch
+from shared.training.replicas import KERAS_TORCH_REFUSAL, Job, real_tokens, split_batch
 from tests.conftest import REPLICAS
+from tests.refusal import cli_refusal, refusal
 from tests.support import BACKENDS, KERAS_BACKEND, V_SRC, V_TGT, backend, grid_weights
 
 pytestmark = pytest.mark.every_keras_backend
@@ -190,3 +193,51 @@ def test_each_replicas_own_mean_is_the_trap(engine, replicated):
     assert drift > TRAP_DRIFT, (
         f"{engine}: each replica's own mean drifted only {drift:.3g} from one process; "
         "these batches no longer tell the trap from the global token count")
+
+
+# ---- the command line end to end: train --data-parallel 2 against a plain train ----
+
+# 18 pairs in 2 batches of 9 rows, each split 5 + 4: one epoch, two steps (on JAX, whose
+# steps compile once per batch shape, two compiles per run).
+TRAIN = ["train", "--task", "addition", "--n", "18", "--epochs", "1", "--batch-size", "9",
+         "--embedding-dim", "8", "--hidden-size", "8", "--lr", "0.05", "--seed", "7"]
+FLAGS = {"torch_impl": "torch", "keras_impl": "keras"}
+
+
+def _engine_recorded(engine: str, replicas: int) -> str:
+    if engine == "torch_impl":
+        return "torch-ddp" if replicas > 1 else "torch"
+    return f"keras-{KERAS_BACKEND}"
+
+
+@pytest.mark.parametrize("cli_engine", ENGINES)
+def test_train_with_data_parallel_ends_where_a_plain_train_ends(cli_engine, tmp_path, capsys):
+    """Same flags and seed: 2 replicas and one process write the same weights (STATE_ATOL)."""
+    for replicas in (1, REPLICAS):
+        out = tmp_path / str(replicas)
+        assert main([*TRAIN, "--backend", FLAGS[cli_engine], "--data-parallel", str(replicas),
+                     "--out", str(out)]) == 0
+        history = json.loads((out / "history.json").read_text())
+        assert (history["data_parallel"], history["engine"]) == (
+            replicas, _engine_recorded(cli_engine, replicas))
+    assert capsys.readouterr().out.count("saved ") == 2, "one process did not write once"
+    plain, replicated = (load_checkpoint(tmp_path / str(n) / "model.safetensors").weights
+                         for n in (1, REPLICAS))
+    for key, expected in plain.items():
+        assert_close(f"{cli_engine} train --data-parallel {REPLICAS}: {key}", replicated[key],
+                     expected, STATE_ATOL)
+
+
+@pytest.mark.skipif(KERAS_BACKEND != "torch", reason="Keras on PyTorch only (make test's run)")
+def test_keras_on_pytorch_is_refused_in_one_line(tmp_path, capsys):
+    """Keras has no keras.distribution on PyTorch: the API and the command line say so."""
+    keras_impl = backend("keras_impl")
+    job = _job("sgd-lstm")
+    model = keras_impl.build_model(job.config)
+    message = refusal(lambda: keras_impl.train(model, BATCHES[:1], epochs=1, verbose=False,
+                                               data_parallel=REPLICAS))
+    assert message == f"data_parallel {REPLICAS}: {KERAS_TORCH_REFUSAL}"
+    line = cli_refusal(capsys, [*TRAIN, "--backend", "keras", "--data-parallel", str(REPLICAS),
+                                "--out", str(tmp_path / "out")])
+    assert line.endswith(f"--data-parallel {REPLICAS}: {KERAS_TORCH_REFUSAL}"), line
+    assert not (tmp_path / "out").exists()

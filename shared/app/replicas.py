@@ -76,6 +76,17 @@ def prepare(args, backend: ModuleType) -> None:
     _fits(args.data_parallel, args.batch_size, *data_parallel_module(backend).available_replicas())
 
 
+def recorded(history: dict, backend: ModuleType) -> dict:
+    """The history with its replica count and engine, a plain run's too (1, its trainer).
+
+    A replicated run's engine already says itself ("torch-ddp", "keras-jax",
+    "keras-tensorflow"); a plain run is "torch" or "keras-" and its Keras backend.
+    """
+    keras_backend = getattr(backend, "BACKEND", None)  # keras_impl's; torch_impl has none
+    engine = "torch" if keras_backend is None else f"keras-{keras_backend}"
+    return {"data_parallel": 1, "engine": engine, **history}
+
+
 def writes_outputs(args, backend: ModuleType) -> bool:
     """Whether this process writes the checkpoint and the history: one of the replicas' does."""
     return args.data_parallel == 1 or data_parallel_module(backend).is_writer()

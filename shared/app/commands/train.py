@@ -97,6 +97,7 @@ def run(args) -> int:
                             data_parallel=args.data_parallel)
     if not replicas.writes_outputs(args, backend):
         return 0  # another rank of the same run writes them
+    history = replicas.recorded(history, backend)
     out.mkdir(parents=True, exist_ok=True)
     weights = backend.export_weights(model)
     save_checkpoint(out / "model.safetensors", weights, config, src_tok, tgt_tok)
