@@ -13,6 +13,7 @@ pools are set with ``shared.configure_threads``, one framework at a time.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -60,6 +61,24 @@ def set_threads(torch_intra: int, tf_intra: int, tf_inter: int) -> None:
     """
     configure_threads(torch_intra, frameworks=("torch",))
     configure_threads(tf_intra, tf_inter, frameworks=("tensorflow",))
+
+
+def benchmark_parser(doc: str, quick: str | None = None,
+                     keras_backends: bool = False) -> argparse.ArgumentParser:
+    """The flags the benchmarks share: ``--json``, and ``--quick`` / ``--keras-backends``.
+
+    Args:
+        doc: the script's module docstring; its first paragraph is the description.
+        quick: the help of ``--quick`` (what it cuts), or None for a script without it.
+        keras_backends: add ``--keras-backends LIST``: Keras on each, in its own process.
+    """
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    if quick is not None:
+        parser.add_argument("--quick", action="store_true", help=quick)
+    if keras_backends:
+        parser.add_argument("--keras-backends", help="comma-separated, each in its own process")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of figures")
+    return parser
 
 
 def add_thread_arguments(parser) -> None:

@@ -52,6 +52,7 @@ from benchmarks.common import (
     HIDDEN,
     VOCAB,
     add_thread_arguments,
+    benchmark_parser,
     full_ids,
     interleaved_ms,
     load_average,
@@ -200,9 +201,7 @@ def report(figures: dict, ms: dict, agreement: dict) -> None:
 
 
 def arguments() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats (under a minute)")
-    parser.add_argument("--json", action="store_true", help="end with one JSON line of figures")
+    parser = benchmark_parser(__doc__, quick="fewer repeats (under a minute)")
     add_thread_arguments(parser)
     cores = os.cpu_count() or 1
     parser.add_argument("--onnx-threads", type=int, default=cores,

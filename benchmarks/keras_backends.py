@@ -47,9 +47,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import load_average, machine
-from shared.app.elsewhere import ElsewhereError, run_elsewhere
+from shared.app.elsewhere import KERAS_BACKENDS, ElsewhereError, run_elsewhere
 
-BACKENDS = ("tensorflow", "jax", "torch")
 CONTENDERS = ("keras_impl", "keras_bare", "torch_impl", "torch_bare")
 # (label, numerator, denominator): each taken inside one run, then the median over rounds.
 RATIOS = (
@@ -160,7 +159,7 @@ def decode_table(decode: dict) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backends", default=",".join(BACKENDS),
+    parser.add_argument("--backends", default=",".join(KERAS_BACKENDS),
                         type=lambda text: text.split(","),
                         help="comma-separated Keras backends (default: all three)")
     parser.add_argument("--rounds", type=int, default=3, help="runs per backend (default 3)")
@@ -173,9 +172,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the thread preset of every run (default: one)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args(argv)
-    unknown = [b for b in args.backends if b not in BACKENDS]
+    unknown = [b for b in args.backends if b not in KERAS_BACKENDS]
     if unknown or args.rounds < 1:
-        parser.error(f"--backends takes {', '.join(BACKENDS)} and --rounds >= 1; "
+        parser.error(f"--backends takes {', '.join(KERAS_BACKENDS)} and --rounds >= 1; "
                      f"got {','.join(args.backends)} and {args.rounds}")
 
     info = {**machine(), **versions()}

@@ -23,7 +23,6 @@ Runtime run in this one.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import sys
@@ -31,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import benchmark_parser
 from shared.ladder import Row, climb, engine_name, format_ladder, run_reference, worst_by_rung
 
 MAX_LEN = 8
@@ -65,9 +65,7 @@ def measure(engines: list[str]) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--keras-backends", help="comma-separated, each in its own process")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser = benchmark_parser(__doc__, keras_backends=True)
     args = parser.parse_args(argv)
     if args.keras_backends is None:
         found = measure(["keras_impl", "torch_impl", "onnx_impl"])

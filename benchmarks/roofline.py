@@ -33,7 +33,6 @@ machine can only add time.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -42,7 +41,7 @@ from pathlib import Path
 # `python benchmarks/x.py` puts benchmarks/ on sys.path; the imports need the repository root.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import EMBEDDING, HIDDEN, VOCAB, machine
+from benchmarks.common import EMBEDDING, HIDDEN, VOCAB, benchmark_parser, machine
 from shared.app.elsewhere import run_elsewhere
 
 BATCH, LENGTH = 64, 20
@@ -118,9 +117,7 @@ def run(quick: bool = False) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats")
-    parser.add_argument("--json", action="store_true", help="end with one JSON line of figures")
+    parser = benchmark_parser(__doc__, quick="fewer repeats")
     args = parser.parse_args(argv)
     results = run(quick=args.quick)
     print(f"machine: {machine()}")

@@ -26,7 +26,6 @@ same XSpace format; jax is installed beside Keras here).
 
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import os
@@ -38,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import load_average, prepare_environment
+from benchmarks.common import benchmark_parser, load_average, prepare_environment
 
 TF_MATMULS = ("MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "_MklMatMul",
               "_FusedMatMul", "_MklFusedMatMul", "_MklNativeFusedMatMul")
@@ -142,9 +141,8 @@ def median_summary(profile, step, steps: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--steps", type=int, default=3, help="profiled steps (default 3)")
-    parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args(argv)
 
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # before any pool is sized

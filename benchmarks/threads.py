@@ -25,7 +25,6 @@ H = 256), timed as a median after warm-up.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
@@ -37,7 +36,13 @@ from pathlib import Path
 # `python benchmarks/x.py` puts benchmarks/ on sys.path; the imports need the repository root.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import interleaved_ms, machine, prepare_environment, set_threads
+from benchmarks.common import (
+    benchmark_parser,
+    interleaved_ms,
+    machine,
+    prepare_environment,
+    set_threads,
+)
 from shared.app.elsewhere import run_elsewhere
 
 # TensorFlow settings, one worker each: (intra, inter, oneDNN).
@@ -140,9 +145,7 @@ def report(results: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats")
-    parser.add_argument("--json", action="store_true", help="end with one JSON line of figures")
+    parser = benchmark_parser(__doc__, quick="fewer repeats")
     args = parser.parse_args(argv)
     results = run(quick=args.quick)
     print(f"machine: {machine()}")

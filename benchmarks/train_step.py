@@ -59,6 +59,7 @@ from benchmarks.common import (
     HIDDEN,
     VOCAB,
     add_thread_arguments,
+    benchmark_parser,
     full_ids,
     interleaved_ms,
     load_average,
@@ -256,9 +257,7 @@ def report(ms: dict, ragged: bool = False) -> None:
 
 
 def arguments() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats (under a minute)")
-    parser.add_argument("--json", action="store_true", help="end with one JSON line of figures")
+    parser = benchmark_parser(__doc__, quick="fewer repeats (under a minute)")
     parser.add_argument("--ragged", action="store_true", help="rows of 10..20 real tokens")
     parser.add_argument("--variants", action="store_true", help="time the experiments too")
     add_thread_arguments(parser)

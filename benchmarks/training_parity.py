@@ -22,7 +22,6 @@ Each Keras backend runs in its own process (Keras fixes its backend at import).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -31,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
-from benchmarks.common import per_keras_backend
+from benchmarks.common import benchmark_parser, per_keras_backend
 
 MEASURES = ("loss", "gradient", "sgd-20", "adam-50")
 TOLERANCES = {"loss": 1e-4, "gradient": 1e-4, "sgd-20": 1e-5, "adam-50": 1e-3}
@@ -101,9 +100,7 @@ def run_here() -> dict[str, dict[str, float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--keras-backends", help="comma-separated, each in its own process")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser = benchmark_parser(__doc__, keras_backends=True)
     args = parser.parse_args(argv)
     if args.keras_backends is None:
         results = run_here()

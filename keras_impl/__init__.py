@@ -16,6 +16,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from keras_impl.activations import keras2_hard_sigmoid
 from keras_impl.api import (
     attention_weights,
     beam_decode,
@@ -46,6 +47,7 @@ __all__ = [
     "forward",
     "greedy_decode",
     "import_weights",
+    "keras2_hard_sigmoid",
     "load_ported",
     "loss_and_gradients",
     "train",

@@ -51,7 +51,7 @@ def seed(value: int) -> None:
     """Seed Python, NumPy and Keras's global seed generator, as ``keras.utils.set_random_seed``.
 
     ``set_random_seed`` also seeds TensorFlow whenever TensorFlow is installed,
-    which imports it (7 s, a second framework) into a JAX or PyTorch program.
+    which imports it (seconds of start-up, a second framework) into a JAX or PyTorch program.
     Off TensorFlow we take its other steps ourselves; tests/test_keras_backend_checks.py
     checks that both give the same weights.
     """
@@ -75,7 +75,7 @@ def no_tensorflow_import():
     ``keras.layers.Bidirectional`` serialises the layer it wraps, and Keras's
     serialiser asks whether TensorFlow is installed (``module_utils.tensorflow``, a
     lazy module) to recognise ``tf.TensorShape`` and the like: asking imports it,
-    ~5 s and a second framework in a JAX or PyTorch program.  While TensorFlow is
+    seconds of start-up and a second framework in a JAX or PyTorch program.  While TensorFlow is
     not imported no TensorFlow object can exist, so "not available" is the true
     answer; it is given for the duration of the block only.
     """
@@ -193,8 +193,8 @@ class TrainStep:
         variables = model.trainable_variables
         if BACKEND == "tensorflow":
             # The optimizer's slots made now, not on the first call: a tf.function that
-            # creates variables traces its Python function twice (the train step's trace,
-            # ~5 s for two bidirectional layers, is the cost of a short training run).
+            # creates variables traces its Python function twice (the train step's trace
+            # is most of the cost of a short training run).
             optimizer.build(variables)
 
             def step(*inputs):

@@ -6,14 +6,20 @@ The report prints one line per ported layer, e.g.
     encoder_rnn_l0 = keras.layers.LSTM(5, name="encoder_rnn_l0")
 
 and the tests build exactly those layers (parsed with ``ast``, never evaluated),
-so that a wrong printed line fails a test as surely as a wrong weight.
+so that a wrong printed line fails a test as surely as a wrong weight.  A value
+printed as a name of ours (``recurrent_activation=keras_impl.keras2_hard_sigmoid``)
+is looked up in that package.
 """
 
 from __future__ import annotations
 
 import ast
 
+import numpy as np
+
 from shared.app.cli import main
+
+LENGTHS = np.array([6, 1, 4])  # a batch of mixed lengths, with a length-1 row; S = 6
 
 
 def run_port(capture, *args) -> tuple[int, str, str]:
@@ -24,6 +30,40 @@ def run_port(capture, *args) -> tuple[int, str, str]:
     code = main(["port", *map(str, args)])
     captured = capture.readouterr()
     return code, captured.out, captured.err
+
+
+def ported(capture, *args, lines=()) -> str:
+    """The report of ``port *args``, which must succeed (exit 0, nothing on stderr) and
+    print each of ``lines``."""
+    code, report, err = run_port(capture, *args)
+    assert (code, err) == (0, ""), report + err
+    for line in lines:
+        assert line in report, f"{line!r} not in the report:\n{report}"
+    return report
+
+
+def refused_port(capture, *args) -> str:
+    """The one line of ``port *args``, which must refuse: exit 2, nothing on stdout."""
+    code, out, err = run_port(capture, *args)
+    assert code == 2 and out == "" and len(err.splitlines()) == 1, (code, out, err)
+    return err
+
+
+def padded_ids(rng, vocabulary: int, lengths=LENGTHS) -> np.ndarray:
+    """(B, S) ids 1..V-1 at each row's real steps, 0 (padding) after them."""
+    batch = rng.integers(1, vocabulary, (len(lengths), max(lengths)))
+    return np.where(np.arange(max(lengths)) < np.asarray(lengths)[:, None], batch, 0)
+
+
+def randomised(module, seed: int):
+    """A PyTorch module with every parameter random and different, in eval mode."""
+    import torch
+
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.uniform_(-0.5, 0.5)
+    return module.eval()
 
 
 def printed_layers(report: str, framework: str) -> list[tuple[str, ast.Call]]:
@@ -37,9 +77,18 @@ def printed_layers(report: str, framework: str) -> list[tuple[str, ast.Call]]:
     return found
 
 
+def _value(node: ast.expr):
+    """A printed argument: a literal, or ``keras_impl.X`` / ``torch_impl.X``."""
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+            and node.value.id in ("keras_impl", "torch_impl"):
+        import importlib
+
+        return getattr(importlib.import_module(node.value.id), node.attr)
+    return ast.literal_eval(node)
+
+
 def _arguments(call: ast.Call) -> tuple[list, dict]:
-    return ([ast.literal_eval(a) for a in call.args],
-            {k.arg: ast.literal_eval(k.value) for k in call.keywords})
+    return ([_value(a) for a in call.args], {k.arg: _value(k.value) for k in call.keywords})
 
 
 def torch_tree(report: str):

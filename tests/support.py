@@ -129,11 +129,12 @@ def backend(name: str):
     return importlib.import_module(name)
 
 
-# The engines that train (onnx_impl, inference only, is not among them).
-BACKENDS = ["keras_impl", "torch_impl"]
+# The engines that train (onnx_impl, inference only, is not among them): the same names
+# as shared.app.backends.TRAINERS, as modules.
+TRAINERS = ["keras_impl", "torch_impl"]
 # Every engine that runs a model, for the inference rungs: the two above and, where ONNX
 # Runtime is installed (it is, in `make test`), onnx_impl.
-ENGINES = BACKENDS + (["onnx_impl"] if importlib.util.find_spec("onnxruntime") else [])
+ENGINES = TRAINERS + (["onnx_impl"] if importlib.util.find_spec("onnxruntime") else [])
 
 # On another Keras backend only keras_impl's cases run, alone or beside another engine:
 # torch_impl's and onnx_impl's own ran in the main process, on TensorFlow.
@@ -267,11 +268,3 @@ def expected_export(name: str, weights: dict, config: Seq2SeqConfig) -> dict:
     torch_impl keeps both, and a GRU's two biases stay two everywhere.
     """
     return keras_export(weights, config) if name in ("keras_impl", "onnx_impl") else weights
-
-
-# ---- a tolerance beyond shared.core.compare's ----
-
-# float64 against float64: the reference against equations written out by hand, or against
-# itself on another batch.  The same operations summed in another order differ by a few
-# units in the 16th digit; 1e-12 leaves room for that and for nothing else.
-FLOAT64_ATOL = 1e-12

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from shared import BOS, PAD, Seq2SeqConfig, reference
-from shared.core.compare import LOGITS_ATOL, STATE_ATOL, assert_close
+from shared.core.compare import FLOAT64_ATOL, LOGITS_ATOL, STATE_ATOL, assert_close
 from shared.decoding.memory import Memory, check_memory
 from shared.layout import canonical_shapes, check_weights, count_parameters, random_weights
 from shared.layout.attention import attention_shapes
@@ -28,9 +28,8 @@ from shared.reference.attention import attend
 from shared.text.data import random_ids
 from tests.refusal import same_refusal
 from tests.support import (
-    BACKENDS,
     ENGINES,
-    FLOAT64_ATOL,
+    TRAINERS,
     V_SRC,
     V_TGT,
     backend,
@@ -192,7 +191,7 @@ def test_gradients_with_an_all_pad_source_are_finite_and_agree(kind):
     tgt_in = np.array([[BOS, 4, 5], [BOS, 6, 0], [BOS, 0, 0]])
     tgt_out = np.array([[4, 5, 2], [6, 2, 0], [2, 0, 0]])
     grads = {}
-    for name in BACKENDS:
+    for name in TRAINERS:
         module, model = model_with(name, config, weights)
         loss, grads[name] = module.loss_and_gradients(model, src, tgt_in, tgt_out)
         assert math.isfinite(loss)

@@ -24,7 +24,7 @@ from shared.core.compare import LOGITS_ATOL, STATE_ATOL, assert_close
 from shared.layout import random_weights
 from shared.training.checks import TrainingDivergedError
 from tests.refusal import same_refusal
-from tests.support import BACKENDS, ENGINES, V_SRC, V_TGT, model_with
+from tests.support import ENGINES, TRAINERS, V_SRC, V_TGT, model_with
 
 CONFIG = Seq2SeqConfig(V_SRC, V_TGT, embedding_dim=4, hidden_size=3, num_layers=2,
                        bidirectional=True)
@@ -362,7 +362,7 @@ BAD_TRAINING = {
 
 
 @pytest.mark.parametrize("bad", list(BAD_TRAINING))
-@pytest.mark.parametrize("engine", BACKENDS)
+@pytest.mark.parametrize("engine", TRAINERS)
 def test_bad_training_settings_are_refused_before_a_step(models, engine, bad):
     changes, detail = BAD_TRAINING[bad]
     settings = {"epochs": 1, "lr": 0.1, "verbose": False, **changes}
@@ -388,7 +388,7 @@ BAD_BATCHES = {
 
 @pytest.mark.parametrize("bad", list(BAD_BATCHES))
 @pytest.mark.parametrize("entry", ["loss_and_gradients", "train"])
-@pytest.mark.parametrize("engine", BACKENDS)
+@pytest.mark.parametrize("engine", TRAINERS)
 def test_training_batches_that_would_score_unspecified_logits_are_refused(models, engine, entry,
                                                                            bad):
     arrays, names, detail = BAD_BATCHES[bad]
@@ -410,7 +410,7 @@ def test_numpy_scalars_are_taken_where_numbers_are():
     weights = random_weights(SMALL, seed=2)
     batch = Batch(SRC, TGT_IN, TGT_OUT)
     histories = {}
-    for name in BACKENDS:
+    for name in TRAINERS:
         module, model = model_with(name, SMALL, weights)
         assert module.build_model(SMALL, seed=np.int64(3)).config == SMALL
         histories[name] = module.train(model, [batch], epochs=np.int64(2), lr=np.float32(0.01),
@@ -423,7 +423,7 @@ def test_numpy_scalars_are_taken_where_numbers_are():
                  histories["torch_impl"]["loss"][0], LOGITS_ATOL)
 
 
-@pytest.mark.parametrize("engine", BACKENDS)
+@pytest.mark.parametrize("engine", TRAINERS)
 def test_a_diverging_learning_rate_stops_alike(engine):
     """lr 1e308: the first Adam step sends the weights to inf, and training stops at the next."""
     weights = random_weights(SMALL, seed=2)

@@ -2,7 +2,7 @@
 
 Each ``docs/examples/*.py`` asserts what it shows, so running it is its test.
 They run in this process (``runpy``), not in subprocesses: a new process would
-import TensorFlow again, about 7 s each.
+import TensorFlow again, seconds each.
 """
 
 from __future__ import annotations

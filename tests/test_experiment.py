@@ -1,7 +1,7 @@
 """``experiment thought-vector``: the metric by hand, and a tiny run end to end.
 
-The full experiment (about 15 minutes) and ``--quick`` (about a minute) are not
-part of the suite; a run with tiny sizes proves that every model trains, every
+The full experiment and ``--quick`` (their times are in docs/thought-vector.md) are
+not part of the suite; a run with tiny sizes proves that every model trains, every
 length is measured and the three files are written.
 """
 

@@ -28,10 +28,9 @@ import numpy as np
 import pytest
 
 from shared import reference
-from shared.core.compare import STATE_ATOL, assert_close
+from shared.core.compare import FLOAT64_ATOL, STATE_ATOL, assert_close
 from shared.reference.cells import step_function
 from tests.peers import CELLS, GATES, STATE_PARTS, Peer, random_state
-from tests.support import FLOAT64_ATOL
 
 
 def test_sigmoid():

@@ -29,11 +29,10 @@ import numpy as np
 import pytest
 
 from shared import layout
-from shared.core.compare import STATE_ATOL, assert_close, max_abs_diff
+from shared.core.compare import FLOAT64_ATOL, STATE_ATOL, assert_close, max_abs_diff
 from shared.reference.cells import rnn_layer, step_function
 from tests.peers import CELLS, FULL_ROWS, LENGTHS, STATE_PARTS, Peer, random_state, run_layer
 from tests.refusal import refusal
-from tests.support import FLOAT64_ATOL
 
 
 def sequence(rng, cell, inputs, hidden, steps=4, dtype=np.float32):

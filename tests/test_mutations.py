@@ -49,7 +49,7 @@ from shared.layout import (
     torch_lstm_to_keras,
 )
 from shared.text.data import random_ids
-from tests.support import BACKENDS, V_SRC, V_TGT, backend, grid_weights
+from tests.support import TRAINERS, V_SRC, V_TGT, backend, grid_weights
 
 pytestmark = pytest.mark.keras_torch_backend
 
@@ -304,7 +304,7 @@ def models():
     """One model per (config key, backend), built once; each test imports weights into it."""
     built = {}
     for key, config in CONFIGS.items():
-        for name in BACKENDS:
+        for name in TRAINERS:
             module = backend(name)
             built[key, name] = (module, module.build_model(config, seed=0))
     return built
@@ -340,7 +340,7 @@ def _comparisons(module, model, config, weights, handoff, src, tgt_in, truth):
     return found
 
 
-@pytest.mark.parametrize("backend_name", BACKENDS)
+@pytest.mark.parametrize("backend_name", TRAINERS)
 @pytest.mark.parametrize("mutation", list(MUTATIONS))
 def test_parity_flags_the_porting_bug(models, batch, mutation, backend_name):
     key, mutate_weights, mutate_handoff = MUTATIONS[mutation]
@@ -365,7 +365,7 @@ def test_parity_flags_the_porting_bug(models, batch, mutation, backend_name):
     )
 
 
-@pytest.mark.parametrize("backend_name", BACKENDS)
+@pytest.mark.parametrize("backend_name", TRAINERS)
 @pytest.mark.parametrize("key", ["uni", "gru-bi"])
 def test_dropping_the_mask_or_the_packing_leaves_the_decoder_state_after_the_padding(
     models, batch, monkeypatch, key, backend_name
@@ -425,7 +425,7 @@ SOURCE_MASK_DROPPED = {"keras_impl": _keras_attention_without_source_mask,
                        "torch_impl": _torch_attention_without_source_mask}
 
 
-@pytest.mark.parametrize("backend_name", BACKENDS)
+@pytest.mark.parametrize("backend_name", TRAINERS)
 @pytest.mark.parametrize("key", ["luong-bi", "bahdanau-gru-uni"])
 def test_attending_to_source_padding_is_caught(models, batch, monkeypatch, key, backend_name):
     """PAD source positions left in the softmax: they take weight, and the context drifts.

@@ -66,6 +66,25 @@ def fifo(path):
     return path
 
 
+def deep_pickle(path):
+    nested: list = []
+    for _ in range(100):
+        nested = [nested]
+    torch.save({"model": nested}, path)
+    return path
+
+
+def deep_h5(path):
+    import h5py
+
+    with h5py.File(path, "w") as file:
+        group = file
+        for depth in range(60):
+            group = group.create_group(f"g{depth}")
+        group.create_dataset("vars/0", data=[1.0, 2.0])
+    return path
+
+
 BAD = {
     "truncated .keras": (lambda f, t: truncated(f, t, "model.keras"),
                          "is a damaged or truncated zip archive"),
@@ -84,6 +103,10 @@ BAD = {
     "directory": (lambda f, t: t, "is a directory with no TF1 checkpoint in it"),
     "FIFO": (lambda f, t: fifo(t / "pipe"),
              "is a FIFO (named pipe), not a regular file"),
+    "containers nested 100 deep": (lambda f, t: deep_pickle(t / "deep.pt"),
+                                   "nests containers deeper than 32 levels"),
+    "groups nested 60 deep": (lambda f, t: deep_h5(t / "deep.weights.h5"),
+                              "its weights nest deeper than 32 groups"),
 }
 
 
@@ -139,7 +162,7 @@ def test_the_python_api_refuses_with_port_error(files, tmp_path):
     assert port.refusals(source, "torch") == []
     with pytest.raises(port.PortError, match="target must be one of torch, keras"):
         port.write(source, "jax", tmp_path / "x.safetensors")
-    with pytest.raises(port.PortError, match="--linear names PyTorch modules"):
+    with pytest.raises(port.PortError, match="--linear names layers read by their structure"):
         port.read(files / "model.onnx", linear=("rnn",))
 
 

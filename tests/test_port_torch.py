@@ -22,7 +22,7 @@ import pytest
 
 from shared.core.compare import STATE_ATOL, assert_close
 from shared.port import PortError
-from tests.port_support import keras_layers, run_port
+from tests.port_support import keras_layers, randomised, run_port
 
 torch = pytest.importorskip("torch")
 keras = pytest.importorskip("keras")
@@ -33,14 +33,6 @@ import torch_impl  # noqa: E402
 
 V_SRC, V_TGT, E, H, L = 11, 9, 4, 5, 2
 B, S, T = 3, 6, 4
-
-
-def randomise(module: nn.Module, seed: int) -> nn.Module:
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for parameter in module.parameters():
-            parameter.uniform_(-0.5, 0.5)
-    return module.eval()
 
 
 class Encoder(nn.Module):  # bentrevett's, without dropout
@@ -74,7 +66,7 @@ class Seq2Seq(nn.Module):
 
 @pytest.fixture(scope="module")
 def bentrevett(tmp_path_factory):
-    model = randomise(Seq2Seq(), seed=0)
+    model = randomised(Seq2Seq(), seed=0)
     path = tmp_path_factory.mktemp("bentrevett") / "tut1-model.pt"
     torch.save(model.state_dict(), path)
     return model, path
@@ -124,7 +116,7 @@ def test_bidirectional_gru_state_dict_from_safetensors_runs_in_keras(tmp_path, c
 
     module = nn.Module()
     module.rnn = nn.GRU(3, 4, bidirectional=True, batch_first=True)
-    randomise(module, seed=2)
+    randomised(module, seed=2)
     path = tmp_path / "gru.safetensors"
     save_file(module.state_dict(), path)
     dst = tmp_path / "gru_keras.safetensors"
@@ -146,7 +138,7 @@ def test_lone_weights_are_embeddings_unless_linear_names_them(tmp_path, capsys):
     module = nn.Module()
     module.table, module.project = nn.Embedding(6, 3), nn.Linear(3, 2, bias=False)
     path = tmp_path / "lone.pth"
-    torch.save(randomise(module, seed=4).state_dict(), path)
+    torch.save(randomised(module, seed=4).state_dict(), path)
     code, report, _ = run_port(capsys, path, "--to", "torch", "--out", tmp_path / "a.pt")
     assert code == 0 and "project = nn.Embedding(2, 3)" in report  # a guess, said in the report
     code, report, err = run_port(capsys, path, "--to", "torch", "--out", tmp_path / "b.pt",
@@ -189,7 +181,7 @@ def test_load_ported_is_strict_both_ways_with_the_same_words_in_both_frameworks(
     module = nn.Module()
     module.rnn, module.out = nn.LSTM(3, 4, batch_first=True), nn.Linear(4, 2)
     path = tmp_path / "small.pt"
-    torch.save(randomise(module, seed=5).state_dict(), path)
+    torch.save(randomised(module, seed=5).state_dict(), path)
     from shared import port
 
     port.port(path, "torch", tmp_path / "t.safetensors")

@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 
 from shared import layout, reference
-from shared.core.compare import assert_close
+from shared.core.compare import FLOAT64_ATOL, assert_close
 from shared.core.config import Seq2SeqConfig
 from shared.core.tokens import BOS, EOS, PAD
-from tests.support import FLOAT64_ATOL
 
 CONFIG = Seq2SeqConfig(9, 7, 4, 3, num_layers=2, bidirectional=True)
 SRC = np.array([[4, 5, 6, 7, 8], [8, 7, PAD, PAD, PAD], [5, 5, 5, 6, PAD], [PAD] * 5])  # (B, S)

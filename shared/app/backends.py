@@ -28,8 +28,8 @@ ENGINES = (*TRAINERS, "onnx")
 
 # TensorFlow ran this project's graphs fastest with two ops at once (inter-op 2):
 # a training step has independent ops side by side, e.g. the gradients for the
-# input and for the weights.  With all cores per op for both frameworks, demo
-# --quick took 29 s against 36 s at one thread and one op (docs/performance.md).
+# input and for the weights.  docs/performance.md has the measured demo times with
+# this setting and with one thread and one op.
 INTER_OP_THREADS = 2
 
 

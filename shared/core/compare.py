@@ -29,6 +29,17 @@ import numpy as np
 STATE_ATOL = 1e-5  # the hand-off (h, c), and any LSTM state
 LOGITS_ATOL = 1e-4  # teacher-forced and per-step decoder logits
 
+# Training, between frameworks: one step's loss and gradients relative to the largest value
+# of the tensor (float32 sums in two orders), and the losses of 50 Adam steps, where Adam's
+# division by sqrt(v) turns rounding in near-zero gradients into visible steps.
+GRADIENT_RTOL = 1e-4
+ADAM_LOSS_ATOL = 1e-3
+
+# float64 against float64: the reference against equations written out by hand, or against
+# itself on another batch.  The same operations summed in another order differ by a few
+# units in the 16th digit; 1e-12 leaves room for that and for nothing else.
+FLOAT64_ATOL = 1e-12
+
 
 def max_abs_diff(
     actual: object, expected: object, mask: object = None

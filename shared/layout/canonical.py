@@ -2,8 +2,9 @@
 
 Weights cross between Keras and PyTorch only through this layout.  Each backend
 converts its own arrays to one layer's stacked PyTorch-layout arrays (the
-framework converters live in ``shared.layout.lstm`` and ``shared.layout.gru`` and
-are re-exported here), and ``split_gates`` / ``join_gates`` name them.
+framework converters live in ``shared.layout.lstm`` and ``shared.layout.gru``; the
+package ``shared.layout`` re-exports them beside these), and ``split_gates`` /
+``join_gates`` name them.
 
 The canonical layout is a flat dict of float32 arrays, one entry per gate piece:
 
@@ -39,56 +40,9 @@ from shared.core.inputs import as_array
 from shared.layout.attention import attention_shapes
 from shared.layout.gates import (
     CELL_GATES,
-    GATE_ORDER,
-    GRU_GATE_ORDER,
     check_shape,
     hidden_size_of,
-    reorder_gates,
 )
-from shared.layout.gru import (  # re-exported: the converters a porting user calls
-    keras_gru_to_onnx,
-    keras_gru_to_tf1,
-    keras_gru_to_torch,
-    onnx_gru_to_keras,
-    tf1_gru_to_keras,
-    torch_gru_to_keras,
-)
-from shared.layout.lstm import (  # re-exported: the converters a porting user calls
-    keras_lstm_to_onnx,
-    keras_lstm_to_tf1,
-    keras_lstm_to_torch,
-    onnx_lstm_to_keras,
-    tf1_lstm_to_keras,
-    torch_lstm_to_keras,
-)
-
-__all__ = [
-    "CELL_GATES",
-    "GATE_ORDER",
-    "GRU_GATE_ORDER",
-    "RecurrentLayer",
-    "canonical_shapes",
-    "check_weights",
-    "count_parameters",
-    "join_gates",
-    "keras_gru_to_onnx",
-    "keras_gru_to_tf1",
-    "keras_gru_to_torch",
-    "keras_lstm_to_onnx",
-    "keras_lstm_to_tf1",
-    "keras_lstm_to_torch",
-    "layer_prefix",
-    "onnx_gru_to_keras",
-    "onnx_lstm_to_keras",
-    "random_weights",
-    "recurrent_layers",
-    "reorder_gates",
-    "split_gates",
-    "tf1_gru_to_keras",
-    "tf1_lstm_to_keras",
-    "torch_gru_to_keras",
-    "torch_lstm_to_keras",
-]
 
 PIECES = ("W_ih", "W_hh", "b_ih", "b_hh")
 SIDES = ("encoder", "decoder")

@@ -11,10 +11,14 @@ or in Python:
     report = port.port("s2s_model.keras", "torch", "s2s.safetensors", check=True)
 
 Sources (recognised by content, ``shared.port.detect``): Keras 3 ``.keras`` and
-legacy ``.h5`` models, PyTorch state_dicts (``.pt``/``.pth``/``.bin`` read with
-``torch.load(weights_only=True)``, or ``.safetensors``), TF1 checkpoints and
-ONNX models.  Targets: a PyTorch state_dict or a Keras ``.safetensors`` that
-``torch_impl.load_ported`` / ``keras_impl.load_ported`` load by layer name.
+legacy ``.h5`` models (Keras 2's too, with its activations and its cuDNN layers),
+subclassed Keras models (``.keras``, ``.weights.h5``: read by their structure),
+PyTorch state_dicts (``.pt``/``.pth``/``.bin`` read with
+``torch.load(weights_only=True)``, also inside training checkpoints, or
+``.safetensors``), TF1 and TF2 checkpoints and ONNX models.  Targets: a PyTorch
+state_dict or a Keras ``.safetensors`` that ``torch_impl.load_ported`` /
+``keras_impl.load_ported`` load by layer name; ``--partial`` writes what the target
+can express and lists the rest.
 
 The package is framework-free where it can be: importing it loads no framework;
 each reader imports its framework only to read that framework's files.  One

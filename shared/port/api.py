@@ -46,28 +46,35 @@ def read(src: str, *, tf1_forget_bias: float = 1.0, linear: tuple[str, ...] = ()
         src: a .keras / .h5 model, a PyTorch state_dict (.pt/.pth/.bin/.safetensors), a TF1
             checkpoint prefix or its folder, or an .onnx model.
         tf1_forget_bias: the TF1 LSTM cells' forget_bias, folded into the forget-gate bias.
-        linear: PyTorch module paths whose lone 2-D weight is a bias-free nn.Linear, not an
-            nn.Embedding.
+        linear: layers read by their structure (PyTorch module paths, a subclassed Keras
+            model's or a TF2 checkpoint's attribute paths) whose lone 2-D weight is a
+            bias-free linear layer, not an embedding.
 
     Raises:
         PortError: the file cannot be read; the message says why, in one line.
     """
     src = str(src)
     kind = detect(src)
-    if linear and kind not in ("torch", "safetensors"):
-        raise PortError(f"--linear names PyTorch modules; {src} is a {KINDS[kind]}")
-    readers = {"keras": read_keras, "keras-h5": read_keras_h5, "onnx": read_onnx,
+    if linear and kind == "onnx":
+        raise PortError(f"--linear names layers read by their structure; {src} is a {KINDS[kind]}, "
+                        "whose nodes say what each layer is")
+    readers = {"keras": partial(read_keras, linear=tuple(linear)),
+               "keras-h5": partial(read_keras_h5, linear=tuple(linear)), "onnx": read_onnx,
                "torch": partial(read_torch, linear=tuple(linear)),
                "safetensors": partial(read_safetensors, linear=tuple(linear)),
-               "tf1": partial(read_tf1, forget_bias=tf1_forget_bias)}
+               "tf1": partial(read_tf1, forget_bias=tf1_forget_bias, linear=tuple(linear))}
     return readers[kind](src)
 
 
-def write(source: Source, target: str, dst: str) -> Written:
-    """Write ``source``'s layers for ``target`` to DST, or PortError (and nothing written)."""
+def write(source: Source, target: str, dst: str, *, partial: bool = False) -> Written:
+    """Write ``source``'s layers for ``target`` to DST, or PortError (and nothing written).
+
+    With ``partial``, layers the target cannot express are skipped and listed (in
+    ``Written.skipped`` and DST's metadata) instead of refusing the port.
+    """
     if target not in TARGETS:
         raise PortError(f"target must be one of {', '.join(TARGETS)}; got {target!r}")
-    return (write_torch if target == "torch" else write_keras)(source, str(dst))
+    return (write_torch if target == "torch" else write_keras)(source, str(dst), partial)
 
 
 @dataclass
@@ -86,15 +93,24 @@ class Report:
         source, written = self.source, self.written
         tensors = written.tensors
         numbers = sum(int(a.size) for a in tensors.values())
+        ported = [layer for layer in source.ported()
+                  if any(t.source is layer for t in written.layers)]
         lines = [
             f"port {source.path} ({source.description}) -> {written.target}",
+            *source.about,
             f"read {source.tensors} tensors ({source.parameters:,} numbers); wrote "
             f"{written.path}: {len(tensors)} tensors ({numbers:,} numbers) for "
-            f"{len(source.ported())} layers",
+            f"{len(ported)} layers",
             f"{HOW_TO_LOAD[written.target]}:",
         ]
-        width = max(len(layer.name) for layer in source.ported())
-        for layer in source.ported():
+        width = max(len(layer.name) for layer in ported)
+        heading = None
+        for layer in ported:
+            submodel = next((p for p in source.submodels
+                             if layer.name == p or layer.name.startswith(f"{p}.")), None)
+            if submodel is not None and submodel != heading:
+                heading = submodel
+                lines.append(f" {source.submodels[submodel]}:")
             targets = [t for t in written.layers if t.source is layer]
             lines.append(f"  {layer.name.ljust(width)}  {layer.what}, {layer.sizes()}")
             lines.extend(f"    {t.line}" for t in targets)
@@ -103,6 +119,7 @@ class Report:
                       if isinstance(layer, Weightless)]
         if weightless:
             lines.append("no weights, nothing to port: " + ", ".join(weightless))
+        lines.extend(f"skipped (--partial): {skipped.line}" for skipped in written.skipped)
         lines.extend(f"not ported: {line}" for line in [*source.ignored, *source.notes])
         if self.rows:
             atol, n = self.rows[0].atol, len(self.rows)
@@ -118,13 +135,14 @@ class Report:
 
 def port(src: str, to: str, out: str, *, check: bool = False,
          tf1_forget_bias: float = 1.0, linear: tuple[str, ...] = (),
-         engine: str = "auto") -> Report:
+         engine: str = "auto", partial: bool = False) -> Report:
     """Read SRC, write DST for ``to`` and, with ``check``, prove it layer by layer.
 
     ``engine="reference"`` checks against ``shared.reference`` even where the source's
-    framework is installed.
+    framework is installed; ``partial`` ports what the target can express and lists the
+    rest (``write``).
     """
     source = read(src, tf1_forget_bias=tf1_forget_bias, linear=linear)
-    written = write(source, to, out)
+    written = write(source, to, out, partial=partial)
     rows = check_written(written, engine=engine) if check else []
     return Report(source, written, rows)

@@ -11,6 +11,9 @@ source; it is kept as b_ih with b_hh zeros, which is exact: there both biases of
 each gate sit outside the reset product, so only their sum acts
 (``shared.reference.cells.gru_cell(reset_after=False)`` computes it so).
 
+Keras 2's ``CuDNNLSTM`` and ``CuDNNGRU`` keep Keras's variables but hand them to
+cuDNN, whose layout is not Keras's: ``from_cudnn`` says how.
+
 Shape legend: H hidden, G gates (4 for an LSTM, 3 for a GRU).
 """
 
@@ -19,6 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from shared.layout import (
+    CELL_GATES,
+    GATE_ORDER,
+    GRU_GATE_ORDER,
     join_gates,
     keras_gru_to_onnx,
     keras_lstm_to_torch,
@@ -54,6 +60,58 @@ def from_keras(cell: str, prefix: str, kernel, recurrent_kernel, bias) -> dict:
     return from_torch(
         cell, prefix, to_torch(W), to_torch(R), to_torch(B[: 3 * hidden]), to_torch(B[3 * hidden :])
     )
+
+
+def from_cudnn(cell: str, prefix: str, kernel, recurrent_kernel, bias) -> dict:
+    """Keras 2 ``CuDNNLSTM``/``CuDNNGRU`` arrays to canonical entries.
+
+    Keras 2 stored Keras-shaped variables, but never multiplied by them itself: it
+    cut each into gate slices, flattened each slice and handed the concatenation to
+    cuDNN (``cudnn_recurrent.py``, ``_canonical_to_params``), and cuDNN reads each
+    flat slice as a row-major matrix W that multiplies from the left (W @ x):
+
+        gate j of the kernel (in, G*H), columns j*H:(j+1)*H, (in, H)
+            -> W_ih (H, in) = the slice's numbers read again as (H, in): a raw reshape,
+               NOT a transpose (Keras 2's own loader: ``k.T.reshape(k.shape, order="F")``
+               for a Keras LSTM, which is this reshape transposed)
+        gate j of the recurrent kernel (H, G*H), (H, H)
+            -> W_hh (H, H) = the slice as it is: NOT transposed for W @ h (Keras 2's
+               loader transposes it, for a Keras LSTM's h @ recurrent_kernel)
+        bias (2*G*H,) = [input biases; recurrent biases], each in the columns' gate order
+
+    The columns stack Keras's gates (LSTM i, f, c, o; GRU z, r, h); cuDNN's GRU resets
+    after the recurrent product, as PyTorch's does.
+
+    Args:
+        cell: "lstm" or "gru".
+        prefix: e.g. "l0.forward".
+        kernel: (in, G*H).
+        recurrent_kernel: (H, G*H).
+        bias: (2*G*H,).
+    """
+    kernel, recurrent_kernel, bias = map(np.asarray, (kernel, recurrent_kernel, bias))
+    gates = 4 if cell == "lstm" else 3
+    hidden = recurrent_kernel.shape[0] if recurrent_kernel.ndim == 2 else 0
+    inputs = kernel.shape[0] if kernel.ndim == 2 else 0
+    expected = ((inputs, gates * hidden), (hidden, gates * hidden), (2 * gates * hidden,))
+    if not hidden or (kernel.shape, recurrent_kernel.shape, bias.shape) != expected:
+        raise ValueError(
+            f"a cuDNN {cell.upper()} holds kernel (in, {gates}H), recurrent_kernel (H, {gates}H) "
+            f"and bias ({2 * gates}H,); got {kernel.shape}, {recurrent_kernel.shape}, {bias.shape}"
+        )
+    columns = (GATE_ORDER if cell == "lstm" else GRU_GATE_ORDER)["keras"]  # canonical letters
+    blocks = {}
+    for j, gate in enumerate(columns):
+        cols = slice(j * hidden, (j + 1) * hidden)
+        blocks[gate] = (
+            np.ascontiguousarray(kernel[:, cols]).reshape(hidden, inputs),  # (H, in)
+            recurrent_kernel[:, cols],  # (H, H)
+            bias[cols],  # (H,)
+            bias[gates * hidden + j * hidden : gates * hidden + (j + 1) * hidden],  # (H,)
+        )
+    stacked = [np.concatenate([blocks[gate][piece] for gate in CELL_GATES[cell]])
+               for piece in range(4)]
+    return from_torch(cell, prefix, *stacked)
 
 
 def to_torch(cell: str, weights: dict, prefix: str) -> tuple[np.ndarray, ...]:

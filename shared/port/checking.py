@@ -10,7 +10,12 @@ runs twice:
 - in the source: the source framework's own layer holding the source file's own
   arrays (Keras, PyTorch, the TF1 cell via legacy_rnn, the ONNX node in ONNX
   Runtime) where that framework is installed, else ``shared.reference``, the
-  NumPy model, on the canonical weights.
+  NumPy model, on the canonical weights.  Two sources have no framework to run
+  here and are computed with their own semantics in NumPy, on their own arrays:
+  a Keras 2 layer (``runners.keras2``: Keras 2's activations, its hard_sigmoid
+  among them) and a Keras 2 CuDNNLSTM/CuDNNGRU (``runners.cudnn``: the params
+  buffer cuDNN was given, read as cuDNN reads it).  Never the target reading the
+  converted weights: a check must be able to fail.
 
 The outputs at real steps and every final state (h, and c for an LSTM, for
 every layer and direction) must agree within ``STATE_ATOL`` (1e-5, the
@@ -31,7 +36,9 @@ import numpy as np
 from shared.core.compare import STATE_ATOL, max_abs_diff
 from shared.port.files import Written, key, load
 from shared.port.layers import Dense, Embedding, PortError, Recurrent
+from shared.port.runners import cudnn as run_cudnn
 from shared.port.runners import keras as run_keras
+from shared.port.runners import keras2 as run_keras2
 from shared.port.runners import onnx as run_onnx
 from shared.port.runners import tf1 as run_tf1
 from shared.port.runners import torch as run_torch
@@ -39,7 +46,8 @@ from shared.port.writers.keras import WEIGHTS
 from shared.reference.cells import rnn_layer
 
 LENGTHS = (5, 1, 4, 2)  # mixed, with a length-1 row; T = 5
-ENGINES = {"keras": "keras", "torch": "torch", "tf1": "tf1 legacy_rnn", "onnx": "onnxruntime"}
+ENGINES = {"keras": "keras", "torch": "torch", "tf1": "tf1 legacy_rnn", "onnx": "onnxruntime",
+           "keras2": "keras 2 (numpy)", "cudnn": "cudnn layout (numpy)"}
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,8 @@ def _source_engine(layer: Recurrent, engine: str) -> str:
         return "reference"
     installed = {"keras": lambda: importlib.util.find_spec("keras") is not None,
                  "torch": lambda: importlib.util.find_spec("torch") is not None,
-                 "tf1": run_tf1.available, "onnx": run_onnx.available}
+                 "tf1": run_tf1.available, "onnx": run_onnx.available,
+                 "keras2": lambda: True, "cudnn": lambda: True}
     return ENGINES[layer.origin] if installed[layer.origin]() else "reference"
 
 
@@ -146,6 +155,10 @@ def _run_source(layer: Recurrent, source: str, x, lengths, h0, c0):
                     if f"{d}.{w}" in layer.raw]]
         return run_keras.rnn(layer.cell.upper(), layer.hidden, kwargs, layer.bidirectional,
                              weights, x, lengths, h0, c0)
+    if layer.origin == "keras2":
+        return run_keras2.rnn(layer, x, lengths, h0, c0)
+    if layer.origin == "cudnn":
+        return run_cudnn.rnn(layer, x, lengths, h0, c0)
     if layer.origin == "tf1":
         return run_tf1.cell(layer, x, lengths, h0, c0)
     return run_onnx.node(layer, x, lengths, h0, c0)

@@ -2,17 +2,20 @@
 
     starts with / holds                               kind          read by
     a zip holding config.json + model.weights.h5      "keras"       read_keras (Keras 3 .keras)
-    the HDF5 signature 89 'HDF' 0d 0a 1a 0a           "keras-h5"    read_keras (legacy .h5)
+    the HDF5 signature 89 'HDF' 0d 0a 1a 0a           "keras-h5"    read_keras_h5 (legacy .h5,
+                                                                    .weights.h5)
     a zip holding */data.pkl, or a pickle (0x80)      "torch"       read_torch (torch.save)
     8-byte length, then '{' (a JSON header)           "safetensors" read_torch
-    a prefix P with P.index, or a folder holding      "tf1"         read_tf1
-      a 'checkpoint' file or *.index
+    a prefix P with P.index, or a folder holding      "tf1"         read_tf1 (TF1, and TF2
+      a 'checkpoint' file or *.index                                object-based: read_tf2)
     a protobuf opening with ir_version (0x08), or     "onnx"        read_onnx
       any file named *.onnx
 
 Before any byte is read, SRC must be a regular file (or a TF1 folder): a FIFO
 would block the read forever and a device could be endless, so both are refused
-from ``os.stat`` alone.
+from ``os.stat`` alone.  A TensorFlow SavedModel (a folder holding
+``saved_model.pb``) is not read: loading it runs the functions it holds; the
+refusal points at its ``variables/variables``, a TF2 checkpoint port reads.
 """
 
 from __future__ import annotations
@@ -30,12 +33,13 @@ KINDS = {
     "keras-h5": "legacy Keras .h5 model",
     "torch": "PyTorch state_dict (torch.save)",
     "safetensors": "safetensors state_dict",
-    "tf1": "TF1 checkpoint",
+    "tf1": "TF checkpoint",
     "onnx": "ONNX model",
 }
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 ZIP_SIGNATURE = b"PK\x03\x04"
 TF1_DATA = ".data-"  # model.ckpt.data-00000-of-00001
+SAVED_MODEL = ("saved_model.pb", "saved_model.pbtxt")
 
 
 def _kind_of_mode(mode: int) -> str | None:
@@ -64,6 +68,15 @@ def detect(path: str) -> str:
     Args:
         path: SRC as given: a file, a TF1 checkpoint prefix or a folder holding one.
     """
+    saved_model = Path(path) if os.path.isdir(path) else Path(path).parent
+    if any((saved_model / name).is_file() for name in SAVED_MODEL) and (
+        os.path.isdir(path) or os.path.basename(path) in SAVED_MODEL
+    ):
+        raise PortError(
+            f"{saved_model} is a TensorFlow SavedModel, which port does not load (loading it "
+            "runs the functions it holds); its weights are a TF2 checkpoint port reads: "
+            f"port {saved_model / 'variables' / 'variables'}"
+        )
     if os.path.isdir(path):
         folder = Path(path)
         if (folder / "checkpoint").is_file() or any(folder.glob("*.index")):

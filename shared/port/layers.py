@@ -16,7 +16,8 @@ The layers:
     Dense        a linear layer, weight (out, in) and bias (out,) or none, as
                  ``nn.Linear`` keeps them; an activation the source applied after it
     Weightless   a layer with nothing to port (Dropout, Masking, InputLayer, ...)
-    Unportable   a layer that cannot be ported to any target, and why
+    Unportable   a layer that cannot be ported to any target, why, and how many
+                 numbers it holds (``--partial`` lists it with them)
 
 Each layer keeps its source name (a Keras layer name, a PyTorch module path, a
 TF1 scope or an ONNX node name, dotted) and the raw arrays exactly as the file
@@ -49,7 +50,10 @@ class Recurrent:
     Attributes:
         name: the source name, e.g. "encoder_lstm", "encoder.rnn", "lstm.LSTM".
         what: what it was in the source, e.g. "Keras LSTM", "nn.LSTM", "TF1 LSTMCell".
-        origin: the framework that wrote it: "keras", "torch", "tf1" or "onnx".
+        origin: whose semantics it has, which decides what runs the source side of
+            ``--check``: "keras" (Keras 3, and TF2's tf.keras where they agree),
+            "keras2" (a file written by Keras <= 2.x: its own activations), "cudnn"
+            (Keras 2's CuDNNLSTM/CuDNNGRU: cuDNN's weight layout), "torch", "tf1", "onnx".
         cell: "lstm" or "gru".
         inputs: in_0, the width layer k = 0 reads; layer k > 0 reads D*H.
         hidden: H per direction.
@@ -140,11 +144,15 @@ class Weightless:
 
 @dataclass
 class Unportable:
-    """A layer that no target can express, and why (the rule texts are in ``shared.port.rules``)."""
+    """A layer that no target can express, and why (the rule texts are in ``shared.port.rules``).
+
+    ``parameters`` is how many numbers it holds: what a ``--partial`` port leaves behind.
+    """
 
     name: str
     what: str
     why: str
+    parameters: int = 0
 
 
 @dataclass
@@ -160,6 +168,10 @@ class Source:
         parameters: how many numbers they hold.
         ignored: tensors read and deliberately not ported, with why (optimizer slots).
         notes: lines for the report that belong to no one layer.
+        about: how the file was read, where the report must say it (layers identified
+            by their saved structure, a prefix dropped), printed under the first line.
+        submodels: {name prefix: description} when the file holds several models (a
+            dict of state_dicts): the report lists each one's layers under its own heading.
     """
 
     path: str
@@ -170,10 +182,25 @@ class Source:
     parameters: int
     ignored: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    about: list[str] = field(default_factory=list)
+    submodels: dict[str, str] = field(default_factory=dict)
 
     def ported(self) -> list:
         """The layers with weights to port: Recurrent, Embedding and Dense."""
         return [layer for layer in self.layers if isinstance(layer, Recurrent | Embedding | Dense)]
+
+
+def parameters(layer) -> int:
+    """How many numbers a layer of a ``Source`` holds, as its source stored them."""
+    if isinstance(layer, Unportable):
+        return layer.parameters
+    if isinstance(layer, Recurrent):
+        return sum(int(np.size(a)) for a in (layer.raw or layer.weights).values())
+    if isinstance(layer, Embedding):
+        return int(layer.weight.size)
+    if isinstance(layer, Dense):
+        return int(layer.weight.size) + (0 if layer.bias is None else int(layer.bias.size))
+    return 0
 
 
 def dotted(name: str) -> str:

@@ -8,19 +8,8 @@
 May import: shared.core, shared.layout, shared.decoding; NumPy and the standard library.
 """
 
-from shared.reference.model import (
-    attention_weights,
-    decode,
-    encode,
-    forward,
-    greedy_decode,
-    gru_cell,
-    gru_layer,
-    lstm_cell,
-    lstm_layer,
-    rnn_layer,
-    sigmoid,
-)
+from shared.reference.cells import gru_cell, gru_layer, lstm_cell, lstm_layer, rnn_layer, sigmoid
+from shared.reference.model import attention_weights, decode, encode, forward, greedy_decode
 from shared.reference.search import beam_decode
 
 __all__ = [

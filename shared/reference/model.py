@@ -38,28 +38,9 @@ from shared.decoding.memory import Memory, empty_memory
 from shared.layout import join_gates, recurrent_layers
 from shared.reference.attention import attend
 from shared.reference.cells import (
-    gru_cell,
-    gru_layer,
-    lstm_cell,
-    lstm_layer,
     rnn_layer,
-    sigmoid,
     step_function,
 )
-
-__all__ = [
-    "attention_weights",
-    "decode",
-    "encode",
-    "forward",
-    "greedy_decode",
-    "gru_cell",
-    "gru_layer",
-    "lstm_cell",
-    "lstm_layer",
-    "rnn_layer",
-    "sigmoid",
-]
 
 State = tuple[np.ndarray, ...]
 

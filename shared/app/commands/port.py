@@ -1,7 +1,7 @@
 """``seq2seq-rosetta port``: the command, registered by ``shared.app.cli`` with ``add_parser``.
 
-    seq2seq-rosetta port SRC --to {torch|keras} --out DST [--check] [--tf1-forget-bias 1.0]
-                         [--linear NAME ...]
+    seq2seq-rosetta port SRC --to {torch|keras} --out DST [--check] [--partial]
+                         [--tf1-forget-bias 1.0] [--linear NAME ...]
 
 The report goes to stdout.  On an error (a file that cannot be read, a layer the
 target cannot express, a bad flag) ``shared.app.cli.main`` prints one line on stderr
@@ -41,6 +41,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--check", action="store_true",
                         help="run every ported layer in the target and in the source; exit 1 "
                              "when any differs by more than 1e-5")
+    parser.add_argument("--partial", action="store_true",
+                        help="port every layer the target can express and list the others "
+                             "(type, parameter count, why) in the report and DST's metadata")
     parser.add_argument("--tf1-forget-bias", type=float, default=1.0, metavar="B",
                         help="the TF1 LSTM cells' forget_bias, folded into the forget-gate bias "
                              "(default 1.0, TF1's)")
@@ -55,7 +58,8 @@ def run(args) -> int:
     """Run one port; 0 when done (and checked), 1 when the check fails; errors raise."""
     with _held_stderr():
         report = port(args.src, args.to, args.out, check=args.check,
-                      tf1_forget_bias=args.tf1_forget_bias, linear=tuple(args.linear))
+                      tf1_forget_bias=args.tf1_forget_bias, linear=tuple(args.linear),
+                      partial=args.partial)
     print(report.text())
     return 0 if report.ok else 1
 

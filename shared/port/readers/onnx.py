@@ -11,11 +11,21 @@
                                                                       (out, in), else (in, out))
     MatMul (+ Add)                     B (in, out) (+ bias (out,))    a dense layer, as
                                                                       torch.onnx.export writes one
+    MatMul -> Reshape -> Add                                          the same, as tf2onnx writes a
+                                                                      Dense on sequences
+    ... -> Softmax (Relu, Tanh, ...)                                  the activation the source
+                                                                      applies after it, reported
     any other node reading float weights                              refused: port does not know it
       (a float constant of several values, not all equal: fills such as a zero initial state
       are not weights)
 
-A node's name is the layer's name, dotted: "/lstm/LSTM" -> "lstm.LSTM".
+Names: each layer is named after the module or layer that exported it
+(``readers.onnx_names``: "/encoder/embedding/Gather" -> "encoder.embedding"), and
+the LSTM or GRU nodes of one module (torch.onnx.export writes "/lstm/LSTM",
+"/lstm/LSTM_1" for ``nn.LSTM(num_layers=2)``) are read as one stacked module, so
+that the user's own module loads the port.  tf2onnx folds away an all-zero bias
+(no Add follows the MatMul): such a dense layer is ported bias-free, and the
+report says so and names the activation that follows it.
 Refused LSTM/GRU options: peepholes (input P), ``clip``, ``input_forget=1``,
 ``direction="reverse"`` and activations other than Sigmoid, Tanh, Tanh.
 
@@ -44,9 +54,9 @@ from shared.port.layers import (
     Recurrent,
     Source,
     Unportable,
-    dotted,
     float32,
 )
+from shared.port.readers.onnx_names import full_name, layer_name
 
 DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
 GATES = {"LSTM": 4, "GRU": 3}
@@ -75,7 +85,7 @@ def read_onnx(path: str) -> Source:
                     constants[node.output[0]] = numpy_helper.to_array(attribute.t)
     floats = {name: value for name, value in constants.items()
               if np.issubdtype(value.dtype, np.floating)}
-    layers = _layers(path, model.graph.node, floats)
+    layers = _layers(path, model.graph.node, floats, model.producer_name)
     parameters = sum(int(value.size) for value in floats.values())
     return Source(path, "onnx", "ONNX model", layers, len(floats), parameters)
 
@@ -114,29 +124,84 @@ def _attributes(node) -> dict:
             for k, v in values.items()}
 
 
-def _layers(path: str, nodes, floats: dict) -> list:
+def _layers(path: str, nodes, floats: dict, producer: str) -> list:
     consumers: dict[str, list] = {}
     for node in nodes:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
-    layers, done = [], set()  # done: ids of nodes read as part of a layer
+    layers, done, bases = [], set(), {}  # done: ids of nodes read as part of a layer
     for index, node in enumerate(nodes):
-        name = dotted(node.name) or f"{node.op_type}_{index}"
+        name = full_name(node.name) or f"{node.op_type}_{index}"
         inputs = list(node.input)
         if node.op_type in GATES:
-            layers.append(_recurrent(path, name, node, inputs, floats))
+            layer = _recurrent(path, name, node, inputs, floats)
         elif node.op_type == "Gather" and inputs[0] in floats and floats[inputs[0]].ndim == 2:
-            layers.append(Embedding(name, "ONNX Gather", "onnx",
-                                    float32(f"{path}: {inputs[0]}", floats[inputs[0]])))
+            layer = Embedding(name, "ONNX Gather", "onnx",
+                              float32(f"{path}: {inputs[0]}", floats[inputs[0]]))
         elif node.op_type == "Gemm" and len(inputs) > 1 and inputs[1] in floats:
-            layers.append(_gemm(path, name, node, inputs, floats))
+            layer = _gemm(path, name, node, inputs, floats)
         elif (node.op_type == "MatMul" and inputs[1] in floats and floats[inputs[1]].ndim == 2
               and inputs[0] not in floats):
-            layers.append(_matmul(path, name, node, floats, consumers, done))
+            layer = _matmul(path, name, node, floats, consumers, done)
         elif id(node) not in done and node.op_type != "Constant" and any(
             i in floats and _learned(floats[i]) for i in inputs
         ):
-            layers.append(Unportable(name, f"ONNX {node.op_type} node", rules.UNKNOWN))
+            learned = sum(int(floats[i].size) for i in set(inputs) if i in floats)
+            layer = Unportable(name, f"ONNX {node.op_type} node", rules.UNKNOWN, learned)
+        else:
+            continue
+        layers.append(layer)
+        # A node whose name holds no layer ("LSTM__31") gets its operator's: never stacked.
+        bases[id(layer)] = layer_name(node.name, node.op_type, producer) \
+            or (node.op_type.lower(), "made up")
+    return _named(_stacked(layers, bases), bases)
+
+
+def _stacked(layers: list, bases: dict) -> list:
+    """The LSTM/GRU nodes of one module, one after another, read as one stacked module."""
+    groups: dict[str, list] = {}
+    for layer in layers:
+        if isinstance(layer, Recurrent):
+            groups.setdefault(bases[id(layer)], []).append(layer)
+    merged = {}
+    for base, group in groups.items():
+        first, D = group[0], len(group[0].directions)
+        if len(group) > 1 and isinstance(base, str) and all(
+            (layer.cell, layer.hidden, layer.bidirectional, layer.reset_after)
+            == (first.cell, first.hidden, first.bidirectional, first.reset_after)
+            and (k == 0 or layer.inputs == D * first.hidden) for k, layer in enumerate(group)
+        ):
+            stack = _stack(group)
+            bases[id(stack)] = base
+            merged.update({id(layer): stack if k == 0 else None for k, layer in enumerate(group)})
+    kept = [merged.get(id(layer), layer) for layer in layers]
+    return [layer for layer in kept if layer is not None]
+
+
+def _stack(group: list) -> Recurrent:
+    first = group[0]
+    weights, raw, notes = {}, {}, []
+    for k, layer in enumerate(group):
+        weights.update({f"l{k}.{name.split('.', 1)[1]}": v for name, v in layer.weights.items()})
+        raw.update({f"l{k}.{key.split('.', 1)[1]}": v for key, v in layer.raw.items()})
+        notes.extend(note for note in layer.notes if note not in notes)
+    names = ", ".join(layer.name for layer in group)
+    notes.append(f"{len(group)} ONNX nodes ({names}), each layer's input the one before's "
+                 "output, read as one module of that many layers")
+    return Recurrent(first.name, first.what, "onnx", first.cell, first.inputs, first.hidden,
+                     len(group), first.bidirectional, weights, first.reset_after, raw,
+                     first.settings, notes)
+
+
+def _named(layers: list, bases: dict) -> list:
+    """Each layer named after its module where that name is its own, else its node's name."""
+    counts: dict[str, int] = {}
+    for layer in layers:
+        counts[bases[id(layer)]] = counts.get(bases[id(layer)], 0) + 1
+    for layer in layers:
+        base = bases[id(layer)]
+        if counts[base] == 1:
+            layer.name = base if isinstance(base, str) else base[0]
     return layers
 
 
@@ -200,7 +265,8 @@ def _recurrent(path, name, node, inputs, floats):
                 "reset": "linear_before_reset=0"}
     notes = [] if inputs[3] else ["no B in the source: zero biases written"]
     return Recurrent(name, what, "onnx", op.lower(), W.shape[2], hidden, 1, directions == 2,
-                     weights, op == "LSTM" or bool(lbr), {"W": W, "R": R, "B": B}, settings, notes)
+                     weights, op == "LSTM" or bool(lbr), {"l0.W": W, "l0.R": R, "l0.B": B},
+                     settings, notes)
 
 
 def _gemm(path, name, node, inputs, floats):
@@ -221,15 +287,40 @@ def _gemm(path, name, node, inputs, floats):
     return Dense(name, "ONNX Gemm", "onnx", weight, bias, raw)
 
 
+SHAPE_ONLY = ("Reshape", "Squeeze", "Unsqueeze", "Identity", "Flatten")
+ACTIVATIONS = {"Softmax": "softmax", "LogSoftmax": "log_softmax", "Relu": "relu",
+               "Tanh": "tanh", "Sigmoid": "sigmoid"}
+
+
+def _next(output: str, consumers: dict) -> tuple[list, str]:
+    """The shape-only nodes after ``output`` (tf2onnx's Reshape back to (B, T, out)), and the
+    output after them."""
+    passed = []
+    while len(consumers.get(output, [])) == 1 and consumers[output][0].op_type in SHAPE_ONLY:
+        passed.append(consumers[output][0])
+        output = consumers[output][0].output[0]
+    return passed, output
+
+
 def _matmul(path, name, node, floats, consumers, done):
     kernel = float32(f"{path}: {node.input[1]}", floats[node.input[1]])  # (in, out)
-    raw, bias = {"kernel": kernel}, None
-    after = consumers.get(node.output[0], [])
+    raw, bias, what = {"kernel": kernel}, None, ["MatMul"]
+    passed, output = _next(node.output[0], consumers)
+    after = consumers.get(output, [])
     if len(after) == 1 and after[0].op_type == "Add":
-        other = [i for i in after[0].input if i != node.output[0]]
-        if len(other) == 1 and other[0] in floats and floats[other[0]].shape == (kernel.shape[1],):
-            bias = float32(f"{path}: {other[0]}", floats[other[0]])
+        other = [i for i in after[0].input if i != output]
+        if len(other) == 1 and other[0] in floats and floats[other[0]].size == kernel.shape[1] \
+                and floats[other[0]].shape[-1] == kernel.shape[1]:
+            bias = float32(f"{path}: {other[0]}", floats[other[0]]).reshape(-1)
             raw["bias"] = bias
-            done.add(id(after[0]))
-    return Dense(name, "ONNX MatMul" + (" + Add" if bias is not None else ""), "onnx",
-                 np.ascontiguousarray(kernel.T), bias, raw)
+            done.update(id(n) for n in (*passed, after[0]))
+            what += [*(n.op_type for n in passed), "Add"]
+            passed, output = _next(after[0].output[0], consumers)
+            after = consumers.get(output, [])
+    activation = ACTIVATIONS.get(after[0].op_type) if len(after) == 1 else None
+    notes = []
+    if bias is None and "Reshape" in [n.op_type for n in passed]:  # tf2onnx's Dense on sequences
+        notes.append("no Add follows it, so it is written bias-free (tf2onnx drops a bias that "
+                     "is all zeros: if the source layer had one, it was zeros)")
+    return Dense(name, f"ONNX {' -> '.join(what)}", "onnx", np.ascontiguousarray(kernel.T), bias,
+                 raw, activation, notes)

@@ -52,6 +52,7 @@ from shared.port.layers import (
     dotted,
     float32,
 )
+from shared.port.readers.tf2 import OBJECT_BASED, read_tf2
 
 KERNEL, BIAS = ("kernel", "weights"), ("bias", "biases")
 # Optimizer slots, named "{variable}/{slot}": training state, not weights.
@@ -80,24 +81,34 @@ def checkpoint_prefix(path: str) -> str:
     return prefix
 
 
-def read_tf1(path: str, forget_bias: float = 1.0) -> Source:
-    """A TF1 checkpoint's layers; ``forget_bias`` is the LSTM cells' (TF1's default 1.0)."""
+def load_variables(path: str) -> dict[str, np.ndarray]:
+    """Every variable of the checkpoint ``path`` names, by name, read with
+    ``tf.train.load_checkpoint`` (no graph is imported, nothing runs)."""
     try:
         import tensorflow as tf
     except ImportError:
-        raise PortError("reading a TF1 checkpoint needs TensorFlow (pip install tensorflow)"
+        raise PortError("reading a TF checkpoint needs TensorFlow (pip install tensorflow)"
                         ) from None
     prefix = checkpoint_prefix(path)
     try:
         reader = tf.train.load_checkpoint(prefix)
         names = sorted(reader.get_variable_to_shape_map())
-        variables = {name: reader.get_tensor(name) for name in names}
+        return {name: reader.get_tensor(name) for name in names}
     except (tf.errors.OpError, ValueError) as error:
         message = getattr(error, "message", str(error)).strip().splitlines()[0]
         raise PortError(f"{path}: not a readable TF1 checkpoint ({message})") from None
-    if any("/.ATTRIBUTES/" in name for name in names):
-        raise PortError(f"{path} is a TF2 object-based checkpoint (tf.train.Checkpoint); port "
-                        "reads TF1 name-based ones (tf.compat.v1.train.Saver)")
+
+
+def read_tf1(path: str, forget_bias: float = 1.0, linear: tuple[str, ...] = ()) -> Source:
+    """A TF checkpoint's layers: a TF1 one's by variable scope (``forget_bias``: the LSTM
+    cells', TF1's default 1.0), a TF2 object-based one's by its objects (``readers.tf2``)."""
+    variables = load_variables(path)
+    names = list(variables)
+    if any(OBJECT_BASED in name for name in names):
+        return read_tf2(path, variables, linear)
+    if linear:
+        raise PortError(f"--linear names layers read by their structure; {path} is a TF1 "
+                        "checkpoint, whose variable scopes say what each layer is")
     ignored = [name for name in names
                if name in TRAINING or SLOT.match(name.rsplit("/", 1)[-1])
                or name == "_CHECKPOINTABLE_OBJECT_GRAPH"]

@@ -2,8 +2,16 @@
 
 A ``.pt`` is a pickle, and a pickle can call any function while it loads: it is
 read only with ``torch.load(path, weights_only=True)``, which builds tensors and
-plain containers and refuses anything else.  A ``.safetensors`` file holds
-nothing that runs and needs no PyTorch (``safetensors.numpy``).
+plain containers and refuses anything else.  A whole pickled model
+(``torch.save(model)``) is refused with what to save instead; its class is named
+from the pickle's opcodes, read with ``pickletools`` and never run.  A
+``.safetensors`` file holds nothing that runs and needs no PyTorch
+(``safetensors.numpy``).
+
+A ``.pt`` may hold more than one state_dict: a training checkpoint
+(``{"epoch", "model_state_dict", "optimizer_state_dict", ...}``) or a dict of
+state_dicts (``{"encoder": ..., "decoder": ...}``); ``readers.torch_checkpoints``
+finds the models in it and sets the rest aside, and drops DDP's ``module.``.
 
 A state_dict says nothing about its modules' types: each is told from its
 parameters, grouped by module path (the key up to the parameter's name):
@@ -37,15 +45,23 @@ from shared.port.layers import (
     Unportable,
     float32,
 )
+from shared.port.readers.torch_checkpoints import models
 
 RNN_PARAMETER = re.compile(r"^(weight|bias)_(ih|hh|hr)_l(\d+)(_reverse)?$")
 CELLS = {4: ("lstm", "nn.LSTM"), 3: ("gru", "nn.GRU")}
 CHECKPOINT_FORMAT = "seq2seq-rosetta/checkpoint"
+MAX_DEPTH = 32  # a training checkpoint nests 4 levels (optimizer state: state -> id -> slot)
 
 
 def read_torch(path: str, linear: tuple[str, ...] = ()) -> Source:
-    """A ``torch.save`` state_dict's layers; ``linear`` names bias-free nn.Linear modules."""
-    return _source(path, "torch", load_state_dict(path), linear)
+    """A ``torch.save`` file's layers (a state_dict, a training checkpoint or a dict of
+    state_dicts); ``linear`` names bias-free nn.Linear modules."""
+    found = models(path, _torch_load(path))
+    source = _source(path, "torch", found.tensors, linear)
+    source.about, source.submodels, source.ignored = found.about, found.submodels, found.ignored
+    if found.kind:
+        source.description = f"PyTorch {found.kind} (torch.save)"
+    return source
 
 
 def load_state_dict(path: str) -> dict[str, np.ndarray]:
@@ -56,6 +72,20 @@ def load_state_dict(path: str) -> dict[str, np.ndarray]:
     Raises:
         PortError: PyTorch missing, a file ``torch.load`` refuses, or not a dict of tensors.
     """
+    state = _torch_load(path)
+    if not isinstance(state, dict) or not state:
+        raise PortError(f"{path} holds a {type(state).__name__}, not a state_dict (a dict of "
+                        "tensors); save model.state_dict()")
+    for key, value in state.items():
+        if not isinstance(value, np.ndarray):
+            raise PortError(f"{path} is not a state_dict: entry {key!r} holds a "
+                            f"{type(value).__name__}, not a tensor")
+    return {str(key): value for key, value in state.items()}
+
+
+def _torch_load(path: str):
+    """What ``torch.load(path, weights_only=True)`` builds, every tensor made a NumPy array
+    (floating ones float32), containers kept; nothing in the file is ever run."""
     try:
         import torch
     except ImportError:
@@ -66,21 +96,60 @@ def load_state_dict(path: str) -> dict[str, np.ndarray]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # whatever torch says (a pickle's payload, truncation), refuse
+        cls = _pickled_module(path)
+        if cls is not None:
+            raise PortError(
+                f"{path} holds a whole pickled model (torch.save(model), class {cls}), not a "
+                "state_dict: loading it would run that class's code, which port never does; "
+                "where the class is defined, save its weights with "
+                "torch.save(model.state_dict(), 'model.pt') and port that file"
+            ) from None
         raise PortError(f"{path}: torch.load(weights_only=True) refused it: {_why(error)}"
                         ) from None
-    if not isinstance(state, dict) or not state:
-        raise PortError(f"{path} holds a {type(state).__name__}, not a state_dict (a dict of "
-                        "tensors); save model.state_dict()")
-    tensors = {}
-    for key, value in state.items():
-        if not isinstance(value, torch.Tensor):
-            raise PortError(
-                f"{path} is not a state_dict: entry {key!r} holds a {type(value).__name__}, not "
-                "a tensor (a training checkpoint? save model.state_dict() itself)"
-            )
-        value = value.detach().cpu()
-        tensors[str(key)] = (value.float() if value.is_floating_point() else value).numpy()
-    return tensors
+
+    def arrays(value, depth: int = 0):
+        if depth > MAX_DEPTH:
+            raise PortError(f"{path} nests containers deeper than {MAX_DEPTH} levels; a "
+                            "state_dict or a training checkpoint does not")
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu()
+            return (value.float() if value.is_floating_point() else value).numpy()
+        if isinstance(value, dict):
+            return {key: arrays(item, depth + 1) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [arrays(item, depth + 1) for item in value]
+        return value
+
+    return arrays(state)
+
+
+def _pickled_module(path: str) -> str | None:
+    """The class of a whole ``nn.Module`` pickled in a torch.save zip, else None.
+
+    The pickle is read as opcodes (``pickletools.genops`` parses, it never runs
+    anything): a pickled module's state holds the keys "_modules" and "_parameters",
+    and its first GLOBAL is its class.
+    """
+    import pickletools
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if n.endswith("data.pkl")]
+            data = archive.read(names[0]) if names else b""
+        strings, classes = [], []
+        for opcode, argument, _ in pickletools.genops(data):
+            if isinstance(argument, str) and "UNICODE" in opcode.name:
+                strings.append(argument)
+            elif opcode.name == "GLOBAL":
+                classes.append(argument.replace(" ", "."))
+            elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                classes.append(f"{strings[-2]}.{strings[-1]}")
+    except Exception:  # not a zip, a damaged pickle: then torch's own reason stands
+        return None
+    if "_modules" in strings and "_parameters" in strings and classes:
+        return classes[0]
+    return None
 
 
 def read_safetensors(path: str, linear: tuple[str, ...] = ()) -> Source:
@@ -100,7 +169,10 @@ def read_safetensors(path: str, linear: tuple[str, ...] = ()) -> Source:
         )
     if not tensors:
         raise PortError(f"{path} holds no tensors")
-    return _source(path, "safetensors", tensors, linear)
+    found = models(path, tensors)
+    source = _source(path, "safetensors", found.tensors, linear)
+    source.about = found.about
+    return source
 
 
 def _why(error: Exception) -> str:

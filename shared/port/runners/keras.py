@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from shared.port.activations import KERAS2_HARD_SIGMOID, Code
+
 
 def rnn(kind: str, hidden: int, kwargs: dict, bidirectional: bool, weights: list[list],
         x: np.ndarray, lengths: np.ndarray, h0: np.ndarray, c0: np.ndarray | None):
@@ -27,6 +29,8 @@ def rnn(kind: str, hidden: int, kwargs: dict, bidirectional: bool, weights: list
 
     directions = 2 if bidirectional else 1
     mask = np.arange(x.shape[1]) < np.asarray(lengths)[:, None]  # (B, T)
+    kwargs = {key: _function(value) if isinstance(value, Code) else value
+              for key, value in kwargs.items()}
     y, finals = x, []
     for k, arrays in enumerate(weights):
         layer = getattr(keras.layers, kind)(hidden, return_sequences=True, return_state=True,
@@ -49,6 +53,18 @@ def rnn(kind: str, hidden: int, kwargs: dict, bidirectional: bool, weights: list
     h_n = np.stack([state[0] for state in finals])  # (L*D, B, H)
     c_n = None if c0 is None else np.stack([state[1] for state in finals])
     return y, h_n, c_n
+
+
+def _function(code: Code):
+    """The function a printed name stands for: ``keras_impl.keras2_hard_sigmoid``'s curve.
+
+    (``shared`` cannot import ``keras_impl``; the function is one line, and the tests hold
+    the two equal.)
+    """
+    import keras
+
+    assert code == KERAS2_HARD_SIGMOID, code
+    return lambda x: keras.ops.clip(0.2 * x + 0.5, 0.0, 1.0)
 
 
 def embedding(args: tuple, weight: np.ndarray, ids: np.ndarray) -> np.ndarray:

@@ -23,7 +23,20 @@ def available() -> bool:
 
 
 def node(layer, x: np.ndarray, lengths: np.ndarray, h0: np.ndarray, c0: np.ndarray | None):
-    """The layer's node in ONNX Runtime; returns (outputs (B, T, D*H), h_n (D, B, H), c_n)."""
+    """The layer's node(s) in ONNX Runtime, layer k reading layer k-1's outputs; returns
+    (outputs (B, T, D*H), h_n (L*D, B, H), c_n)."""
+    D = len(layer.directions)
+    y, h_n, c_n = x, [], []
+    for k in range(layer.num_layers):
+        rows = slice(k * D, (k + 1) * D)
+        y, h, c = _one(layer, k, y, lengths, h0[rows], None if c0 is None else c0[rows])
+        h_n.append(h)
+        c_n.extend([] if c is None else [c])
+    return y, np.concatenate(h_n), np.concatenate(c_n) if c_n else None
+
+
+def _one(layer, k: int, x, lengths, h0, c0):
+    """Node k alone, rebuilt with its own W, R, B in a one-node model."""
     import onnxruntime
     from onnx import TensorProto, helper, numpy_helper
 
@@ -42,7 +55,8 @@ def node(layer, x: np.ndarray, lengths: np.ndarray, h0: np.ndarray, c0: np.ndarr
          *(state(name) for name in inputs[5:])],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["T", D, "B", H]),
          *(state(name) for name in outputs[1:])],
-        initializer=[numpy_helper.from_array(layer.raw[name], name) for name in ("W", "R", "B")],
+        initializer=[numpy_helper.from_array(layer.raw[f"l{k}.{name}"], name)
+                     for name in ("W", "R", "B")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
     session = onnxruntime.InferenceSession(model.SerializeToString(),

@@ -14,32 +14,42 @@ L of them, ``{layer}.l{k}``, also when L = 1), with Keras's weight names in
     dense              keras.layers.Dense(out)                 kernel (in, out), bias (out,)
 
 A Keras layer is found by name: a source name's "." and "/" read as "_"
-(``encoder.rnn.l0`` is the layer named ``encoder_rnn_l0``).
+(``encoder.rnn.l0`` is the layer named ``encoder_rnn_l0``).  A layer read from a
+Keras 2 file keeps Keras 2's activations: its "hard_sigmoid" is written as
+``keras_impl.keras2_hard_sigmoid`` (``shared.port.activations``), and DST's
+metadata records every recurrent layer's activations for ``load_ported``.
 """
 
 from __future__ import annotations
 
-from shared.port import rules
+from shared.port import activations, rules
 from shared.port.canonical import to_keras
-from shared.port.files import TargetLayer, Written, check_destination, save
-from shared.port.layers import Dense, Embedding, PortError, Recurrent, Source, keras_name
+from shared.port.files import (
+    TargetLayer,
+    Written,
+    check_destination,
+    save,
+    written_or_refused,
+)
+from shared.port.layers import Dense, Embedding, Recurrent, Source, keras_name
 
 WEIGHTS = ("kernel", "recurrent_kernel", "bias")
 
 
-def plan_keras(source: Source, destination: str) -> Written:
-    """The layers and tensors DST will hold; PortError when a layer cannot go to Keras."""
-    rules.refuse(source, "keras")
-    layers = [target for layer in source.ported() for target in _targets(layer)]
-    if not layers:
-        raise PortError(f"{source.path} has no layers with weights to port")
-    return Written(destination, "keras", layers)
+def plan_keras(source: Source, destination: str, partial: bool = False) -> Written:
+    """The layers and tensors DST will hold; PortError when a layer cannot go to Keras
+    (with ``partial``, such layers are skipped and listed instead)."""
+    skipped = rules.refuse(source, "keras", partial)
+    left_out = {s.name for s in skipped}
+    layers = [target for layer in source.ported() if layer.name not in left_out
+              for target in _targets(layer)]
+    return written_or_refused(source.path, destination, "keras", layers, skipped)
 
 
-def write_keras(source: Source, destination: str) -> Written:
+def write_keras(source: Source, destination: str, partial: bool = False) -> Written:
     """Check, then write DST (.safetensors) for Keras; returns what was written."""
     check_destination(source.path, destination, "keras")
-    written = plan_keras(source, destination)
+    written = plan_keras(source, destination, partial)
     save(written, source.path)
     return written
 
@@ -80,18 +90,30 @@ def _targets(layer) -> list[TargetLayer]:
 
 
 def _recurrent(layer: Recurrent, k: int) -> TargetLayer:
-    # A PyTorch module holds L layers; Keras has one layer per k, so name each.
-    name = (f"{layer.name}.l{k}" if layer.name else f"l{k}") if layer.origin == "torch" \
-        else layer.name
+    # A PyTorch module (or an ONNX stack of one) holds L layers; Keras has one layer per k,
+    # so name each.
+    stacked = layer.origin == "torch" or layer.num_layers > 1
+    name = (f"{layer.name}.l{k}" if layer.name else f"l{k}") if stacked else layer.name
     tensors = {}
     for direction in layer.directions:
         arrays = to_keras(layer.cell, layer.weights, f"l{k}.{direction}", layer.reset_after)
         prefix = f"{direction}." if layer.bidirectional else ""
         tensors.update({f"{prefix}{w}": a for w, a in zip(WEIGHTS, arrays, strict=True)})
-    kwargs = dict(rules.keras_options(layer))
+    version = layer.settings.get("keras_version", 3)
+    kwargs = {key: activations.for_keras3(value, version) if "activation" in key else value
+              for key, value in rules.keras_options(layer).items()}
     if layer.cell == "gru" and not layer.reset_after:
         kwargs["reset_after"] = False
+    gates = {key: kwargs.get(key, default) for key, default in rules.KERAS_DEFAULTS.items()
+             if "activation" in key}
+    notes = list(layer.notes) if k == 0 else []
+    if activations.KERAS2_HARD_SIGMOID in gates.values():
+        notes.append("the source is a Keras 2 layer, whose hard_sigmoid is clip(0.2x + 0.5, 0, "
+                     "1); Keras 3's hard_sigmoid is another curve: build the layer as printed, "
+                     "with keras_impl.keras2_hard_sigmoid")
     kind = layer.cell.upper()
     return TargetLayer(name, layer, kind, (layer.hidden,), kwargs, tensors,
                        _line(name, kind, (layer.hidden,), kwargs, layer.bidirectional),
-                       layer.bidirectional, list(layer.notes) if k == 0 else [], index=k)
+                       layer.bidirectional, notes, index=k,
+                       activations={key: getattr(value, "name", value)
+                                    for key, value in gates.items()})

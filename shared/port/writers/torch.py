@@ -25,25 +25,31 @@ import numpy as np
 
 from shared.port import rules
 from shared.port.canonical import to_torch
-from shared.port.files import TargetLayer, Written, check_destination, save
-from shared.port.layers import Dense, Embedding, PortError, Recurrent, Source
+from shared.port.files import (
+    TargetLayer,
+    Written,
+    check_destination,
+    save,
+    written_or_refused,
+)
+from shared.port.layers import Dense, Embedding, Recurrent, Source
 
 PARAMETERS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
-def plan_torch(source: Source, destination: str) -> Written:
-    """The modules and tensors DST will hold; PortError when a layer cannot go to PyTorch."""
-    rules.refuse(source, "torch")
-    layers = [_target(layer) for layer in source.ported()]
-    if not layers:
-        raise PortError(f"{source.path} has no layers with weights to port")
-    return Written(destination, "torch", layers)
+def plan_torch(source: Source, destination: str, partial: bool = False) -> Written:
+    """The modules and tensors DST will hold; PortError when a layer cannot go to PyTorch
+    (with ``partial``, such layers are skipped and listed instead)."""
+    skipped = rules.refuse(source, "torch", partial)
+    left_out = {s.name for s in skipped}
+    layers = [_target(layer) for layer in source.ported() if layer.name not in left_out]
+    return written_or_refused(source.path, destination, "torch", layers, skipped)
 
 
-def write_torch(source: Source, destination: str) -> Written:
+def write_torch(source: Source, destination: str, partial: bool = False) -> Written:
     """Check, then write DST (.safetensors or .pt) for PyTorch; returns what was written."""
     check_destination(source.path, destination, "torch")
-    written = plan_torch(source, destination)
+    written = plan_torch(source, destination, partial)
     save(written, source.path)
     return written
 
