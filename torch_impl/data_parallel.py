@@ -131,11 +131,13 @@ def _free_port() -> int:
 
 def _start_ranks(jobs: list[Job], replicas: int) -> list[dict]:
     """Spawn the ranks, wait for them, and return rank 0's results (or raise the first failure)."""
-    # Each rank is a fork of a server process that imported this module (torch) once, so a
-    # rank starts at once, where a fresh interpreter would import torch again.  Forking the
-    # caller itself would copy its frameworks' threads mid-flight (TensorFlow's, torch's).
+    # Each rank is a fork of a server process that imported torch once, so a rank starts at
+    # once, where a fresh interpreter would import torch again.  Forking the caller itself
+    # would copy its frameworks' threads mid-flight (TensorFlow's, torch's).  The server
+    # preloads torch only: it does not take the caller's sys.path (each rank does), so this
+    # project's modules are imported by each rank, from where the caller imported them.
     context = mp.get_context("forkserver")
-    context.set_forkserver_preload([__name__])  # read when the server starts: the first call
+    context.set_forkserver_preload(["torch", "torch.distributed", "torch.nn.parallel"])
     outbox = context.SimpleQueue()
     init = f"tcp://127.0.0.1:{_free_port()}"
     ranks = mp.start_processes(_rank, args=(replicas, jobs, init, outbox), nprocs=replicas,
