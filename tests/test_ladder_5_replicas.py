@@ -49,7 +49,13 @@ from shared import BOS, EOS, PAD, Batch, Seq2SeqConfig, load_checkpoint
 from shared.app.cli import main
 from shared.core.compare import GRADIENT_RTOL, STATE_ATOL, assert_close
 from shared.text.data import random_ids
-from shared.training.replicas import KERAS_TORCH_REFUSAL, Job, real_tokens, split_batch
+from shared.training.replicas import (
+    KERAS_TORCH_REFUSAL,
+    Job,
+    ReplicaFailedError,
+    real_tokens,
+    split_batch,
+)
 from tests.conftest import REPLICAS
 from tests.refusal import cli_refusal, refusal
 from tests.support import KERAS_BACKEND, TRAINERS, V_SRC, V_TGT, backend, grid_weights
@@ -202,6 +208,31 @@ def test_each_replicas_own_mean_is_the_trap(engine, replicated):
     assert drift > TRAP_DRIFT, (
         f"{engine}: each replica's own mean drifted only {drift:.3g} from one process; "
         "these batches no longer tell the trap from the global token count")
+
+
+def test_torch_impl_names_the_replica_that_failed():
+    """A rank that raises ends the run with one line that names it and its error."""
+    backend("torch_impl")
+    data_parallel = importlib.import_module("torch_impl.data_parallel")
+    job = _job("sgd-lstm")
+    broken = {k: v for k, v in job.weights.items() if k != "decoder.output.b"}  # rank-side error
+    message = refusal(lambda: data_parallel.run_jobs(
+        [Job("train", job.config, broken, [BATCHES[:2]], optimizer="sgd", lr=0.5)], REPLICAS),
+        ReplicaFailedError)
+    assert message.startswith(f"replica 0 of {REPLICAS} failed: ValueError: weights do not have "
+                              "this config's canonical names; 1 missing: decoder.output.b"), message
+    assert "\n" not in message
+
+
+def test_torch_impl_under_torchrun_takes_its_world_size(monkeypatch):
+    """Under an outside torchrun the count must be the world size, refused before any rank joins."""
+    backend("torch_impl")
+    data_parallel = importlib.import_module("torch_impl.data_parallel")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    message = refusal(lambda: data_parallel.run_jobs([_job("sgd-lstm")], REPLICAS))
+    assert message == f"data_parallel is {REPLICAS} but torchrun started 4 ranks (WORLD_SIZE); " \
+                      "give data_parallel 4"
 
 
 # ---- the command line end to end: train --data-parallel 2 against a plain train ----
