@@ -142,30 +142,28 @@ def _start_ranks(jobs: list[Job], replicas: int) -> list[dict]:
     init = f"tcp://127.0.0.1:{_free_port()}"
     ranks = mp.start_processes(_rank, args=(replicas, jobs, init, outbox), nprocs=replicas,
                                join=False, start_method="forkserver")
-    results, errors = None, []
+    said: dict[str, list] = {"results": [], "error": []}
+
+    def read() -> None:  # as they come, so that a full pipe never stalls rank 0
+        while not outbox.empty():
+            kind, value = outbox.get()
+            said[kind].append(value)
+
     # join() logs each rank it ends after a failure; the failure is said once, below.
     spawn_log = logging.getLogger("torch.multiprocessing.spawn")
     level = spawn_log.level
     spawn_log.setLevel(logging.ERROR)
     try:
-        while True:
-            while not outbox.empty():  # read as they come: a full pipe would stall rank 0
-                kind, value = outbox.get()
-                if kind == "results":
-                    results = value
-                else:
-                    errors.append(value)
-            if ranks.join(timeout=0.1):
-                break
+        while not ranks.join(timeout=0.1):
+            read()
     except (mp.ProcessRaisedException, mp.ProcessExitedException) as failure:
-        while not outbox.empty():
-            kind, value = outbox.get()
-            errors += [value] if kind == "error" else []
-        raise _failure(errors, failure, replicas) from None
+        read()
+        raise _failure(said["error"], failure, replicas) from None
     finally:
         spawn_log.setLevel(level)
-    assert results is not None, "rank 0 ended without its results"
-    return results
+    read()  # what rank 0 sent just before it ended, after the last read
+    assert said["results"], "rank 0 ended without its results"
+    return said["results"][0]
 
 
 def _failure(errors: list, failure: Exception, replicas: int) -> Exception:
