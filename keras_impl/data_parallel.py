@@ -20,6 +20,15 @@ logical devices, and both must be made before the framework starts
 that the replicated program computes what one process computes; they do not make a
 CPU faster (docs/data-parallel.md).
 
+``train`` hands over one epoch at a time (``shared.training.replicas.train_epoch_by_epoch``):
+the step is made once (nothing to restart here), and between two epochs the weights are
+put back in the model and the optimizer's state exported for the caller's hook.  Clipping
+by the global norm clips the global gradient, the replicas' summed one: on JAX the one
+program's gradient is global already and the optimizer's ``global_clipnorm`` does it; on
+TensorFlow each replica's step would clip its own share before the optimizer sums them,
+so the step all-reduces the shares, scales each by the sum's clipping factor, and hands
+the optimizer the scaled shares with its own clipping off.
+
 ``run_jobs`` runs a list of jobs from canonical weights, as torch's does: the tests
 call both engines the same way.
 
@@ -29,7 +38,9 @@ per replica.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from collections.abc import Callable
 
 import keras
 from keras import ops
@@ -37,17 +48,19 @@ from keras import ops
 from keras_impl import per_backend
 from keras_impl.api import build_model
 from keras_impl.model import Seq2Seq
+from keras_impl.optimizer import build_optimizer, export_state, import_state
 from keras_impl.per_backend import BACKEND
 from keras_impl.train import (
     _loss_of,
-    _optimizer,
     _reseed_dropout,
     canonical_gradients,
     masked_cross_entropy_sum,
 )
 from keras_impl.weights import export_weights, import_weights
+from shared.checkpoint.training_state import OptimizerState
 from shared.text.data import Batch
-from shared.training.checks import check_finite_loss, epoch_means
+from shared.training.checks import TrainingRun, check_finite_loss, epoch_means
+from shared.training.epochs import EpochEnd
 from shared.training.replicas import (
     ENGINES,
     KERAS_TORCH_REFUSAL,
@@ -57,6 +70,7 @@ from shared.training.replicas import (
     largest_batch,
     pad_rows,
     replicated_history,
+    train_epoch_by_epoch,
 )
 
 if BACKEND == "tensorflow":
@@ -97,11 +111,13 @@ def _check_here(replicas: int, schedule: list[list[Batch]]) -> None:
 
 
 def train_replicated(model: Seq2Seq, schedule: list[list[Batch]], replicas: int,
-                     optimizer: str, lr: float, adam_epsilon: float | None, seed: int,
-                     verbose: bool, loss_rule: str = "global") -> dict:
+                     run: TrainingRun, verbose: bool,
+                     on_epoch_end: Callable[[EpochEnd], bool | None] | None = None,
+                     loss_rule: str = "global") -> dict:
     """Train ``model`` on ``replicas`` devices, each its slice of every global batch.
 
-    The arguments are ``train``'s, already checked; ``schedule`` holds each epoch's batches;
+    The arguments are ``train``'s, already checked (``run``); ``schedule`` holds each
+    epoch's batches; ``on_epoch_end`` runs between two epochs, the weights in the model;
     ``loss_rule`` is a ``Job``'s ("replica-mean", the trap, only to measure it).
 
     Returns:
@@ -111,35 +127,49 @@ def train_replicated(model: Seq2Seq, schedule: list[list[Batch]], replicas: int,
         ValueError: Keras on PyTorch, or more replicas than the largest batch has rows
             or than there are devices.
     """
+    return _train_epochs(model, schedule, replicas, run, verbose, on_epoch_end, loss_rule)[0]
+
+
+def _train_epochs(model: Seq2Seq, schedule: list[list[Batch]], replicas: int, run: TrainingRun,
+                  verbose: bool, on_epoch_end, loss_rule: str) -> tuple[dict, OptimizerState]:
+    """``train_replicated``'s history, and the optimizer's state it ended with."""
     schedule = checked_schedule(model.config, schedule)
     _check_here(replicas, schedule)
-    step = ReplicatedStep(model, (optimizer, lr, adam_epsilon), replicas, seed, loss_rule)
-    losses: list[float] = []
-    steps = sum(len(epoch_batches) for epoch_batches in schedule)
-    bar = keras.utils.Progbar(steps, verbose=1 if verbose else 0, unit_name="step")
-    for epoch_batches in schedule:
+    step = ReplicatedStep(model, run, replicas, loss_rule)
+    ended: list[OptimizerState] = [run.state]
+
+    def train_epoch(epoch: int, epoch_batches: list[Batch], state):
+        losses: list[float] = []
+        bar = keras.utils.Progbar(len(epoch_batches), verbose=1 if verbose else 0,
+                                  unit_name="step")
         for batch in epoch_batches:
             losses.append(step(batch))
-            check_finite_loss(losses[-1], step=len(losses), lr=lr)
+            check_finite_loss(losses[-1], step=len(losses), lr=run.settings.lr)
             bar.add(1, values=[("loss", losses[-1])])
-    step.finish()
+        step.finish()
+        ended[0] = step.optimizer_state(state.step if state is not None else 0, len(losses))
+        return losses, ended[0]
+
+    losses, done = train_epoch_by_epoch(train_epoch, schedule, run, on_epoch_end)
     history = {
         "backend": "keras",
-        "optimizer": optimizer,
-        "lr": lr,
-        "epochs": len(schedule),
+        "optimizer": run.settings.name,
+        "lr": run.settings.lr,
+        "epochs": run.epochs,
+        "first_epoch": run.first_epoch,
+        "epochs_run": len(done),
         "loss": losses,
-        "epoch_loss": epoch_means(losses, schedule),
+        "epoch_loss": epoch_means(losses, done),
     }
-    return replicated_history(history, replicas, ENGINE)
+    return replicated_history(history, replicas, ENGINE), ended[0]
 
 
 def run_jobs(jobs: list[Job], replicas: int) -> list[dict]:
     """Each job's result, one after the other on this process's devices.
 
     Returns:
-        One dict per job: a "train" job's ``{"weights", "history"}``, a "gradients"
-        job's ``{"loss", "gradients"}`` (all-reduced, canonical names).
+        One dict per job: a "train" job's ``{"weights", "history", "optimizer_state"}``,
+        a "gradients" job's ``{"loss", "gradients"}`` (all-reduced, canonical names).
     """
     jobs = [job.checked() for job in jobs]
     _check_here(replicas, [epoch for job in jobs for epoch in job.schedule])  # as torch's: once
@@ -151,9 +181,11 @@ def run_jobs(jobs: list[Job], replicas: int) -> list[dict]:
             loss, gradients = _gradients(model, job.schedule[0][0], replicas, job.loss_rule)
             results.append({"loss": loss, "gradients": gradients})
             continue
-        history = train_replicated(model, job.schedule, replicas, job.optimizer, job.lr,
-                                   job.adam_epsilon, job.seed, job.verbose, job.loss_rule)
-        results.append({"weights": export_weights(model), "history": history})
+        run = TrainingRun(len(job.schedule), job.seed, job.settings, 0, job.optimizer_state)
+        history, state = _train_epochs(model, job.schedule, replicas, run, job.verbose, None,
+                                       job.loss_rule)
+        results.append({"weights": export_weights(model), "history": history,
+                        "optimizer_state": state})
     return results
 
 
@@ -187,29 +219,38 @@ class ReplicatedStep:
     ``finish()`` leaves the trained weights in the model: JAX trains on values
     outside it (as ``TrainStep``), TensorFlow on a twin whose variables are mirrored
     on every device (a model built outside the strategy's scope cannot be updated in it).
+    ``optimizer_state(start, steps)`` exports the optimizer's state after ``finish()``.
 
     Args:
-        optimizer: (name, lr, adam_epsilon): the optimizer is made here, where
-            TensorFlow's must be, under the strategy.
+        run: ``train``'s checked run: the optimizer (made here, where TensorFlow's must
+            be, under the strategy), the state it starts from, the dropout's seed.
     """
 
-    def __init__(self, model: Seq2Seq, optimizer: tuple, replicas: int, seed: int,
-                 rule: str = "global"):
-        self.model, self.replicas = model, replicas
+    def __init__(self, model: Seq2Seq, run: TrainingRun, replicas: int, rule: str = "global"):
+        self.model, self.replicas, self.settings = model, replicas, run.settings
+        seed = (run.seed + run.first_epoch) % 2**32
         ids = ((None, None), "int64")                                           # (B, S) or (B, T)
         if BACKEND == "jax":
             _reseed_dropout(model, seed)
-            self._step = per_backend.TrainStep(model, _optimizer(*optimizer),
-                                               _jax_loss(replicas, rule),
+            # One program over the sharded batch: its gradient is the global one, and the
+            # optimizer's global_clipnorm clips it as one process's does.
+            self._opt = build_optimizer(model, run.settings)
+            if run.state is not None:
+                import_state(model, self._opt, run.state)
+            self._step = per_backend.TrainStep(model, self._opt, _jax_loss(replicas, rule),
                                                signature=[ids, ids, ids])
             return
+        clip_norm = run.settings.clip_norm
         self._strategy = _strategy(replicas)
         with self._strategy.scope():  # variables made here are mirrored on every replica
             self._twin = build_model(model.config)
             import_weights(self._twin, export_weights(model))
             _reseed_dropout(self._twin, seed)
-            opt = _optimizer(*optimizer)
-            opt.build(self._twin.trainable_variables)  # its slots now, not in the trace
+            # Its own clipping off: it would clip each replica's share (see replica_step).
+            unclipped = dataclasses.replace(run.settings, clip_norm=None)
+            self._opt = opt = build_optimizer(self._twin, unclipped)  # slots now, not in the trace
+            if run.state is not None:
+                import_state(self._twin, opt, run.state)
         twin, variables = self._twin, self._twin.trainable_variables
 
         def replica_step(src, tgt_in, tgt_out):
@@ -217,6 +258,8 @@ class ReplicatedStep:
                 loss = _replica_loss(twin, *_rows_of_replica(replicas, src, tgt_in, tgt_out),
                                      training=True, rule=rule)
             grads = per_backend._tf_dense(tape.gradient(loss, variables))
+            if clip_norm is not None:
+                grads = _clipped_shares(grads, clip_norm)
             opt.apply_gradients(zip(grads, variables, strict=True))
             return loss
 
@@ -236,6 +279,26 @@ class ReplicatedStep:
             self._step.finish()
         else:
             import_weights(self.model, export_weights(self._twin))
+
+    def optimizer_state(self, start: int, steps: int) -> OptimizerState:
+        """The optimizer's state after ``finish()``: ``start`` + ``steps`` steps taken."""
+        model = self.model if BACKEND == "jax" else self._twin
+        return export_state(model, self._opt, self.settings, start + steps)
+
+
+def _clipped_shares(grads: list, clip_norm: float) -> list:
+    """Inside a TensorFlow replica: its gradient share scaled by the global gradient's clipping.
+
+    The optimizer sums the replicas' shares into the global gradient; scaling every share
+    by clip_norm / max(norm, clip_norm), the norm of that sum (Keras's global_clipnorm),
+    makes the sum the clipped global gradient.  Clipping each share by its own norm, what
+    the optimizer's own clipping does inside a replica, would not.
+    """
+    context = tf.distribute.get_replica_context()
+    summed = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)      # the global gradient
+    norm = tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(g)) for g in summed]))
+    scale = clip_norm / tf.maximum(norm, clip_norm)
+    return [g * tf.cast(scale, g.dtype) for g in grads]
 
 
 @functools.cache

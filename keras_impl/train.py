@@ -18,16 +18,20 @@ from keras import ops
 
 from keras_impl import per_backend
 from keras_impl.model import Seq2Seq
+from keras_impl.optimizer import build_optimizer, export_state, import_state
 from keras_impl.weights import to_canonical
 from shared import PAD, Batch
+from shared.checkpoint.training_state import OptimizerState
 from shared.training.checks import (
     check_finite_loss,
+    check_finite_weights,
     check_training_args,
     check_training_batch,
     epoch_means,
     share_bias_gradients,
     training_batches,
 )
+from shared.training.epochs import EpochEnd
 from shared.training.replicas import check_replicas
 
 
@@ -94,20 +98,17 @@ def canonical_gradients(model: Seq2Seq, grads: list) -> dict:
     return share_bias_gradients(gradients, model.config)
 
 
-def _optimizer(optimizer: str, lr: float, adam_epsilon: float | None):
-    if optimizer == "sgd":
-        return keras.optimizers.SGD(learning_rate=lr)
-    # Keras adds epsilon to sqrt(v) BEFORE the bias correction; default 1e-7.
-    epsilon = 1e-7 if adam_epsilon is None else adam_epsilon
-    return keras.optimizers.Adam(learning_rate=lr, epsilon=epsilon)
-
-
 def _reseed_dropout(model: Seq2Seq, seed: int) -> None:
     """Restart the dropout's random stream from ``seed``, on every backend alike."""
     generator = getattr(model.between_layers, "seed_generator", None)  # none when rate is 0
     if generator is None:
         return
     generator.state.assign(ops.cast(ops.convert_to_tensor([seed, 0]), generator.state.dtype))
+
+
+def _check_weights(model: Seq2Seq, steps: int, lr: float) -> None:
+    check_finite_weights(((v.path, ops.convert_to_numpy(v)) for v in model.weights),
+                         steps=steps, lr=lr)
 
 
 def train(
@@ -119,6 +120,10 @@ def train(
     adam_epsilon: float | None = None,
     seed: int = 0,
     verbose: bool = True,
+    clip_norm: float | None = None,
+    first_epoch: int = 0,
+    optimizer_state: OptimizerState | None = None,
+    on_epoch_end: Callable[[EpochEnd], bool | None] | None = None,
     data_parallel: int = 1,
 ) -> dict:
     """Train with teacher forcing on ``batches``, epoch after epoch.
@@ -129,45 +134,73 @@ def train(
         epochs: passes over the batches.
         optimizer: "adam" or "sgd".
         lr: learning rate.
-        adam_epsilon: Adam's epsilon; None keeps Keras's default 1e-7.
-        seed: seeds the dropout between stacked layers.
+        adam_epsilon: Adam's epsilon, added after the bias correction as PyTorch adds
+            it (``keras_impl.optimizer.Adam``); None: 1e-8, PyTorch's default.
+        seed: seeds the dropout between stacked layers (from seed + first_epoch).
         verbose: show the Keras progress bar.
+        clip_norm: scale the gradients to this global norm when theirs is larger
+            (Keras's ``global_clipnorm``); None: no clipping.
+        first_epoch: the epochs a resumed run has done: ``batches`` is asked for epoch
+            first_epoch, first_epoch + 1, ...
+        optimizer_state: the optimizer's state to continue from (from a checkpoint,
+            written by either framework); None: fresh.
+        on_epoch_end: called after each epoch with a ``shared.training.epochs.EpochEnd``,
+            the model's weights in place; training stops when it returns True.
         data_parallel: replicas, each a device training on its slice of every batch
-            (``keras_impl.data_parallel``); 1 trains as one.
+            (``keras_impl.data_parallel``), one epoch at a time with this function's
+            hook, clipping and optimizer state between epochs; 1 trains as one.
 
     Returns:
         history: {"loss": per-step losses, "epoch_loss": per-epoch means, ...}.
     """
-    epochs, optimizer, lr, adam_epsilon, seed = check_training_args(
-        epochs, optimizer, lr, adam_epsilon, seed
-    )
+    run = check_training_args(epochs, optimizer, lr, adam_epsilon, seed, clip_norm=clip_norm,
+                              first_epoch=first_epoch, optimizer_state=optimizer_state,
+                              config=model.config)
     replicas = check_replicas(data_parallel)
-    schedule = training_batches(batches, epochs)
+    schedule = training_batches(batches, run.epochs, run.first_epoch)
     if replicas > 1:
         # Imported here: the backend's distribution API, only for a replicated run.
         from keras_impl.data_parallel import train_replicated
 
-        return train_replicated(model, schedule, replicas, optimizer, lr, adam_epsilon, seed,
-                                verbose)
-    _reseed_dropout(model, seed)
+        return train_replicated(model, schedule, replicas, run, verbose, on_epoch_end)
+    _reseed_dropout(model, (run.seed + run.first_epoch) % 2**32)
+    opt = build_optimizer(model, run.settings)
+    start = 0
+    if run.state is not None:
+        import_state(model, opt, run.state)
+        start = run.state.step
     ids = ((None, None), "int64")                                               # (B, S) or (B, T)
-    step = per_backend.TrainStep(model, _optimizer(optimizer, lr, adam_epsilon), _loss_of,
-                                 signature=[ids, ids, ids])
+    step = per_backend.TrainStep(model, opt, _loss_of, signature=[ids, ids, ids])
     losses: list[float] = []
-    steps = sum(len(epoch_batches) for epoch_batches in schedule)
-    bar = keras.utils.Progbar(steps, verbose=1 if verbose else 0, unit_name="step")
-    for epoch_batches in schedule:
+    done = []  # the epochs run, each a list of batches
+    for epoch, epoch_batches in enumerate(schedule, start=run.first_epoch):
+        # One bar per epoch, as Keras's fit shows: the hook's line comes after a whole bar.
+        bar = keras.utils.Progbar(len(epoch_batches), verbose=1 if verbose else 0,
+                                  unit_name="step")
         for batch in epoch_batches:
             arrays = _arrays(model, batch.src, batch.tgt_in, batch.tgt_out)      # (B, S), (B, T) x2
             losses.append(step(*(ops.convert_to_tensor(a) for a in arrays)))
             check_finite_loss(losses[-1], step=len(losses), lr=lr)
             bar.add(1, values=[("loss", losses[-1])])
+        done.append(epoch_batches)
+        if on_epoch_end is not None:
+            step.finish()  # JAX trains on values outside the model: put them in
+            _check_weights(model, len(losses), lr)  # before the hook evaluates or saves them
+            taken = start + len(losses)
+            end = EpochEnd(epoch, epoch_means(losses, done)[-1],
+                           tuple(losses[-len(epoch_batches):]), taken,
+                           lambda taken=taken: export_state(model, opt, run.settings, taken))
+            if on_epoch_end(end):
+                break
     step.finish()
+    _check_weights(model, len(losses), lr)  # the last update is seen by no loss
     return {
         "backend": "keras",
-        "optimizer": optimizer,
-        "lr": lr,
-        "epochs": epochs,
+        "optimizer": run.settings.name,
+        "lr": run.settings.lr,
+        "epochs": run.epochs,
+        "first_epoch": run.first_epoch,
+        "epochs_run": len(done),
         "loss": losses,
-        "epoch_loss": epoch_means(losses, schedule),
+        "epoch_loss": epoch_means(losses, done),
     }

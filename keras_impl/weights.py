@@ -108,6 +108,32 @@ def export_weights(model) -> dict[str, np.ndarray]:
     return to_canonical(model)
 
 
+def from_canonical(model, arrays: dict[str, np.ndarray], write=None) -> None:
+    """``write(variable, value)`` for every variable, from arrays in the canonical layout.
+
+    The inverse of ``to_canonical``: ``write`` puts each variable's share somewhere,
+    the variable itself for weights (the default, ``variable.assign``), the
+    optimizer's slot of that variable for an optimizer state (``keras_impl.optimizer``).
+    Every array is checked before anything is written.
+
+    Raises:
+        ValueError: naming the missing, unexpected, wrong-shape or non-finite tensor.
+    """
+    arrays = check_weights(arrays, model.config)
+    write = write or (lambda variable, value: variable.assign(value))
+    cell = model.config.cell
+    write(model.encoder_embedding.embeddings, arrays["encoder.embedding"])
+    for prefix, rnn_cell in _rnn_parts(model):
+        keras_layout = FROM_TORCH[cell](*join_gates(arrays, prefix, cell))
+        for variable, array in zip(_rnn_params(rnn_cell), keras_layout, strict=True):
+            write(variable, array)
+    write(model.decoder_embedding.embeddings, arrays["decoder.embedding"])
+    for name, variable, transposed in _attention_parts(model):
+        write(variable, arrays[name].T if transposed else arrays[name])
+    write(model.decoder_output.kernel, arrays["decoder.output.W"].T)
+    write(model.decoder_output.bias, arrays["decoder.output.b"])
+
+
 def import_weights(model, weights: dict[str, np.ndarray]) -> None:
     """Load canonical weights, strictly: every name present, no extra name, every shape right.
 
@@ -117,15 +143,4 @@ def import_weights(model, weights: dict[str, np.ndarray]) -> None:
     Raises:
         ValueError: naming the missing, unexpected, wrong-shape or non-finite tensor.
     """
-    weights = check_weights(weights, model.config)
-    cell = model.config.cell
-    model.encoder_embedding.embeddings.assign(weights["encoder.embedding"])
-    for prefix, rnn_cell in _rnn_parts(model):
-        keras_layout = FROM_TORCH[cell](*join_gates(weights, prefix, cell))
-        for variable, array in zip(_rnn_params(rnn_cell), keras_layout, strict=True):
-            variable.assign(array)
-    model.decoder_embedding.embeddings.assign(weights["decoder.embedding"])
-    for name, variable, transposed in _attention_parts(model):
-        variable.assign(weights[name].T if transposed else weights[name])
-    model.decoder_output.kernel.assign(weights["decoder.output.W"].T)
-    model.decoder_output.bias.assign(weights["decoder.output.b"])
+    from_canonical(model, weights)

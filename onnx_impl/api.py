@@ -33,10 +33,11 @@ from onnx_impl.model import Seq2Seq
 from shared import Seq2SeqConfig
 from shared.core.checks import check_seed
 from shared.core.inputs import check_source
+from shared.core.tokens import BOS
 from shared.decoding import inference
 from shared.decoding.memory import Memory, check_decoder_inputs
 from shared.layout import random_weights
-from shared.onnx.export import build_models, read_models, stored_checksum
+from shared.onnx.export import OnnxModelError, build_models, read_models, stored_checksum
 from shared.onnx.graph import canonical_weights
 
 
@@ -77,7 +78,10 @@ def load_model(path: str | os.PathLike) -> Seq2Seq:
 
     A checkpoint is read by ``shared.checkpoint.load_checkpoint`` and exported in
     memory; a folder's two models are run only after ``shared.onnx.export.read_models``
-    has checked them (ours, unchanged, no custom operators, no external data).
+    has checked them (ours, unchanged, no custom operators, no external data), and
+    then once on a one-token question (``_smoke``): a graph that was edited and
+    resealed, which ONNX Runtime refuses or runs to the wrong shapes, is refused
+    here, in one line, rather than at the first question.
 
     Raises:
         CheckpointError: a bad checkpoint file.
@@ -85,13 +89,37 @@ def load_model(path: str | os.PathLike) -> Seq2Seq:
     """
     if Path(path).is_dir():
         config, models, checksum = read_models(path)
-        return Seq2Seq(config, models, checksum)
+        try:
+            model = Seq2Seq(config, models, checksum)
+            _smoke(model)
+        except Exception as error:  # ONNX Runtime's own exceptions, whatever their class
+            detail = (str(error).strip().splitlines() or [""])[0][:300]
+            raise OnnxModelError(
+                f"onnx folder {path}: ONNX Runtime cannot run its models "
+                f"({type(error).__name__}: {detail}); export the checkpoint again") from None
+        return model
     from shared.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(path)
     checksum = stored_checksum(path)
     models = _serialized(checkpoint.weights, checkpoint.config, checksum)
     return Seq2Seq(checkpoint.config, models, checksum)
+
+
+def _smoke(model: Seq2Seq) -> None:
+    """One encoder run and one decoder step on a one-token question; ValueError unless the
+    shapes are the config's and the logits finite."""
+    cfg = model.config
+    state, memory = model.encode(np.array([[cfg.src_vocab_size - 1]], np.int64), True)
+    expected = (cfg.num_layers, 1, cfg.decoder_hidden_size)
+    if [part.shape for part in state] != [expected] * len(cfg.state_names):
+        raise ValueError(f"the encoder hands off {[part.shape for part in state]}; the config "
+                         f"says {expected} per state")
+    logits, _ = model.decode(np.array([[BOS]], np.int64), state, memory)
+    if logits.shape != (1, 1, cfg.tgt_vocab_size) or not np.all(np.isfinite(logits)):
+        raise ValueError(f"the decoder gives logits of shape {logits.shape} (finite: "
+                         f"{bool(np.all(np.isfinite(logits)))}); the config says "
+                         f"(1, 1, {cfg.tgt_vocab_size})")
 
 
 def encode(model: Seq2Seq, src, return_memory: bool = False):

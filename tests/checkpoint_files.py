@@ -13,10 +13,25 @@ import struct
 
 import numpy as np
 
+from shared.checkpoint import OptimizerState, TrainingState, optimizer_settings
 from shared.checkpoint.format import digest
+from shared.checkpoint.training_state import frozen_weights
 from shared.core.config import Seq2SeqConfig
 from shared.layout import random_weights
 from shared.text.tokenizer import Tokenizer
+
+
+def small_checkpoint(path) -> tuple:
+    """A real small checkpoint at ``path`` (the reverse task's vocabularies, E = 3, H = 4,
+    random weights); returns (config, src_tok, tgt_tok)."""
+    from shared.checkpoint import save_checkpoint
+    from shared.text.data import build_tokenizers
+    from shared.text.tasks import load_task
+
+    src_tok, tgt_tok = build_tokenizers(load_task("reverse", 16, seed=0))
+    config = Seq2SeqConfig(len(src_tok), len(tgt_tok), embedding_dim=3, hidden_size=4)
+    save_checkpoint(path, random_weights(config, seed=1), config, src_tok, tgt_tok)
+    return config, src_tok, tgt_tok
 
 
 def make_parts(num_layers=2, bidirectional=True, seed=3, cell="lstm", extra_word="",
@@ -41,6 +56,21 @@ def make_parts(num_layers=2, bidirectional=True, seed=3, cell="lstm", extra_word
         attention=attention,
     )
     return random_weights(config, seed=seed), config, src, tgt
+
+
+def adam_state(config: Seq2SeqConfig, seed=4, epochs_done=3, step=17) -> TrainingState:
+    """A training state of Adam with random slots: m of either sign, v >= 0, and zeros where
+    neither engine trains (an LSTM's b_hh)."""
+    rng = np.random.default_rng(seed)
+    slots = {"m": random_weights(config, seed=seed), "v": {}}
+    for name, value in slots["m"].items():
+        slots["v"][name] = (rng.random(value.shape) * 1e-3).astype(np.float32)
+    for name in frozen_weights(config):
+        slots["m"][name][...] = 0
+        slots["v"][name][...] = 0
+    settings = optimizer_settings("adam", lr=0.01, clip_norm=1.5)
+    return TrainingState(epochs_done, seed=7, batch_size=16,
+                         optimizer=OptimizerState(settings, step, slots))
 
 
 def split(raw: bytes) -> tuple[bytes, bytes]:

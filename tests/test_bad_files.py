@@ -18,16 +18,11 @@ import pytest
 
 from shared import (
     CheckpointError,
-    Seq2SeqConfig,
     Tokenizer,
     load_checkpoint,
-    load_task,
     read_pairs,
-    save_checkpoint,
 )
-from shared.layout import random_weights
-from shared.text.data import build_tokenizers
-from tests.checkpoint_files import join, reseal, split
+from tests.checkpoint_files import join, reseal, small_checkpoint, split
 from tests.refusal import checkpoint_refusal, cli_refusal
 
 # ---- files: tokenizers, pair files, checkpoints ----
@@ -41,11 +36,8 @@ def _written(path, data: bytes):
 def files(tmp_path_factory):
     """A real small checkpoint and, next to it, each way such a file goes bad."""
     folder = tmp_path_factory.mktemp("files")
-    pairs = load_task("reverse", 16, seed=0)
-    src_tok, tgt_tok = build_tokenizers(pairs)
-    config = Seq2SeqConfig(len(src_tok), len(tgt_tok), embedding_dim=3, hidden_size=4)
     good = folder / "model.safetensors"
-    save_checkpoint(good, random_weights(config, seed=1), config, src_tok, tgt_tok)
+    _, src_tok, _ = small_checkpoint(good)
     raw = good.read_bytes()
     flipped = bytearray(raw)
     flipped[-3] ^= 0x01                                                     # one bit of one weight
@@ -65,7 +57,7 @@ def files(tmp_path_factory):
         "pickle": _written(folder / "pickle.safetensors", pickle.dumps({"weights": [1.0]})),
         "torch-zip": archive,
         "future": _written(folder / "future.safetensors",
-                           raw.replace(version, b'"version":"2"')),
+                           raw.replace(version, b'"version":"3"')),
         "empty": _written(folder / "empty.safetensors", b""),
         "missing": folder / "missing.safetensors",
         "deep-header": _written(folder / "deep.safetensors",
@@ -85,7 +77,7 @@ CHECKPOINT_REFUSALS = {
     "truncated": "is truncated",
     "pickle": "seq2seq-rosetta never unpickles",
     "torch-zip": "seq2seq-rosetta never unpickles",
-    "future": "checkpoint format version 2 is newer than this seq2seq-rosetta reads (1); upgrade",
+    "future": "checkpoint format version 3 is newer than this seq2seq-rosetta reads (2); upgrade",
     "empty": "is empty (0 bytes)",
     "missing": "no such file",
     "deep-header": "header nests JSON deeper than 64 levels",

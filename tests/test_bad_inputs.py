@@ -365,6 +365,11 @@ BAD_TRAINING = {
     "data_parallel-over-rows": ({"data_parallel": 3},
                                 "data_parallel 3 is more replicas than a global batch has rows "
                                 "(the largest batch has 2)"),
+    "clip_norm-zero": ({"clip_norm": 0.0}, "clip_norm must be a positive finite number; got 0.0"),
+    "first_epoch-negative": ({"first_epoch": -1},
+                             "first_epoch must be an integer in [0, 9007199254740992]; got -1"),
+    "optimizer_state-not-a-state": ({"optimizer_state": {"m": {}}},
+                                    "optimizer_state must be an OptimizerState; got dict"),
 }
 
 

@@ -19,7 +19,7 @@ from shared.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from shared.checkpoint.format import FORMAT, VERSION
+from shared.checkpoint.format import FORMAT, VERSION, WEIGHTS_ONLY_VERSION
 from shared.layout import canonical_shapes, random_weights
 from shared.text.tokenizer import Tokenizer
 from tests.checkpoint_files import (
@@ -290,10 +290,10 @@ def test_load_refuses_a_bad_file_and_says_why(saved, name):
 
 
 def test_a_newer_version_asks_for_an_upgrade(saved):
-    edit_metadata(saved, version="2")
+    edit_metadata(saved, version=str(VERSION + 1))
     assert checkpoint_refusal(saved) == (
-        f"checkpoint {saved}: checkpoint format version 2 is newer than this seq2seq-rosetta"
-        " reads (1); upgrade"
+        f"checkpoint {saved}: checkpoint format version {VERSION + 1} is newer than this"
+        f" seq2seq-rosetta reads ({VERSION}); upgrade"
     )
 
 
@@ -410,4 +410,5 @@ def test_an_interrupted_save_keeps_the_old_file(saved, parts, monkeypatch):
 
 def test_format_constants_match_the_file(saved):
     metadata = read_header(saved)[0]["__metadata__"]
-    assert (metadata["format"], metadata["version"]) == (FORMAT, str(VERSION))
+    # A checkpoint of weights only is still version 1 (version 2 adds a training state).
+    assert (metadata["format"], metadata["version"]) == (FORMAT, str(WEIGHTS_ONLY_VERSION))

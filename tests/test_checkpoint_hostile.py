@@ -20,10 +20,12 @@ import safetensors
 
 from shared.checkpoint import load_checkpoint, save_checkpoint
 from shared.checkpoint.format import MAX_HEADER_BYTES, MAX_LAYERS, MAX_TENSORS
+from shared.checkpoint.training_state import SLOTS
 from shared.core.config import ATTENTIONS, CELLS, Seq2SeqConfig
 from shared.files.safe import MAX_DEPTH
 from shared.layout import canonical_shapes, random_weights
 from tests.checkpoint_files import (
+    adam_state,
     edit_config,
     edit_metadata,
     join,
@@ -225,20 +227,25 @@ def test_save_refuses_what_load_would_refuse(tmp_path):
 
 
 def test_the_largest_checkpoint_save_writes_loads_back(tmp_path):
-    """MAX_LAYERS bidirectional LSTM layers with Bahdanau attention: the most tensors the
-    caps let through, saved and loaded back bit for bit."""
+    """MAX_LAYERS bidirectional LSTM layers with Bahdanau attention and Adam's two slots: the
+    most tensors the caps let through, saved and loaded back bit for bit."""
     _, _, src, tgt = make_parts(num_layers=1, bidirectional=False)
     config = Seq2SeqConfig(len(src), len(tgt), 1, 1, num_layers=MAX_LAYERS, bidirectional=True,
                            attention="bahdanau")
     weights = random_weights(config, seed=5)
-    assert len(weights) == len(canonical_shapes(config)) == MAX_TENSORS
+    training = adam_state(config)
+    assert len(weights) * (1 + len(training.optimizer.slots)) == MAX_TENSORS
     path = tmp_path / "deep.safetensors"
-    save_checkpoint(path, weights, config, src, tgt)
+    save_checkpoint(path, weights, config, src, tgt, training=training)
     assert_loads_the_same(path, weights)
+    loaded = load_checkpoint(path).training.optimizer.slots
+    for slot, arrays in training.optimizer.slots.items():
+        assert all(loaded[slot][k].tobytes() == arrays[k].tobytes() for k in arrays), slot
 
 
 def test_max_tensors_is_the_most_tensors_of_any_config_save_accepts():
-    """Counted over every cell, attention and direction, not only the config format.py picks."""
+    """Counted over every cell, attention and direction, not only the config format.py picks,
+    each weight with the slots of the optimizer that keeps the most."""
     counts = {
         (cell, attention, bidirectional): len(canonical_shapes(Seq2SeqConfig(
             4, 4, 1, 1, num_layers=MAX_LAYERS, bidirectional=bidirectional, cell=cell,
@@ -246,7 +253,8 @@ def test_max_tensors_is_the_most_tensors_of_any_config_save_accepts():
         for cell in CELLS for attention in ATTENTIONS for bidirectional in (False, True)
     }
     largest = max(counts, key=counts.get)
-    assert counts[largest] == MAX_TENSORS, f"{largest} has {counts[largest]} tensors"
+    slots = max(len(kept) for kept in SLOTS.values())
+    assert counts[largest] * (1 + slots) == MAX_TENSORS, f"{largest} has {counts[largest]} weights"
 
 
 @pytest.mark.parametrize("extra", [0, 1], ids=["at the limit", "one over"])

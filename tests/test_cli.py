@@ -45,7 +45,9 @@ def trained(tmp_path_factory):
 def test_train_writes_checkpoint_and_history(trained):
     for backend, out in trained.items():
         history = json.loads((out / "history.json").read_text())
-        assert history["backend"] == backend and len(history["loss"]) == 2 * 3
+        assert history["backend"] == backend and len(history["step_loss"]) == 2 * 3
+        assert history["epoch"] == [1, 2] and len(history["loss"]) == 2
+        assert history["val_loss"] == []  # 10% of 96 pairs is less than a batch: none held out
         checkpoint = load_checkpoint(out / "model.safetensors")
         assert checkpoint.config.hidden_size == 12
 

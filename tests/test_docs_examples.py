@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from shared.checkpoint import load_checkpoint
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 EXAMPLES = sorted((DOCS / "examples").glob("*.py"))
@@ -91,3 +93,15 @@ def test_readme_quickstart_runs_on_either_backend(backend, tmp_path):
     script.write_text(code.replace("keras_impl as backend", f"{backend} as backend"))
     namespace = runpy.run_path(str(script))
     assert namespace["h"].shape == (2, 2, 32) and namespace["tokens"].shape == (2, 10)
+
+
+def test_training_page_python_runs(tmp_path, monkeypatch, capsys):
+    """docs/training.md's Python block: a run moved from PyTorch to Keras, scored."""
+    page = (DOCS / "training.md").read_text(encoding="utf-8")
+    (code,) = re.findall(r"```python\n(.*?)```", page, flags=re.DOTALL)
+    monkeypatch.chdir(tmp_path)  # it writes run.safetensors
+    script = tmp_path / "training_page.py"
+    script.write_text(code, encoding="utf-8")
+    runpy.run_path(str(script), run_name="__main__")
+    assert capsys.readouterr().out.startswith("held-out loss ")
+    assert load_checkpoint(tmp_path / "run.safetensors").training.optimizer.step == 2 * 4

@@ -95,7 +95,7 @@ BAD = {
     "truncated .safetensors": (lambda f, t: truncated(f, t, "model.safetensors"),
                                "is not a readable safetensors file"),
     "truncated .onnx": (lambda f, t: truncated(f, t, "model.onnx"),
-                        "is not a readable ONNX model"),
+                        "is not an ONNX model"),
     "empty": (lambda f, t: written(t / "empty.pt", b""), "is empty"),
     "garbage": (lambda f, t: written(t / "g.bin", b"not a model at all"),
                 "is not a model file port reads"),

@@ -12,7 +12,13 @@ weights back into ``model`` when they finish.  Each rank:
         takes its slice                        (shared.training.replicas.split_batch)
         sums the cross-entropy over its real tokens, all-reduces [sum, count] with the others,
         backward of sum / G * N                (DDP averages gradients over the N ranks)
+        clips the gradients, if asked          (after the all-reduce: every rank clips the
+                                                same global gradient by its global norm)
         steps its optimizer                    (all ranks hold the same gradients: the same step)
+
+``train`` calls it one epoch at a time (``shared.training.replicas.train_epoch_by_epoch``):
+each epoch's ranks start from the weights and the optimizer's state (canonical) the last
+epoch ended with, and rank 0 sends both back, so the caller's hook runs between epochs.
 
 The ranks talk through gloo on a CPU and NCCL where CUDA is present (one GPU per
 rank).  Under an outside ``torchrun`` (``RANK`` and ``WORLD_SIZE`` in the
@@ -35,6 +41,7 @@ import contextlib
 import logging
 import os
 import socket
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -46,9 +53,11 @@ from tqdm.auto import tqdm
 from shared.text.data import Batch
 from shared.training.checks import (
     TrainingDivergedError,
+    TrainingRun,
     check_finite_loss,
     epoch_means,
 )
+from shared.training.epochs import EpochEnd
 from shared.training.replicas import (
     ENGINES,
     Job,
@@ -59,10 +68,13 @@ from shared.training.replicas import (
     outside_torchrun,
     replicated_history,
     split_batch,
+    train_epoch_by_epoch,
+    train_job,
 )
 from torch_impl.api import build_model
 from torch_impl.model import Seq2Seq
-from torch_impl.train import _optimizer, canonical_gradients, masked_cross_entropy_sum
+from torch_impl.optimizer import build_optimizer, clip_gradients, export_state, import_state
+from torch_impl.train import canonical_gradients, masked_cross_entropy_sum
 from torch_impl.weights import export_weights, import_weights
 
 ENGINE = ENGINES["torch"]
@@ -83,32 +95,51 @@ def is_writer() -> bool:
 
 
 def train_replicated(model: Seq2Seq, schedule: list[list[Batch]], replicas: int,
-                     optimizer: str, lr: float, adam_epsilon: float | None, seed: int,
-                     verbose: bool) -> dict:
+                     run: TrainingRun, verbose: bool,
+                     on_epoch_end: Callable[[EpochEnd], bool | None] | None = None) -> dict:
     """Train ``model`` on ``replicas`` ranks, each its slice of every global batch; see the module.
 
-    The arguments are ``train``'s, already checked; ``schedule`` holds each epoch's batches.
+    The arguments are ``train``'s, already checked (``run``); ``schedule`` holds each
+    epoch's batches.  The ranks start once per epoch, from the weights and the optimizer
+    state the last epoch ended with; ``on_epoch_end`` runs here between two epochs.
 
     Returns:
         history: ``train``'s, with ``"data_parallel"`` and ``"engine"``.
 
     Raises:
         ValueError: more replicas than the largest batch has rows or than can start here.
-        ReplicaFailedError: a rank failed; ``model`` keeps its weights.
+        ReplicaFailedError: a rank failed; ``model`` keeps the last finished epoch's weights.
     """
-    job = Job("train", model.config, export_weights(model), schedule, optimizer, lr,
-              adam_epsilon, seed, verbose)
-    result = run_jobs([job], replicas)[0]
-    import_weights(model, result["weights"])
+
+    def train_epoch(epoch: int, epoch_batches: list[Batch], state):
+        job = train_job(model.config, export_weights(model), epoch_batches, run, epoch, state,
+                        verbose)
+        result = run_jobs([job], replicas)[0]
+        import_weights(model, result["weights"])
+        model.eval()  # dropout off while the hook evaluates, as train leaves it
+        return result["history"]["loss"], result["optimizer_state"]
+
+    losses, done = train_epoch_by_epoch(train_epoch, schedule, run, on_epoch_end)
     model.eval()
-    return result["history"]
+    history = {
+        "backend": "torch",
+        "optimizer": run.settings.name,
+        "lr": run.settings.lr,
+        "epochs": run.epochs,
+        "first_epoch": run.first_epoch,
+        "epochs_run": len(done),
+        "loss": losses,
+        "epoch_loss": epoch_means(losses, done),
+    }
+    return replicated_history(history, replicas, ENGINE)
 
 
 def run_jobs(jobs: list[Job], replicas: int) -> list[dict]:
     """Each job's result from one start of ``replicas`` ranks (or, under torchrun, this rank's).
 
     Returns:
-        One dict per job: a "train" job's ``{"weights", "history"}``, a "gradients"
+        One dict per job: a "train" job's ``{"weights", "history", "optimizer_state"}``
+        (the state exported after its last step), a "gradients"
         job's ``{"loss", "gradients"}`` (all-reduced, canonical names).
     """
     jobs = [job.checked() for job in jobs]
@@ -202,12 +233,16 @@ def _rank_jobs(rank: int, world: int, jobs: list[Job], init: str) -> list[dict]:
     local = int(os.environ.get("LOCAL_RANK", rank))
     here = _Here(rank, world, torch.device("cuda", local) if cuda else torch.device("cpu"))
     torch.set_num_threads(1)  # one core per replica
-    dist.init_process_group("nccl" if cuda else "gloo", init_method=init, rank=rank,
-                            world_size=world)
+    # Under an outside torchrun this process stays in the group from one epoch's call to the
+    # next (torchrun's rendezvous is made once); the ranks started here end with their call.
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo", init_method=init, rank=rank,
+                                world_size=world)
     try:
         return [_run_job(job, here) for job in jobs]
     finally:
-        dist.destroy_process_group()
+        if not outside_torchrun():
+            dist.destroy_process_group()
 
 
 def _run_job(job: Job, here: _Here) -> dict:
@@ -240,7 +275,10 @@ def _replica_loss(replicated: DistributedDataParallel, batch: Batch, here: _Here
 
 def _train(model: Seq2Seq, replicated: DistributedDataParallel, job: Job, here: _Here) -> dict:
     torch.manual_seed(job.seed + here.rank)  # dropout: each replica its own masks
-    opt = _optimizer(model, job.optimizer, job.lr, job.adam_epsilon)
+    settings = job.settings
+    opt = build_optimizer(model, settings)
+    if job.optimizer_state is not None:
+        import_state(model, opt, job.optimizer_state)
     model.train()
     losses: list[float] = []
     steps = sum(len(epoch_batches) for epoch_batches in job.schedule)
@@ -251,6 +289,9 @@ def _train(model: Seq2Seq, replicated: DistributedDataParallel, job: Job, here: 
                 opt.zero_grad(set_to_none=True)
                 loss, logged = _replica_loss(replicated, batch, here, job.loss_rule)
                 loss.backward()                       # DDP all-reduces the gradients here
+                # Every rank holds the global gradient now: clipping it by its global norm
+                # is one process's clipping, the same on every rank.
+                clip_gradients(model, settings)
                 opt.step()
                 losses.append(logged)
                 check_finite_loss(losses[-1], step=len(losses), lr=job.lr)
@@ -259,14 +300,18 @@ def _train(model: Seq2Seq, replicated: DistributedDataParallel, job: Job, here: 
     model.eval()
     history = {
         "backend": "torch",
-        "optimizer": job.optimizer,
-        "lr": job.lr,
+        "optimizer": settings.name,
+        "lr": settings.lr,
         "epochs": len(job.schedule),
         "loss": losses,
         "epoch_loss": epoch_means(losses, job.schedule),
     }
-    weights = export_weights(model.cpu()) if here.rank == 0 else None
-    return {"weights": weights, "history": replicated_history(history, here.world, ENGINE)}
+    # Every rank holds the same weights and state; each returns them (under an outside
+    # torchrun each rank's caller goes on with its own), and only rank 0's travel back.
+    model.cpu()
+    state = export_state(model, opt, settings, job.first_step + len(losses))
+    return {"weights": export_weights(model), "optimizer_state": state,
+            "history": replicated_history(history, here.world, ENGINE)}
 
 
 def _gradients(model: Seq2Seq, replicated: DistributedDataParallel, batch: Batch,

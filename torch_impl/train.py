@@ -17,16 +17,20 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from shared import PAD, Batch
+from shared.checkpoint.training_state import OptimizerState
 from shared.training.checks import (
     check_finite_loss,
+    check_finite_weights,
     check_training_args,
     check_training_batch,
     epoch_means,
     share_bias_gradients,
     training_batches,
 )
+from shared.training.epochs import EpochEnd
 from shared.training.replicas import check_replicas
 from torch_impl.model import Seq2Seq
+from torch_impl.optimizer import build_optimizer, clip_gradients, export_state, import_state
 from torch_impl.weights import to_canonical
 
 
@@ -106,16 +110,9 @@ def canonical_gradients(model: Seq2Seq) -> dict:
     return share_bias_gradients(gradients, model.config)
 
 
-def _trainable(model: Seq2Seq) -> list[torch.nn.Parameter]:
-    return [p for p in model.parameters() if p.requires_grad]
-
-
-def _optimizer(model: Seq2Seq, optimizer: str, lr: float, adam_epsilon: float | None):
-    if optimizer == "sgd":
-        return torch.optim.SGD(_trainable(model), lr=lr)
-    # PyTorch adds epsilon to sqrt(v_hat), after the bias correction; default 1e-8.
-    epsilon = 1e-8 if adam_epsilon is None else adam_epsilon
-    return torch.optim.Adam(_trainable(model), lr=lr, eps=epsilon)
+def _check_weights(model: Seq2Seq, steps: int, lr: float) -> None:
+    check_finite_weights(((name, p.detach().numpy()) for name, p in model.named_parameters()),
+                         steps=steps, lr=lr)
 
 
 def train(
@@ -127,6 +124,10 @@ def train(
     adam_epsilon: float | None = None,
     seed: int = 0,
     verbose: bool = True,
+    clip_norm: float | None = None,
+    first_epoch: int = 0,
+    optimizer_state: OptimizerState | None = None,
+    on_epoch_end: Callable[[EpochEnd], bool | None] | None = None,
     data_parallel: int = 1,
 ) -> dict:
     """Train with teacher forcing on ``batches``, epoch after epoch.
@@ -137,50 +138,81 @@ def train(
         epochs: passes over the batches.
         optimizer: "adam" or "sgd".
         lr: learning rate.
-        adam_epsilon: Adam's epsilon; None keeps PyTorch's default 1e-8.
-        seed: seeds torch for dropout.
+        adam_epsilon: Adam's epsilon, added after the bias correction
+            (``torch.optim.Adam``); None: 1e-8, PyTorch's default.
+        seed: seeds torch for dropout (from seed + first_epoch).
         verbose: show a progress bar.
+        clip_norm: scale the gradients to this global norm when theirs is larger
+            (``clip_grad_norm_``); None: no clipping.
+        first_epoch: the epochs a resumed run has done: ``batches`` is asked for epoch
+            first_epoch, first_epoch + 1, ...
+        optimizer_state: the optimizer's state to continue from (from a checkpoint,
+            written by either framework); None: fresh.
+        on_epoch_end: called after each epoch with a ``shared.training.epochs.EpochEnd``,
+            the model's weights in place; training stops when it returns True.
         data_parallel: replicas, each a process training on its slice of every batch
-            (``torch_impl.data_parallel``); 1 trains here.
+            (``torch_impl.data_parallel``), one epoch at a time with this function's
+            hook, clipping and optimizer state between epochs; 1 trains here.
 
     Returns:
         history: {"loss": per-step losses, "epoch_loss": per-epoch means, ...}.
     """
-    epochs, optimizer, lr, adam_epsilon, seed = check_training_args(
-        epochs, optimizer, lr, adam_epsilon, seed
-    )
+    run = check_training_args(epochs, optimizer, lr, adam_epsilon, seed, clip_norm=clip_norm,
+                              first_epoch=first_epoch, optimizer_state=optimizer_state,
+                              config=model.config)
     replicas = check_replicas(data_parallel)
-    schedule = training_batches(batches, epochs)
+    schedule = training_batches(batches, run.epochs, run.first_epoch)
     if replicas > 1:
         # Imported here: torch.distributed, and what DDP imports, only for a replicated run.
         from torch_impl.data_parallel import train_replicated
 
-        return train_replicated(model, schedule, replicas, optimizer, lr, adam_epsilon, seed,
-                                verbose)
-    torch.manual_seed(seed)
-    opt = _optimizer(model, optimizer, lr, adam_epsilon)
+        return train_replicated(model, schedule, replicas, run, verbose, on_epoch_end)
+    torch.manual_seed((run.seed + run.first_epoch) % 2**32)
+    opt = build_optimizer(model, run.settings)
+    start = 0
+    if run.state is not None:
+        import_state(model, opt, run.state)
+        start = run.state.step
     model.train()
     losses: list[float] = []
-    steps = sum(len(epoch_batches) for epoch_batches in schedule)
-    # A with-block ends the bar's line even when a step raises, so an error starts a line.
-    with tqdm(total=steps, disable=not verbose, desc="torch", unit="step") as bar:
-        for epoch_batches in schedule:
+    done = []  # the epochs run, each a list of batches
+    for epoch, epoch_batches in enumerate(schedule, start=run.first_epoch):
+        # A with-block ends the bar's line even when a step raises, so an error starts a
+        # line; one bar per epoch, so the hook's line comes after a whole bar.
+        with tqdm(total=len(epoch_batches), disable=not verbose, desc=f"torch {epoch + 1}",
+                  unit="step") as bar:
             for batch in epoch_batches:
                 src, tgt_in, tgt_out = _tensors(model, batch.src, batch.tgt_in, batch.tgt_out)
                 opt.zero_grad(set_to_none=True)
                 loss = masked_cross_entropy(model(src, tgt_in), tgt_out)   # scalar
                 loss.backward()
+                clip_gradients(model, run.settings)
                 opt.step()
                 losses.append(loss.item())
                 check_finite_loss(losses[-1], step=len(losses), lr=lr)
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        done.append(epoch_batches)
+        if on_epoch_end is not None:
+            _check_weights(model, len(losses), lr)  # before the hook evaluates or saves them
+            model.eval()  # dropout off while the hook evaluates
+            taken = start + len(losses)
+            end = EpochEnd(epoch, epoch_means(losses, done)[-1],
+                           tuple(losses[-len(epoch_batches):]), taken,
+                           lambda taken=taken: export_state(model, opt, run.settings, taken))
+            stop = on_epoch_end(end)
+            model.train()
+            if stop:
+                break
+    _check_weights(model, len(losses), lr)  # the last update is seen by no loss
     model.eval()
     return {
         "backend": "torch",
-        "optimizer": optimizer,
-        "lr": lr,
-        "epochs": epochs,
+        "optimizer": run.settings.name,
+        "lr": run.settings.lr,
+        "epochs": run.epochs,
+        "first_epoch": run.first_epoch,
+        "epochs_run": len(done),
         "loss": losses,
-        "epoch_loss": epoch_means(losses, schedule),
+        "epoch_loss": epoch_means(losses, done),
     }

@@ -78,6 +78,34 @@ def export_weights(model) -> dict[str, np.ndarray]:
     return to_canonical(model)
 
 
+def from_canonical(model, arrays: dict[str, np.ndarray], write=None) -> None:
+    """``write(parameter, value)`` for every parameter, from arrays in the canonical layout.
+
+    The inverse of ``to_canonical``: ``write`` puts each parameter's share somewhere,
+    the parameter itself for weights (the default, ``param.copy_``), the optimizer's
+    state of that parameter for an optimizer state (``torch_impl.optimizer``).  The
+    values come as CPU tensors shaped like the parameter.  Every array is checked
+    before anything is written.
+
+    Raises:
+        ValueError: naming the missing, unexpected, wrong-shape or non-finite tensor.
+    """
+    arrays = check_weights(arrays, model.config)
+    write = write or (lambda param, value: param.copy_(value))
+    cell = model.config.cell
+    with torch.no_grad():
+        write(model.encoder_embedding.weight, torch.from_numpy(arrays["encoder.embedding"]))
+        for prefix, rnn, suffix in _rnn_parts(model):
+            stacked = join_gates(arrays, prefix, cell)
+            for param, array in zip(_rnn_params(rnn, suffix), stacked, strict=True):
+                write(param, torch.from_numpy(array))
+        write(model.decoder_embedding.weight, torch.from_numpy(arrays["decoder.embedding"]))
+        for name, param in _attention_parts(model):
+            write(param, torch.from_numpy(arrays[name]).view(param.shape))  # v_a: (H,) -> (1, H)
+        write(model.decoder_output.weight, torch.from_numpy(arrays["decoder.output.W"]))
+        write(model.decoder_output.bias, torch.from_numpy(arrays["decoder.output.b"]))
+
+
 def import_weights(model, weights: dict[str, np.ndarray]) -> None:
     """Load canonical weights, strictly: every name present, no extra name, every shape right.
 
@@ -87,16 +115,4 @@ def import_weights(model, weights: dict[str, np.ndarray]) -> None:
     Raises:
         ValueError: naming the missing, unexpected, wrong-shape or non-finite tensor.
     """
-    weights = check_weights(weights, model.config)
-    cell = model.config.cell
-    with torch.no_grad():
-        model.encoder_embedding.weight.copy_(torch.from_numpy(weights["encoder.embedding"]))
-        for prefix, rnn, suffix in _rnn_parts(model):
-            arrays = join_gates(weights, prefix, cell)
-            for param, array in zip(_rnn_params(rnn, suffix), arrays, strict=True):
-                param.copy_(torch.from_numpy(array))
-        model.decoder_embedding.weight.copy_(torch.from_numpy(weights["decoder.embedding"]))
-        for name, param in _attention_parts(model):
-            param.copy_(torch.from_numpy(weights[name]).view(param.shape))  # v_a: (H,) -> (1, H)
-        model.decoder_output.weight.copy_(torch.from_numpy(weights["decoder.output.W"]))
-        model.decoder_output.bias.copy_(torch.from_numpy(weights["decoder.output.b"]))
+    from_canonical(model, weights)

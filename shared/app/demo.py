@@ -29,6 +29,7 @@ from shared.checkpoint import load_checkpoint, save_checkpoint
 from shared.core.config import Seq2SeqConfig
 from shared.core.runtime import seed_everything
 from shared.core.tokens import PAD
+from shared.files.atomic import write_atomically, write_atomically_by
 from shared.ladder import engine_name, engine_outputs, parity_report, run_reference
 from shared.text.data import batches, build_tokenizers, encode_questions, make_batch
 from shared.text.tasks import load_task
@@ -165,7 +166,7 @@ def _demo(keras_impl, torch_impl, out: Path, settings: dict, task: str, seed: in
         rows = [tgt_tok.tokens[i] for i in tgt_in[0, 1:steps]] + ["EOS"]
         if _plot_attention(out / "attention.png", weights, rows, cols, config.attention):
             written.append(out / "attention.png")
-    (out / "report.json").write_text(json.dumps(report_json, indent=2))
+    write_atomically(out / "report.json", json.dumps(report_json, indent=2).encode())
     if _plot(out / "loss.png", histories, task, config.cell):
         written.insert(1, out / "loss.png")
     _say(f"\nwrote {', '.join(str(path) for path in written)}")
@@ -197,7 +198,7 @@ def _plot_attention(path: Path, weights: dict, rows: list, cols: list, kind: str
     axes[0].set_ylabel("answer (decoder step)")
     fig.colorbar(image, ax=axes, shrink=0.8, label="attention weight")
     fig.suptitle(f"{kind} attention of one answer, Keras and PyTorch")
-    fig.savefig(path, dpi=120)
+    write_atomically_by(path, lambda file: fig.savefig(file, format="png", dpi=120))
     plt.close(fig)
     return True
 
@@ -230,6 +231,6 @@ def _plot(path: Path, histories: dict, task: str, cell: str) -> bool:
     ax.set_title(f"One initialisation, same batches: Keras and PyTorch ({task}, {cell})")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    write_atomically_by(path, lambda file: fig.savefig(file, format="png", dpi=120))
     plt.close(fig)
     return True

@@ -44,10 +44,13 @@ import numpy as np
 
 from shared.core.config import ATTENTIONS, Seq2SeqConfig
 from shared.core.tokens import EOS
+from shared.files.atomic import write_atomically, write_atomically_by
 from shared.layout import count_parameters
 from shared.text.data import build_tokenizers, encode_questions, make_batch
 
 ALPHABET = string.ascii_lowercase
+# What a run writes into --out.
+OUTPUTS = ("results.json", "results.md", "accuracy-vs-length.png")
 # The answer to each question, written once: both need every letter of the question.
 RULES = {"reverse": lambda question: question[::-1],
          "sort": lambda question: "".join(sorted(question))}
@@ -169,8 +172,8 @@ def run_experiment(backend, settings: Settings, out: Path, seed: int = 0, say=pr
         "results": results,
     }
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(report, indent=2))
-    (out / "results.md").write_text(markdown(report))
+    write_atomically(out / "results.json", json.dumps(report, indent=2).encode())
+    write_atomically(out / "results.md", markdown(report).encode())
     if plot(out / "accuracy-vs-length.png", report):
         say(f"wrote {out / 'accuracy-vs-length.png'}")
     say(f"wrote {out / 'results.json'} and {out / 'results.md'} ({report['seconds']:.0f} s in all)")
@@ -214,6 +217,6 @@ def plot(path: Path, report: dict) -> bool:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    write_atomically_by(path, lambda file: fig.savefig(file, format="png", dpi=110))
     plt.close(fig)
     return True

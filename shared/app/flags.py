@@ -11,7 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
-from shared.core.checks import SEED_RANGE, count_rule
+from shared.core.checks import SEED_RANGE, count_rule, fraction_rule
 
 
 class UsageError(Exception):
@@ -56,6 +56,46 @@ def positive_number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"invalid float value: {_shown(text)}") from None
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive finite number; got {text}")
+    return value
+
+
+def bounded_number(low: float, high: float):
+    """A flag type: a finite real number in [low, high] (NaN, inf and 1e39 are refused)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid float value: {_shown(text)}") from None
+        if not low <= value <= high:  # False for NaN too
+            raise argparse.ArgumentTypeError(
+                f"must be a finite number in [{low:g}, {high:g}]; got {_shown(text)}")
+        return value
+
+    return parse
+
+
+def say_replaced(folder: Path, names: tuple[str, ...], flag: str = "--out") -> list[Path]:
+    """Prints which of ``names`` in ``folder`` a run will replace, before it starts; returns them.
+
+    Two runs into one folder end with the last writer's files: saying so up front
+    is what lets the second one be stopped in time.
+    """
+    used = [folder / name for name in names if (folder / name).exists()]
+    if used:
+        print(f"{flag} {folder} already holds {', '.join(path.name for path in used)}: "
+              f"{'it' if len(used) == 1 else 'they'} will be replaced when this run ends")
+    return used
+
+
+def fraction(text: str) -> float:
+    """A flag type: a number strictly between 0 and 1 (a share of the data)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {_shown(text)}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be {fraction_rule()}; got {text}")
     return value
 
 

@@ -1,13 +1,15 @@
 """``train --data-parallel N``: the checks and the set-up around the engines' replicated training.
 
-The train command calls these at three points, each before any training:
+The train command calls these at four points, each before any training:
 
     check_flag(args)              before the data and the backend load: N against
                                   --batch-size and this machine's cores
     prepare(args, backend)        Keras: N devices before the framework's first op, and
                                   Keras on PyTorch refused; then the engine counts its devices
-    writes_outputs(args, backend) after training: only one process writes (under an
-                                  outside torchrun, global rank 0)
+    recorded(args, backend)       the replicas' count and engine, for history.json
+    writes_outputs(args, backend) whether this process writes (under an outside
+                                  torchrun, global rank 0): the others train without
+                                  the epoch hook and write nothing
 
 Every refusal names ``--data-parallel`` in one line; ``--data-parallel 1`` is a plain
 run and none of this acts on it.  The engines do the training
@@ -25,6 +27,7 @@ from types import ModuleType
 from shared.app.flags import UsageError
 from shared.core.runtime import configure_devices
 from shared.training.replicas import (
+    ENGINES,
     KERAS_TORCH_REFUSAL,
     check_replicas_fit,
     cores_here,
@@ -76,15 +79,17 @@ def prepare(args, backend: ModuleType) -> None:
     _fits(args.data_parallel, args.batch_size, *data_parallel_module(backend).available_replicas())
 
 
-def recorded(history: dict, backend: ModuleType) -> dict:
-    """The history with its replica count and engine, a plain run's too (1, its trainer).
+def recorded(args, backend: ModuleType) -> dict:
+    """What history.json says of the replicas: their count and the engine that ran them.
 
-    A replicated run's engine already says itself ("torch-ddp", "keras-jax",
-    "keras-tensorflow"); a plain run is "torch" or "keras-" and its Keras backend.
+    A replicated run's engine is "torch-ddp", "keras-jax" or "keras-tensorflow"; a plain
+    run's is "torch" or "keras-" and its Keras backend.
     """
     keras_backend = getattr(backend, "BACKEND", None)  # keras_impl's; torch_impl has none
+    if args.data_parallel > 1:
+        return {"data_parallel": args.data_parallel, "engine": ENGINES[keras_backend or "torch"]}
     engine = "torch" if keras_backend is None else f"keras-{keras_backend}"
-    return {"data_parallel": 1, "engine": engine, **history}
+    return {"data_parallel": 1, "engine": engine}
 
 
 def writes_outputs(args, backend: ModuleType) -> bool:

@@ -3,7 +3,8 @@
 The name and version a file carries, its metadata keys, the limits a loader
 keeps to, the checksum, and the rule that each tokenizer fits its embedding.
 docs/checkpoint.md describes the bytes.  ``MAX_TENSORS`` is derived from the largest
-config a loader accepts, so a new cell or attention kind cannot outgrow it.
+config a loader accepts and the optimizer with the most slots, so a new cell, attention
+kind or optimizer cannot outgrow it.
 """
 
 from __future__ import annotations
@@ -14,17 +15,23 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from shared.checkpoint.training_state import MAX_SLOTS
 from shared.core.config import ATTENTIONS, Seq2SeqConfig
 from shared.layout import CELL_GATES, canonical_shapes
 from shared.layout.attention import attention_shapes
 from shared.text.tokenizer import Tokenizer
 
 # What a checkpoint calls itself.  Bump the version when the layout changes; older
-# code then refuses newer files instead of misreading them.
+# code then refuses newer files instead of misreading them.  Version 2 added the
+# training state (the optimizer's slots and where the run stopped); a file without
+# one is still written as version 1, which every reader of version 1 reads.
 FORMAT = "seq2seq-rosetta/checkpoint"
-VERSION = 1
+VERSION = 2
+WEIGHTS_ONLY_VERSION = 1
 # The metadata a checkpoint holds, every key a JSON text or a plain string, no other key.
 METADATA_KEYS = ("format", "version", "config", "src_tokenizer", "tgt_tokenizer", "sha256")
+# ... and a checkpoint with a training state (version 2), which adds "training".
+TRAINING_METADATA_KEYS = (*METADATA_KEYS[:-1], "training", "sha256")
 
 # The safetensors library's own limit on the header (tests/test_checkpoint_hostile.py
 # holds the two equal); ours holds the tokenizers, so a word vocabulary of a million
@@ -51,8 +58,9 @@ def _largest_config() -> Seq2SeqConfig:
                          attention=attention)
 
 
-# A header may describe this many tensors at most: every tensor of the largest config.
-MAX_TENSORS = len(canonical_shapes(_largest_config()))
+# A header may describe this many tensors at most: every weight of the largest config,
+# and one tensor per weight for each slot of the optimizer with the most (Adam's m and v).
+MAX_TENSORS = len(canonical_shapes(_largest_config())) * (1 + MAX_SLOTS)
 
 
 def metadata_for(
@@ -60,20 +68,33 @@ def metadata_for(
     config: Seq2SeqConfig,
     src_tokenizer: Tokenizer,
     tgt_tokenizer: Tokenizer,
+    training: str | None = None,
 ) -> dict[str, str]:
-    """The header's ``__metadata__`` for a model, its checksum included (METADATA_KEYS)."""
+    """The header's ``__metadata__`` for a model, its checksum included (METADATA_KEYS).
+
+    ``training`` is the training state's JSON text (``training_metadata``), or None for
+    a checkpoint of weights only, which stays version 1 (TRAINING_METADATA_KEYS else).
+    """
     # safetensors metadata maps strings to strings: the config and the tokenizers are
     # JSON texts inside the JSON header.
     metadata = {
         "format": FORMAT,
-        "version": str(VERSION),
+        "version": str(WEIGHTS_ONLY_VERSION if training is None else VERSION),
         "config": json.dumps(config.to_dict()),
         "src_tokenizer": json.dumps(src_tokenizer.to_dict()),
         "tgt_tokenizer": json.dumps(tgt_tokenizer.to_dict()),
     }
+    if training is not None:
+        metadata["training"] = training
     metadata["sha256"] = digest(tensors, metadata)
-    assert tuple(metadata) == METADATA_KEYS, tuple(metadata)  # what the loader asks for
+    # What the loader asks for.
+    assert tuple(metadata) == metadata_keys(metadata["version"]), tuple(metadata)
     return metadata
+
+
+def metadata_keys(version: str) -> tuple[str, ...]:
+    """The metadata keys a checkpoint of this version (a known one) holds, in order."""
+    return METADATA_KEYS if version == str(WEIGHTS_ONLY_VERSION) else TRAINING_METADATA_KEYS
 
 
 def digest(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> str:

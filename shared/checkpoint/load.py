@@ -2,6 +2,7 @@
 
     checkpoint = load_checkpoint("model.safetensors")
     checkpoint.weights, checkpoint.config, checkpoint.src_tokenizer, checkpoint.tgt_tokenizer
+    checkpoint.training       # where the run stopped and its optimizer's state, or None
 
 Any file that fails a check raises ``CheckpointError`` (a ``ValueError``) whose
 message names the file once and says why.  The loader trusts nothing in the
@@ -25,11 +26,13 @@ from shared.checkpoint.format import (
     MAX_HEADER_BYTES,
     MAX_LAYERS,
     MAX_TENSORS,
-    METADATA_KEYS,
     VERSION,
+    WEIGHTS_ONLY_VERSION,
     digest,
+    metadata_keys,
     vocabulary_mismatch,
 )
+from shared.checkpoint.training_state import PREFIX, TrainingState, read_training_state
 from shared.core.config import Seq2SeqConfig
 from shared.files.safe import FileRefusedError, loads, open_regular, read_exactly, shown
 from shared.layout import check_weights
@@ -59,12 +62,16 @@ class Checkpoint:
         config: the model's sizes; the weights have exactly its canonical shapes.
         src_tokenizer: the source vocabulary; ``len(src_tokenizer) == config.src_vocab_size``.
         tgt_tokenizer: the target vocabulary; ``len(tgt_tokenizer) == config.tgt_vocab_size``.
+        training: where the run stopped and its optimizer's state, checked against the
+            config (``shared.checkpoint.training_state``); None in a checkpoint of
+            weights only (format version 1).
     """
 
     weights: dict[str, np.ndarray]
     config: Seq2SeqConfig
     src_tokenizer: Tokenizer
     tgt_tokenizer: Tokenizer
+    training: TrainingState | None = None
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
@@ -84,7 +91,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         path: the checkpoint file.
 
     Returns:
-        A ``Checkpoint`` with ``weights``, ``config``, ``src_tokenizer`` and ``tgt_tokenizer``.
+        A ``Checkpoint`` with ``weights``, ``config``, ``src_tokenizer``, ``tgt_tokenizer``
+        and ``training`` (None for weights only).
 
     Raises:
         CheckpointError: (a ValueError) any check fails; the message names the file once.
@@ -103,6 +111,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise _error(where, "checksum mismatch: the tensor data or metadata is corrupted")
     # Checked before the shapes: a diverged model saved by a buggy writer is not "a
     # mismatch with the config", and its message should say what is wrong with it.
+    # (A weight's canonical name never starts with the slots' prefix "optimizer.".)
+    slots = {name: tensors.pop(name) for name in sorted(tensors) if name.startswith(PREFIX)}
     for name in sorted(tensors):
         bad = int(tensors[name].size - np.count_nonzero(np.isfinite(tensors[name])))
         if bad:
@@ -118,7 +128,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     mismatch = vocabulary_mismatch(config, *tokenizers)
     if mismatch:
         raise _error(where, mismatch)
-    return Checkpoint(weights, config, *tokenizers)
+    return Checkpoint(weights, config, *tokenizers, _training(where, metadata, slots, config))
 
 
 def _error(path: str, reason: str) -> CheckpointError:
@@ -200,7 +210,7 @@ def _metadata(path: str, header: dict) -> dict[str, str]:
             f" expected {FORMAT!r}",
         )
     version = metadata.get("version")
-    if version != str(VERSION):
+    if version not in (str(WEIGHTS_ONLY_VERSION), str(VERSION)):
         numeric = isinstance(version, str) and version.isascii() and version.isdigit()
         if numeric and int(version) > VERSION:
             reason = (
@@ -210,11 +220,12 @@ def _metadata(path: str, header: dict) -> dict[str, str]:
         else:
             reason = (
                 f"unknown checkpoint format version {version!r}; this seq2seq-rosetta reads"
-                f" {VERSION}"
+                f" {WEIGHTS_ONLY_VERSION} and {VERSION}"
             )
         raise _error(path, reason)
-    missing = [key for key in METADATA_KEYS if key not in metadata]
-    unknown = sorted(set(metadata) - set(METADATA_KEYS))
+    keys = metadata_keys(version)
+    missing = [key for key in keys if key not in metadata]
+    unknown = sorted(set(metadata) - set(keys))
     if missing or unknown:
         raise _error(path, f"__metadata__ lacks keys {missing} and has unknown keys {unknown}")
     return metadata
@@ -275,6 +286,22 @@ def _config(where: str, metadata: dict[str, str]) -> Seq2SeqConfig:
             f" most {MAX_LAYERS}",
         )
     return config
+
+
+def _training(
+    where: str, metadata: dict[str, str], slots: dict[str, np.ndarray], config: Seq2SeqConfig
+) -> TrainingState | None:
+    """The training state of a version 2 file; a version 1 file has no slot tensors."""
+    if "training" not in metadata:
+        if slots:
+            raise _error(where, f"tensor {min(slots)!r} is an optimizer slot, but the file has no"
+                                " training state (format version 1)")
+        return None
+    data = _json(where, metadata, "training")
+    try:
+        return read_training_state(data, slots, config)
+    except ValueError as error:
+        raise _error(where, f"the training state does not hold: {error}") from None
 
 
 def _tokenizer(where: str, metadata: dict[str, str], key: str) -> Tokenizer:

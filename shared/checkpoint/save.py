@@ -1,8 +1,11 @@
-"""``save_checkpoint``: one model's canonical weights, config and tokenizers to one file.
+"""``save_checkpoint``: one model's canonical weights, config and tokenizers to one file,
+and, to continue its training later, its training state.
 
 Everything is checked before a byte is written, and the file is written through
 ``shared.files.atomic``, so a refused or interrupted save leaves any existing
-file as it was.  ``load_checkpoint`` refuses what this refuses.
+file as it was; the temporary file a save killed with ``kill -9`` leaves
+(``.model.safetensors.PID.XXXX.tmp``) is removed by the next save of the same
+file.  ``load_checkpoint`` refuses what this refuses.
 """
 
 from __future__ import annotations
@@ -21,6 +24,12 @@ from shared.checkpoint.format import (
     metadata_for,
     vocabulary_mismatch,
 )
+from shared.checkpoint.training_state import (
+    TrainingState,
+    check_training_state,
+    training_metadata,
+    training_tensors,
+)
 from shared.core.config import Seq2SeqConfig
 from shared.files.atomic import write_atomically
 from shared.layout import check_weights
@@ -33,6 +42,7 @@ def save_checkpoint(
     config: Seq2SeqConfig,
     src_tokenizer: Tokenizer,
     tgt_tokenizer: Tokenizer,
+    training: TrainingState | None = None,
 ) -> None:
     """Writes one model to a ``.safetensors`` file, atomically.
 
@@ -43,11 +53,13 @@ def save_checkpoint(
         config: the model's sizes, at most ``MAX_LAYERS`` layers.
         src_tokenizer: the source vocabulary, one token per row of ``encoder.embedding``.
         tgt_tokenizer: the target vocabulary, one token per row of ``decoder.embedding``.
+        training: where the run stopped and its optimizer's state
+            (``shared.checkpoint.training_state``), for ``train --resume``; None: weights only.
 
     Raises:
-        ValueError: the weights do not fit ``config`` (the message names the entry), a
-            tokenizer's size differs from its vocabulary size in ``config``, or the
-            file would be larger than a loader reads.
+        ValueError: the weights or the optimizer's slots do not fit ``config`` (the
+            message names the entry), a tokenizer's size differs from its vocabulary
+            size in ``config``, or the file would be larger than a loader reads.
     """
     if not isinstance(config, Seq2SeqConfig):
         raise ValueError(f"config must be a Seq2SeqConfig; got {type(config).__name__}")
@@ -62,10 +74,16 @@ def save_checkpoint(
         raise ValueError(
             f"config.num_layers is {config.num_layers}; a checkpoint holds at most {MAX_LAYERS}"
         )
-    # MAX_TENSORS is the tensor count of the largest config a loader accepts, so every
-    # config of at most MAX_LAYERS layers fits it; a new axis that breaks this fails here.
+    state = None
+    if training is not None:
+        training = check_training_state(training, config)
+        tensors.update(training_tensors(training))
+        state = training_metadata(training)
+    # MAX_TENSORS is the tensor count of the largest config a loader accepts with the
+    # optimizer of the most slots, so every config of at most MAX_LAYERS layers fits it;
+    # a new axis that breaks this fails here.
     assert len(tensors) <= MAX_TENSORS, (len(tensors), MAX_TENSORS)
-    metadata = metadata_for(tensors, config, src_tokenizer, tgt_tokenizer)
+    metadata = metadata_for(tensors, config, src_tokenizer, tgt_tokenizer, state)
     data = safetensors.numpy.save(tensors, metadata=metadata)
     (header_bytes,) = struct.unpack("<Q", data[:8])
     if header_bytes > MAX_HEADER_BYTES:

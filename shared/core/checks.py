@@ -8,6 +8,7 @@ command line alike, so each is refused with the same words wherever it comes in:
     max_len must be an integer >= 1; got 2.5 (float)
     seed must be an integer in [0, 4294967295]; got -1
     lr must be a positive finite number; got inf
+    val_split must be a number in (0, 1); got 1.5
 
 The command line's flag types (``shared.app.flags``) use the same rules and words.
 """
@@ -66,4 +67,15 @@ def check_positive_number(value: object, name: str) -> float:
     """
     if not is_real(value) or not 0 < value < math.inf:
         raise ValueError(f"{name} must be a positive finite number; {got(value)}")
+    return float(value)
+
+
+def fraction_rule() -> str:
+    return "a number in (0, 1)"
+
+
+def check_fraction(value: object, name: str) -> float:
+    """A real number strictly between 0 and 1 (a share of the data); returns a float."""
+    if not is_real(value) or not 0 < value < 1:
+        raise ValueError(f"{name} must be {fraction_rule()}; {got(value)}")
     return float(value)

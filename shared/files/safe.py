@@ -40,6 +40,7 @@ import json
 import math
 import os
 import re
+import reprlib
 import stat
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -60,6 +61,24 @@ class FileRefusedError(ValueError):
         self.path = shown(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+def brief(value: object, limit: int = 80, quote: bool = True) -> str:
+    """``value`` as a one-line message shows it: its repr (or its str, with ``quote=False``),
+    cut to about ``limit`` characters, computed without ever building a longer text.
+
+    A file can put a 300 MB string where a name belongs; a message that repeats it
+    whole is not one line any more.
+    """
+    shorter = reprlib.Repr()
+    shorter.maxstring = shorter.maxother = limit
+    shorter.maxlist = shorter.maxtuple = shorter.maxdict = shorter.maxset = 8
+    shorter.maxlevel = 3
+    if not quote and isinstance(value, str):
+        text = value if len(value) <= limit else value[: limit - 3] + "..."
+        return text if text.isprintable() else repr(text)[1:-1]
+    text = shorter.repr(value)
+    return text if len(text) <= limit + 8 else text[:limit] + "..."
 
 
 def shown(path: str | bytes | os.PathLike) -> str:
@@ -134,7 +153,7 @@ def read_regular(path: str | bytes | os.PathLike, kind: str, max_bytes: int) -> 
     with open_regular(path, kind) as (file, size):
         if size > max_bytes:
             raise FileRefusedError(
-                path, f"is {size} bytes; a {kind} of more than {max_bytes} bytes is not read"
+                path, f"is {size} bytes; {_a(kind)} of more than {max_bytes} bytes is not read"
             )
         return read_exactly(file, size, path)
 
@@ -257,7 +276,12 @@ def _not_regular(path: str | bytes | os.PathLike, mode: int, kind: str) -> str:
     what = _what(mode)
     if os.path.islink(path):
         what = f"a symlink to {what} ({shown(os.path.realpath(path))})"
-    return f"is {what}, not a {kind}; only regular files are read"
+    return f"is {what}, not {_a(kind)}; only regular files are read"
+
+
+def _a(kind: str) -> str:
+    """"a checkpoint file", "an ONNX model": the article a kind takes."""
+    return f"{'an' if kind[:1].lower() in 'aeio' else 'a'} {kind}"
 
 
 def _open_failure(path: str | bytes | os.PathLike, error: OSError, kind: str) -> str:

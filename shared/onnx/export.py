@@ -18,7 +18,9 @@ records in its ``metadata_props`` (string keys and values, like a checkpoint's
                         from weights in memory)
     graph_sha256        SHA-256 of the serialized model without this one entry
 
-A folder from elsewhere is not run blindly.  ``read_models`` accepts the two
+A folder from elsewhere is not run blindly.  ``read_models`` reads each file
+through ``shared.onnx.load.load_onnx`` (a regular file of bounded size, every
+tensor's data the size its dims declare, subgraphs included) and accepts the two
 files only if both are ours (producer, format, version, part), carry the same
 config and checkpoint checksum, match their ``graph_sha256`` (any change after
 export, to a weight or a node, is caught), keep every tensor inside the file
@@ -41,10 +43,12 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from google.protobuf.message import DecodeError
 
 from shared.core.config import Seq2SeqConfig
 from shared.core.version import __version__
+from shared.files.atomic import write_atomically
+from shared.files.limits import MAX_JSON_BYTES
+from shared.files.safe import FileRefusedError, loads
 from shared.layout import check_weights
 from shared.onnx.graph import (
     IR_VERSION,
@@ -140,9 +144,7 @@ def export_onnx(
     paths = {}
     for part, model in models.items():
         path = folder / f"{part}.onnx"
-        temporary = folder / f".{part}.onnx.tmp"
-        temporary.write_bytes(model.SerializeToString(deterministic=True))
-        os.replace(temporary, path)  # a reader sees the old file or the new one, whole
+        write_atomically(path, model.SerializeToString(deterministic=True))  # whole or not at all
         paths[part] = path
     return paths
 
@@ -185,8 +187,9 @@ def read_models(folder: str | os.PathLike) -> tuple[Seq2SeqConfig, dict[str, byt
     raw, metadata = {}, {}
     for part in PARTS:
         path = folder / f"{part}.onnx"
-        raw[part] = _read(path)
-        metadata[part] = _check_model(path, raw[part], part)
+        model = _read(path)
+        metadata[part] = _check_model(path, model, part)
+        raw[part] = model.SerializeToString()
     encoder, decoder = metadata["encoder"], metadata["decoder"]
     for key in ("config", "checkpoint_sha256"):
         if encoder[key] != decoder[key]:
@@ -194,7 +197,7 @@ def read_models(folder: str | os.PathLike) -> tuple[Seq2SeqConfig, dict[str, byt
                 f"onnx folder {folder}: encoder.onnx and decoder.onnx come from different exports"
                 f" (their {key} differs); export both again"
             )
-    config = Seq2SeqConfig.from_dict(json.loads(encoder["config"]))
+    config = _config(folder / "encoder.onnx", encoder["config"])
     return config, raw, encoder["checkpoint_sha256"]
 
 
@@ -202,39 +205,42 @@ def _error(path: Path, reason: str) -> OnnxModelError:
     return OnnxModelError(f"onnx model {path}: {reason}")
 
 
-def _read(path: Path) -> bytes:
+def _read(path: Path) -> onnx.ModelProto:
+    """The parsed model, its every tensor checked, none of them kept outside the file."""
+    from shared.onnx.load import load_onnx
+
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise _error(path, "no such file; an exported folder holds encoder.onnx and "
-                           "decoder.onnx") from None
-    except IsADirectoryError:
-        raise _error(path, "is a directory, not an ONNX file") from None
+        return load_onnx(path, "ONNX file", external=False)
+    except FileRefusedError as refused:
+        reason = refused.reason
+        if reason == "no such file":
+            reason += "; an exported folder holds encoder.onnx and decoder.onnx"
+        raise _error(path, reason) from None
 
 
-def _check_model(path: Path, raw: bytes, part: str) -> dict[str, str]:
+def _config(path: Path, text: str) -> Seq2SeqConfig:
+    try:
+        return Seq2SeqConfig.from_dict(loads(text, path, MAX_JSON_BYTES))
+    except FileRefusedError as refused:
+        raise _error(path, f"metadata 'config' {refused.reason}") from None
+    except ValueError as error:
+        raise _error(path, f"metadata 'config' is not a valid Seq2SeqConfig: {error}") from None
+
+
+def _check_model(path: Path, model: onnx.ModelProto, part: str) -> dict[str, str]:
     """Every check of the module docstring on one file; returns its metadata."""
-    model = onnx.ModelProto()
-    try:
-        model.ParseFromString(raw)
-    except DecodeError as error:
-        raise _error(path, f"is not an ONNX model (it does not parse: {error})") from None
     metadata = {entry.key: entry.value for entry in model.metadata_props}
     _check_ours(path, model, metadata, part)
-    _check_no_external_data(path, model)
     _check_operators(path, model)
     if graph_sha256(model) != metadata.get("graph_sha256"):
         raise _error(path, "checksum mismatch: the graph or its weights were changed after "
                            "export (graph_sha256)")
-    try:
-        config = Seq2SeqConfig.from_dict(json.loads(metadata["config"]))
-    except ValueError as error:  # json.JSONDecodeError is a ValueError too
-        raise _error(path, f"metadata 'config' is not a valid Seq2SeqConfig: {error}") from None
+    config = _config(path, metadata["config"])
     _check_signature(path, model, config, part)
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as error:
-        raise _error(path, f"fails onnx.checker: {' '.join(str(error).split())}") from None
+        raise _error(path, f"fails onnx.checker: {' '.join(str(error).split())[:300]}") from None
     return metadata
 
 
@@ -256,28 +262,6 @@ def _check_ours(path: Path, model: onnx.ModelProto, metadata: dict, part: str) -
         raise _error(path, f"metadata lacks {', '.join(missing)}")
     if metadata["part"] != part:
         raise _error(path, f"holds the {metadata['part']!r} model, expected the {part!r}")
-
-
-def _tensors(model: onnx.ModelProto):
-    """Every TensorProto the model holds: initializers and the attributes of every node."""
-    yield from model.graph.initializer
-    for sparse in model.graph.sparse_initializer:
-        yield sparse.values
-        yield sparse.indices
-    for node in model.graph.node:
-        for attribute in node.attribute:
-            if attribute.HasField("t"):
-                yield attribute.t
-            yield from attribute.tensors
-
-
-def _check_no_external_data(path: Path, model: onnx.ModelProto) -> None:
-    for tensor in _tensors(model):
-        if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data):
-            where = {entry.key: entry.value for entry in tensor.external_data}.get("location", "?")
-            raise _error(path, f"keeps tensor {tensor.name!r} in an external data file "
-                               f"({where!r}); seq2seq-rosetta models hold every tensor inside "
-                               "the .onnx file and never open other files")
 
 
 def _check_operators(path: Path, model: onnx.ModelProto) -> None:

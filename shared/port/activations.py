@@ -64,6 +64,15 @@ KERAS2 = {
     "selu": lambda x: _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0))),
     "exponential": np.exp,
 }
+# keras.activations' own names in Keras 3: any other string in a config names code that
+# port never runs (a file may say "os.system"), and is refused before anything is written.
+KERAS3 = frozenset({
+    "linear", "tanh", "sigmoid", "hard_sigmoid", "relu", "relu6", "leaky_relu", "elu",
+    "selu", "celu", "gelu", "glu", "silu", "swish", "hard_silu", "hard_swish", "mish",
+    "softmax", "log_softmax", "softplus", "softsign", "exponential", "log_sigmoid",
+    "hard_tanh", "hard_shrink", "soft_shrink", "tanh_shrink", "squareplus", "sparse_plus",
+    "sparsemax", "threshold",
+})
 # The names whose Keras 3 function is not Keras 2's, and what computes Keras 2's there.
 KERAS3_DIFFERS = {"hard_sigmoid": KERAS2_HARD_SIGMOID}
 

@@ -6,11 +6,11 @@
     report = port("s2s_model.keras", "torch", "s2s.safetensors", check=True)
     print(report.text()); report.ok
 
-``read`` imports a framework only to read that framework's files (TensorFlow
-for a TF1 checkpoint, PyTorch for a ``.pt``, onnx for ``.onnx``; a ``.keras``,
-an ``.h5`` and a ``.safetensors`` need only h5py or safetensors), ``write``
-only for a ``.pt`` DST, ``check`` the target's framework and the source's
-where installed.
+``read`` imports a framework only to read that framework's files (PyTorch for
+a ``.pt``, onnx for ``.onnx``; a ``.keras``, an ``.h5`` and a ``.safetensors``
+need only h5py or safetensors, a TF1 checkpoint nothing: ``shared.files.bundle``
+reads it), every file through ``shared.files``; ``write`` only for a ``.pt``
+DST, ``check`` the target's framework and the source's where installed.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import partial
 
+from shared.files.safe import FileRefusedError, brief
 from shared.port.checking import LENGTHS, CheckRow, table
 from shared.port.checking import check as check_written
 from shared.port.detect import KINDS, detect
 from shared.port.files import Written
-from shared.port.layers import TARGETS, PortError, Source, Weightless
+from shared.port.layers import MAX_NAME, TARGETS, PortError, Source, Weightless
 from shared.port.readers.keras import read_keras, read_keras_h5
 from shared.port.readers.onnx import read_onnx
 from shared.port.readers.tf1 import read_tf1
@@ -63,7 +64,16 @@ def read(src: str, *, tf1_forget_bias: float = 1.0, linear: tuple[str, ...] = ()
                "torch": partial(read_torch, linear=tuple(linear)),
                "safetensors": partial(read_safetensors, linear=tuple(linear)),
                "tf1": partial(read_tf1, forget_bias=tf1_forget_bias, linear=tuple(linear))}
-    return readers[kind](src)
+    try:
+        source = readers[kind](src)
+    except FileRefusedError as refused:  # the safe-reading layer's words, as a PortError
+        raise PortError(str(refused)) from None
+    # A name becomes DST's tensor names and the report's lines: a file may make one endless.
+    long = next((layer.name for layer in source.layers if len(layer.name) > MAX_NAME), None)
+    if long is not None:
+        raise PortError(f"{src}: a layer is named {brief(long)} ({len(long)} characters); port "
+                        f"reads layers named in at most {MAX_NAME}, as DST's tensor names")
+    return source
 
 
 def write(source: Source, target: str, dst: str, *, partial: bool = False) -> Written:
@@ -99,8 +109,8 @@ class Report:
             f"port {source.path} ({source.description}) -> {written.target}",
             *source.about,
             f"read {source.tensors} tensors ({source.parameters:,} numbers); wrote "
-            f"{written.path}: {len(tensors)} tensors ({numbers:,} numbers) for "
-            f"{len(ported)} layers",
+            f"{written.path}{' (replacing the file that was there)' if written.replaced else ''}"
+            f": {len(tensors)} tensors ({numbers:,} numbers) for {len(ported)} layers",
             f"{HOW_TO_LOAD[written.target]}:",
         ]
         width = max(len(layer.name) for layer in ported)

@@ -13,9 +13,12 @@
 
 Before any byte is read, SRC must be a regular file (or a TF1 folder): a FIFO
 would block the read forever and a device could be endless, so both are refused
-from ``os.stat`` alone.  A TensorFlow SavedModel (a folder holding
-``saved_model.pb``) is not read: loading it runs the functions it holds; the
-refusal points at its ``variables/variables``, a TF2 checkpoint port reads.
+from ``os.stat`` alone, and the first bytes are read through
+``shared.files.safe.open_regular`` (opened without blocking, checked on the open
+file).  A zip's names come from ``shared.files.archive.open_zip``, which checks
+every member's method, flags and sizes first.  A TensorFlow SavedModel (a folder
+holding ``saved_model.pb``) is not read: loading it runs the functions it holds;
+the refusal points at its ``variables/variables``, a TF2 checkpoint port reads.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ from __future__ import annotations
 import os
 import stat
 import struct
-import zipfile
 from pathlib import Path
 
+from shared.files.archive import open_zip
+from shared.files.safe import FileRefusedError, brief, open_regular, read_exactly
 from shared.port.layers import PortError
 
 KINDS = {
@@ -53,11 +57,12 @@ def _kind_of_mode(mode: int) -> str | None:
 
 def tf1_prefix(path: str) -> str | None:
     """The TF1 checkpoint prefix that ``path`` names (a prefix, its .index or a data shard)."""
-    if os.path.isfile(path + ".index"):
+    # exists, not isfile: a FIFO or a device as the .index is refused by the reader, by name.
+    if os.path.exists(path + ".index"):
         return path
     for marker in (".index", TF1_DATA):
         head, found, _ = path.rpartition(marker)
-        if found and os.path.isfile(head + ".index"):
+        if found and os.path.exists(head + ".index"):
             return head
     return None
 
@@ -95,8 +100,11 @@ def detect(path: str) -> str:
     named_tf1 = path.endswith(".index") or TF1_DATA in os.path.basename(path)
     if named_tf1 and tf1_prefix(path) is not None:
         return "tf1"
-    with open(path, "rb") as file:
-        head = file.read(16)
+    try:
+        with open_regular(path, "model file") as (file, size):
+            head = read_exactly(file, min(size, 16), path)
+    except FileRefusedError as refused:
+        raise PortError(str(refused)) from None
     if not head:
         raise PortError(f"{path} is empty (0 bytes)")
     if head.startswith(ZIP_SIGNATURE):
@@ -119,15 +127,15 @@ def detect(path: str) -> str:
 def _zip_kind(path: str) -> str:
     """"keras" or "torch" for a zip archive, by the names inside it."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    except zipfile.BadZipFile as error:
-        raise PortError(f"{path} is a damaged or truncated zip archive ({error})") from None
+        with open_zip(path, "model file") as archive:
+            names = archive.names
+    except FileRefusedError as refused:
+        raise PortError(str(refused)) from None
     if "config.json" in names and "model.weights.h5" in names:
         return "keras"
     if any(name.endswith("/data.pkl") or name == "data.pkl" for name in names):
         return "torch"
     raise PortError(
         f"{path} is a zip archive but neither a .keras file (config.json + model.weights.h5) "
-        f"nor a torch.save file (*/data.pkl); it holds {', '.join(names[:5]) or 'nothing'}"
+        f"nor a torch.save file (*/data.pkl); it holds {brief(names[:5]) if names else 'nothing'}"
     )

@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from shared.files.atomic import write_atomically
+from shared.files.limits import MAX_FILE_BYTES, MAX_JSON_BYTES
+from shared.files.safe import FileRefusedError, loads, open_regular
 from shared.port.layers import PortError, keras_name
 from shared.port.rules import Skipped
 
@@ -79,6 +81,7 @@ class Written:
     target: str
     layers: list[TargetLayer]
     skipped: list[Skipped] = field(default_factory=list)
+    replaced: bool = False  # DST existed before and was replaced
 
     @property
     def tensors(self) -> dict[str, np.ndarray]:
@@ -131,7 +134,12 @@ def check_destination(source_path: str, destination: str, target: str) -> None:
 
 
 def save(written: Written, source_path: str) -> None:
-    """Write DST: safetensors (with metadata) or, for torch, ``torch.save`` of a dict."""
+    """Write DST: safetensors (with metadata) or, for torch, ``torch.save`` of a dict.
+
+    Every tensor is checked finite first (a value folded in, such as TF1's forget_bias,
+    or a float64 source too large for float32, could make inf): a refused DST is not
+    written at all.
+    """
     if written.skipped and not written.path.endswith(".safetensors"):
         count = len(written.skipped)
         raise PortError(
@@ -140,6 +148,12 @@ def save(written: Written, source_path: str) -> None:
         )
     tensors = {name: np.ascontiguousarray(array, dtype=np.float32)
                for name, array in written.tensors.items()}
+    for name, array in tensors.items():
+        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+        if bad:
+            raise PortError(f"{written.path} would hold {bad} NaN/inf values in {name} (of "
+                            f"{array.size}); nothing written: check the source's weights and "
+                            "the values folded into them (--tf1-forget-bias)")
     if written.path.endswith(".safetensors"):
         import safetensors.numpy
 
@@ -148,6 +162,7 @@ def save(written: Written, source_path: str) -> None:
         from shared.port.writers.torch import torch_file_bytes
 
         data = torch_file_bytes(tensors)
+    written.replaced = os.path.exists(written.path)
     write_atomically(written.path, data)
 
 
@@ -174,6 +189,13 @@ def load_ported_file(path: str, target: str) -> Ported:
     """
     if not os.path.isfile(path):
         raise PortError(f"{path}: no such file")
+    try:
+        with open_regular(path, "ported file") as (_, size):
+            if size > MAX_FILE_BYTES:
+                raise PortError(f"{path} is {size} bytes; a file of more than "
+                                f"{MAX_FILE_BYTES} bytes is not read")
+    except FileRefusedError as refused:
+        raise PortError(str(refused)) from None
     if path.endswith(".safetensors"):
         import safetensors
 
@@ -203,8 +225,8 @@ def _json(path: str, metadata: dict, name: str, kind: type):
     if name not in metadata:
         return kind()
     try:
-        value = json.loads(metadata[name])
-    except json.JSONDecodeError:
+        value = loads(metadata[name], path, MAX_JSON_BYTES)  # strict: depth, numbers
+    except FileRefusedError:
         value = None
     items = value.values() if isinstance(value, dict) else value
     if not isinstance(value, kind) or not all(isinstance(item, dict) for item in items):

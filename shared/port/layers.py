@@ -39,8 +39,25 @@ TARGETS = ("torch", "keras")
 DIRECTIONS = ("forward", "backward")
 
 
+MAX_MESSAGE = 2000  # characters: a refusal is one line a person reads
+MAX_NAME = 1000  # characters of a layer's name: a deep PyTorch module path is a few hundred
+
+
 class PortError(ValueError):
-    """A file that cannot be read, or a port that cannot be done: one line, for people."""
+    """A file that cannot be read, or a port that cannot be done: one line, for people.
+
+    A message longer than ``MAX_MESSAGE`` keeps its head (the file, what is wrong) and
+    its tail (what to do) and says how much it left out: a file can make a name
+    megabytes long, and a message that repeats it whole is not a line any more.
+    """
+
+    def __init__(self, message: object = "") -> None:
+        text = str(message)
+        if len(text) > MAX_MESSAGE:
+            left_out = len(text) - (MAX_MESSAGE - 400) - 300
+            text = (f"{text[: MAX_MESSAGE - 400]} ... ({left_out} characters not shown) ... "
+                    f"{text[-300:]}")
+        super().__init__(text)
 
 
 @dataclass

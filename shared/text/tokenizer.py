@@ -39,6 +39,7 @@ import numpy as np
 
 from shared.core.checks import check_count
 from shared.core.tokens import BOS, EOS, PAD, SPECIAL_TOKENS, UNK
+from shared.files.atomic import write_atomically
 from shared.files.safe import FileRefusedError, loads, read_regular, shown
 
 LEVELS = ("char", "word")
@@ -209,11 +210,11 @@ class Tokenizer:
         """Writes ``to_dict()`` as JSON to ``path``.
 
         The file is ASCII (other characters are escaped), so any text survives
-        whatever encoding the reader assumes.
+        whatever encoding the reader assumes; it is written whole or not at all
+        (``shared.files.atomic``).
         """
-        with open(path, "w", encoding="ascii") as f:
-            json.dump(self.to_dict(), f, indent=1)
-            f.write("\n")
+        text = json.dumps(self.to_dict(), indent=1) + "\n"
+        write_atomically(path, text.encode("ascii"))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Tokenizer:

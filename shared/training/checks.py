@@ -4,41 +4,74 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 import numpy as np
 
-from shared.core.checks import check_count, check_positive_number, check_seed
+from shared.checkpoint.training_state import (
+    MAX_COUNT,
+    OptimizerSettings,
+    OptimizerState,
+    check_optimizer_state,
+    optimizer_settings,
+)
+from shared.core.checks import check_count, check_seed
 from shared.core.config import Seq2SeqConfig
 from shared.core.inputs import check_batch_sizes, check_source, check_token_ids
 from shared.text.data import Batch
-
-OPTIMIZERS = ("adam", "sgd")
 
 
 class TrainingDivergedError(RuntimeError):
     """The loss stopped being a finite number: the weights have run off to NaN or inf."""
 
 
+class TrainingRun(NamedTuple):
+    """A ``train`` call's settings, checked (``check_training_args``).
+
+    Attributes:
+        epochs: the epochs to run now.
+        seed: seeds the dropout (a resumed run's stream restarts at seed + first_epoch).
+        settings: the optimizer (``shared.checkpoint.OptimizerSettings``).
+        first_epoch: the first epoch's number in the whole run (0, or the epochs a
+            resumed run has done): ``batches(epoch)`` is asked for these numbers.
+        state: the optimizer's state to start from, checked against the settings and
+            the model's config; None starts fresh.
+    """
+
+    epochs: int
+    seed: int
+    settings: OptimizerSettings
+    first_epoch: int
+    state: OptimizerState | None
+
+
 def check_training_args(
-    epochs, optimizer, lr, adam_epsilon, seed=0
-) -> tuple[int, str, float, float | None, int]:
+    epochs, optimizer, lr, adam_epsilon, seed=0, *, clip_norm=None, first_epoch=0,
+    optimizer_state=None, config: Seq2SeqConfig | None = None,
+) -> TrainingRun:
     """Refuse bad training settings with a message that names the argument.
 
     NumPy scalars (``np.int64(3)``, ``np.float32(0.01)``) are taken where Python
     numbers are, and come back as Python numbers, so that a history holds plain
     values (JSON can write them) and both frameworks see the same types.
+    ``adam_epsilon`` None is ``ADAM_EPSILON`` (1e-8) on both: one update rule
+    (``keras_impl.optimizer``).
 
     Returns:
-        ``(epochs, optimizer, lr, adam_epsilon, seed)`` as int, str, float,
-        float or None, int.
+        A ``TrainingRun``.
     """
     epochs = check_count(epochs, "epochs")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
-    lr = check_positive_number(lr, "lr")
-    epsilon = None if adam_epsilon is None else check_positive_number(adam_epsilon,
-                                                                      "adam_epsilon")
-    return epochs, optimizer, lr, epsilon, check_seed(seed)
+    settings = optimizer_settings(optimizer, lr, adam_epsilon, clip_norm)
+    seed = check_seed(seed)
+    first_epoch = check_count(first_epoch, "first_epoch", 0, MAX_COUNT)
+    if optimizer_state is not None:
+        optimizer_state = check_optimizer_state(optimizer_state, config)
+        differences = optimizer_state.settings.differences(settings)
+        if differences:
+            field, theirs, ours = differences[0]
+            raise ValueError(f"optimizer_state has {field} {theirs!r} but train was given "
+                             f"{ours!r}; resume with the settings the state was made with")
+    return TrainingRun(epochs, seed, settings, first_epoch, optimizer_state)
 
 
 def check_finite_loss(loss: float, step: int, lr: float) -> None:
@@ -61,6 +94,35 @@ def check_finite_loss(loss: float, step: int, lr: float) -> None:
             f"training diverged at step {step}: the loss is {loss} (not finite) with lr {lr:g}; "
             "lower the learning rate (--lr on the command line)"
         )
+
+
+def check_finite_weights(weights: Iterable[tuple[str, np.ndarray]], steps: int,
+                         lr: float) -> None:
+    """Stops training whose last update left a weight NaN or inf.
+
+    ``check_finite_loss`` sees each step's loss before that step's update, so the
+    update of the last step (the only one, in a run of one step) is seen by no
+    loss: the trainers call this after their loop, and at each epoch's end before
+    an ``on_epoch_end`` hook evaluates or saves the weights, so that such a run says
+    it diverged rather than ending in a checkpoint no loader accepts.
+
+    Args:
+        weights: (name, array) for every weight, in any order.
+        steps: how many steps ran.
+        lr: the learning rate, for the message.
+
+    Raises:
+        TrainingDivergedError: a weight holds NaN or inf.
+    """
+    # The message names no weight: each framework names its own, and both backends
+    # should refuse a diverged run in the same words.
+    for _, value in weights:
+        if not np.all(np.isfinite(value)):
+            raise TrainingDivergedError(
+                f"training diverged at step {steps}, the last: its update left weights that "
+                f"are NaN or inf, with lr {lr:g}; lower the learning rate (--lr on the command "
+                "line)"
+            )
 
 
 def check_training_batch(
@@ -96,7 +158,7 @@ def check_training_batch(
 
 
 def training_batches(
-    batches: Iterable[Batch] | Callable[[int], Iterable[Batch]], epochs: int
+    batches: Iterable[Batch] | Callable[[int], Iterable[Batch]], epochs: int, first_epoch: int = 0
 ) -> list[list[Batch]]:
     """Each epoch's batches, checked before the first step.
 
@@ -106,12 +168,14 @@ def training_batches(
             returning that epoch's batches, e.g. a new shuffle each epoch:
             ``lambda epoch: shared.batches(pairs, src_tok, tgt_tok, 64, seed=epoch)``.
         epochs: how many epochs.
+        first_epoch: the number of the first (a resumed run's epochs go on from where
+            it stopped, and so do their shuffles).
     """
     if callable(batches):
-        schedule = [list(batches(epoch)) for epoch in range(epochs)]
+        schedule = [list(batches(epoch)) for epoch in range(first_epoch, first_epoch + epochs)]
     else:
         schedule = [list(batches)] * epochs
-    for epoch, epoch_batches in enumerate(schedule):
+    for epoch, epoch_batches in enumerate(schedule, start=first_epoch):
         if not epoch_batches:
             raise ValueError(f"batches is empty for epoch {epoch}; give at least one shared.Batch")
         for i, batch in enumerate(epoch_batches):

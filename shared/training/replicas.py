@@ -40,15 +40,18 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from shared.checkpoint.training_state import OptimizerSettings, OptimizerState, optimizer_settings
 from shared.core.checks import check_count
 from shared.core.config import Seq2SeqConfig
 from shared.core.tokens import PAD
 from shared.text.data import Batch
-from shared.training.checks import check_training_batch
+from shared.training.checks import TrainingRun, check_training_batch, epoch_means
+from shared.training.epochs import EpochEnd
 
 # The engine that runs N replicas, by trainer or Keras backend: what history.json records.
 ENGINES = {"torch": "torch-ddp", "jax": "keras-jax", "tensorflow": "keras-tensorflow"}
@@ -84,8 +87,11 @@ class Job:
             all-reduced gradients on ``schedule[0][0]``, no update).
         config, weights: the model, its canonical weights.
         schedule: each epoch's global batches (``training_batches``).
-        optimizer, lr, adam_epsilon, seed, verbose: as ``train``'s, already checked.
+        optimizer, lr, adam_epsilon, seed, verbose, clip_norm: as ``train``'s, already checked.
         loss_rule: one of ``LOSS_RULES``; "global" is the one that equals one process.
+        optimizer_state: the optimizer's state to start from (``train``'s, or the
+            previous epoch's: see ``train_epoch_by_epoch``); None: fresh.  A "train"
+            job returns the state it ends with.
     """
 
     kind: str
@@ -98,6 +104,18 @@ class Job:
     seed: int = 0
     verbose: bool = False
     loss_rule: str = "global"
+    clip_norm: float | None = None
+    optimizer_state: OptimizerState | None = None
+
+    @property
+    def settings(self) -> OptimizerSettings:
+        """The optimizer these fields make (``train`` checked them against the state's)."""
+        return optimizer_settings(self.optimizer, self.lr, self.adam_epsilon, self.clip_norm)
+
+    @property
+    def first_step(self) -> int:
+        """The optimizer steps taken before this job: Adam's bias correction reads them."""
+        return 0 if self.optimizer_state is None else self.optimizer_state.step
 
     def checked(self) -> Job:
         """This job with its kind and every global batch checked (``checked_schedule``)."""
@@ -107,6 +125,52 @@ class Job:
             raise ValueError(f"loss_rule must be one of {', '.join(LOSS_RULES)}; "
                              f"got {self.loss_rule!r}")
         return replace(self, schedule=checked_schedule(self.config, self.schedule))
+
+
+def train_job(config: Seq2SeqConfig, weights: dict, epoch_batches: list[Batch], run: TrainingRun,
+              epoch: int, state: OptimizerState | None, verbose: bool) -> Job:
+    """The "train" job of one epoch of a checked ``TrainingRun``, from these weights and state."""
+    settings = run.settings
+    return Job("train", config, weights, [epoch_batches], settings.name, settings.lr,
+               settings.epsilon, (run.seed + epoch) % 2**32, verbose,
+               clip_norm=settings.clip_norm, optimizer_state=state)
+
+
+# An engine's one replicated epoch: (epoch number, its batches, the optimizer state to start
+# from) -> (its steps' losses, the state it ends with), the trained weights left in the model.
+EpochTrainer = Callable[[int, list[Batch], OptimizerState | None],
+                        tuple[list[float], OptimizerState]]
+
+
+def train_epoch_by_epoch(train_epoch: EpochTrainer, schedule: list[list[Batch]],
+                         run: TrainingRun, on_epoch_end: Callable[[EpochEnd], bool | None] | None
+                         ) -> tuple[list[float], list[list[Batch]]]:
+    """Run the replicas one epoch at a time, the hook in this process between two epochs.
+
+    Each epoch starts from the weights and the optimizer's state the last one ended with
+    (the first from ``run.state``, a resume's), so the replicas train as one call over
+    every epoch would, and ``on_epoch_end`` (held-out figures, checkpoints, patience)
+    sees the model and the state as a one-process run shows them.  Written once for
+    both engines: ``torch_impl.data_parallel``, ``keras_impl.data_parallel``.
+
+    Returns:
+        (losses, done): every step's loss, and the epochs run (each its batches).
+    """
+    state = run.state
+    start = 0 if state is None else state.step
+    losses: list[float] = []
+    done: list[list[Batch]] = []
+    for epoch, epoch_batches in enumerate(schedule, start=run.first_epoch):
+        epoch_losses, state = train_epoch(epoch, epoch_batches, state)
+        assert state.step == start + len(losses) + len(epoch_losses), (state.step, start)
+        losses += epoch_losses
+        done.append(epoch_batches)
+        if on_epoch_end is not None:
+            end = EpochEnd(epoch, epoch_means(losses, done)[-1], tuple(epoch_losses), state.step,
+                           lambda state=state: state)
+            if on_epoch_end(end):
+                break
+    return losses, done
 
 
 def checked_schedule(config: Seq2SeqConfig, schedule: list[list[Batch]]) -> list[list[Batch]]:

@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 
-from shared.app import flags
+from shared.app import flags, limits
 from shared.app.backends import ENGINES, load_backend, model_from_checkpoint
 from shared.checkpoint import load_checkpoint
 from shared.decoding.search import check_search_memory
@@ -27,12 +28,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
+    if os.path.isdir(args.checkpoint):
+        raise flags.UsageError(
+            f"checkpoint {args.checkpoint}: is a directory, not a checkpoint file; answer reads "
+            "the checkpoint itself (it holds the tokenizers as well as the weights), not an "
+            "export folder: give the model.safetensors it was trained into or exported from")
     checkpoint = load_checkpoint(args.checkpoint)
     beam = args.beam if args.beam > 1 else None  # 1: greedy
     check_search_memory(len(args.questions), args.max_len, beam, names=("--beam", "--max-len"))
+    src = encode_questions(args.questions, checkpoint.src_tokenizer)          # (B, S)
+    limits.check_decoding(checkpoint.config, len(args.questions), args.beam, args.max_len,
+                          src.shape[1])
     backend = load_backend(args.backend)
     model = model_from_checkpoint(backend, checkpoint)
-    src = encode_questions(args.questions, checkpoint.src_tokenizer)          # (B, S)
     if beam is not None:
         tokens = backend.beam_decode(model, src, beam, args.max_len)
     else:

@@ -8,13 +8,13 @@ The experiment itself is ``shared.app.experiment``.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from shared.app import flags
+from shared.app import flags, limits
 from shared.app.backends import TRAINERS, load_backend
-from shared.app.experiment import FULL, QUICK, RULES, Settings, run_experiment
-from shared.core.config import CELLS
+from shared.app.experiment import ALPHABET, FULL, OUTPUTS, QUICK, RULES, Settings, run_experiment
+from shared.core.config import CELLS, Seq2SeqConfig
 from shared.core.runtime import threads
+from shared.text.data import build_tokenizers
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -68,13 +68,31 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
+    out = flags.output_dir(args.out)  # before the experiment trains for minutes
     settings = QUICK if args.quick else FULL
     changes = {field: getattr(args, field) for field in
                ("tasks", "hidden_sizes", "lengths", "steps", "eval_per_length", "cell")
                if getattr(args, field) is not None}
     settings = Settings(**{**settings.__dict__, **changes})
+    check_settings(settings)
+    flags.say_replaced(out, OUTPUTS)
     backend = load_backend(args.backend)
     # One thread per op: the figures do not depend on how a product is split across cores.
     with threads(intra_op=1, inter_op=1):
-        run_experiment(backend, settings, Path(args.out), seed=args.seed)
+        run_experiment(backend, settings, out, seed=args.seed)
     return 0
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuses sizes whose batches or largest model would not fit, before anything trains."""
+    longest = settings.lengths[1] + 1  # a question, and BOS or EOS
+    limits.check_schedule(settings.steps * settings.batch_size, longest, 1,
+                          flags="--steps or --lengths")
+    tokens = len(build_tokenizers([(ALPHABET, ALPHABET)])[0])  # as run_experiment builds them
+    hidden = max(settings.hidden_sizes)
+    for attention in ("none", "luong"):  # the largest model, and the attending one
+        size = hidden if attention == "none" else min(settings.hidden_sizes)
+        config = Seq2SeqConfig(tokens, tokens, settings.embedding_dim, size,
+                               cell=settings.cell, attention=attention)
+        limits.check_training(config, settings.batch_size, longest, longest,
+                              flags="--hidden-sizes or --lengths")

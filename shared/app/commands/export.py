@@ -31,8 +31,10 @@ def run(args) -> int:
             f"export --format onnx needs the onnx package ({err}); "
             "pip install 'seq2seq-rosetta[onnx]'"
         ) from err
+    used = [name for name in ("encoder.onnx", "decoder.onnx") if (out / name).exists()]
     paths = export_checkpoint(args.checkpoint, out)
-    print(f"wrote {paths['encoder']} and {paths['decoder']}")
+    replaced = f" (replacing the {' and '.join(used)} that were there)" if used else ""
+    print(f"wrote {paths['encoder']} and {paths['decoder']}{replaced}")
     return 0
 
 

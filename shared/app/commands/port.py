@@ -22,8 +22,10 @@ import os
 import sys
 import tempfile
 
+from shared.app import flags
 from shared.port.api import port
 from shared.port.layers import TARGETS
+from shared.port.readers.tf1 import FORGET_BIAS_RANGE
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -44,9 +46,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--partial", action="store_true",
                         help="port every layer the target can express and list the others "
                              "(type, parameter count, why) in the report and DST's metadata")
-    parser.add_argument("--tf1-forget-bias", type=float, default=1.0, metavar="B",
+    parser.add_argument("--tf1-forget-bias", type=flags.bounded_number(*FORGET_BIAS_RANGE),
+                        default=1.0, metavar="B",
                         help="the TF1 LSTM cells' forget_bias, folded into the forget-gate bias "
-                             "(default 1.0, TF1's)")
+                             "(default 1.0, TF1's; a finite number in [-100, 100])")
     parser.add_argument("--linear", action="append", default=[], metavar="NAME",
                         help="a PyTorch module whose lone weight is a bias-free nn.Linear, not an "
                              "nn.Embedding (repeatable)")

@@ -39,23 +39,29 @@ changed in 2.3): it is refused with what to do instead.
 The Keras version that wrote the file decides the activations' meaning
 (``shared.port.activations``): Keras 2's ``hard_sigmoid`` is not Keras 3's.
 
-h5py is what reads them (it comes with TensorFlow and Keras).  An HDF5 file can
-point outside itself (external links, external or virtual datasets); such files
-are refused, like ONNX external data outside SRC's folder.
+Both are read through ``shared.files``: the zip's members checked before a
+byte is inflated (``archive.open_zip``), the JSON parsed strictly (depth and
+number limits), and the HDF5 file walked by libhdf5 (h5py) in a confined child
+process (``hdf5.read_hdf5``: a time and a memory limit, every link inside the
+file, each object once, every declared size checked), so a crafted file can
+neither hang, exhaust nor crash the process; the readers get an in-memory tree
+that reads like h5py's.
 """
 
 from __future__ import annotations
 
-import io
-import json
-import zipfile
-import zlib
+import math
 from typing import ClassVar
 
 import numpy as np
 
+from shared.files.archive import open_zip
+from shared.files.hdf5 import Dataset, Group, read_hdf5
+from shared.files.limits import MAX_JSON_BYTES
+from shared.files.safe import FileRefusedError, brief, loads
 from shared.port.layers import PortError, Source, float32
 from shared.port.readers.keras_config import (
+    MODELS,
     _name,
     entries,
     keras_major,
@@ -68,88 +74,69 @@ from shared.port.readers.keras_config import (
 from shared.port.readers.keras_structure import structure_layers
 
 
-def _h5py():
-    try:
-        import h5py
-    except ImportError:
-        raise PortError(
-            "reading a Keras file needs h5py (it comes with TensorFlow and Keras): pip install h5py"
-        ) from None
-    return h5py
-
-
 def read_keras(path: str, linear: tuple[str, ...] = ()) -> Source:
     """A Keras 3 ``.keras`` file's layers; ``linear``: for a subclassed model, layers whose
     lone 2-D array is a bias-free Dense, not an Embedding."""
-    h5py = _h5py()
-    try:
-        with zipfile.ZipFile(path) as archive:
-            config = json.loads(archive.read("config.json"))
-            weights = archive.read("model.weights.h5")
-            names = archive.namelist()
-            metadata = archive.read("metadata.json") if "metadata.json" in names else b"{}"
-    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
-        raise PortError(f"{path} is a damaged or truncated .keras archive ({error})") from None
-    except KeyError as error:
-        raise PortError(f"{path} is not a complete .keras file: {error.args[0]}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise PortError(f"{path}: config.json is not valid JSON ({error})") from None
-    try:
-        h5 = h5py.File(io.BytesIO(weights), "r")
-    except OSError as error:
-        raise PortError(f"{path}: model.weights.h5 is not a readable HDF5 file ({error})") from None
-    version = keras_major(_version(metadata), [{"module": None}])  # none said: Keras 3's
-    with h5:
-        _refuse_links_outside(path, h5, h5py)
-        ignored = _optimizer(h5, "optimizer")
-        if not lists_layers(config):
-            return _by_structure(path, "keras", config, h5, version, linear, ignored)
-        if linear:
-            raise PortError(_LINEAR.format(path=path))
-        store = _KerasWeights(path, h5)
-        layers = model_layers(path, config, store, store.root, version)
-        tensors, parameters = _count(h5, "layers")
+    with open_zip(path, "Keras 3 .keras file") as archive:
+        for name in ("config.json", "model.weights.h5"):
+            if name not in archive.names:
+                raise PortError(f"{path} is not a complete .keras file: it holds no {name}")
+        config_text = archive.read("config.json", MAX_JSON_BYTES)
+        weights = archive.read("model.weights.h5")
+        metadata = (archive.read("metadata.json", MAX_JSON_BYTES)
+                    if "metadata.json" in archive.names else b"{}")
+    config = loads(config_text, f"{path}: config.json", MAX_JSON_BYTES)
+    h5 = read_hdf5(weights, "Keras weights file", f"{path}: model.weights.h5")
+    version = keras_major(_version(path, metadata), [{"module": None}])  # none said: Keras 3's
+    ignored = _optimizer(h5, "optimizer")
+    if not lists_layers(config):
+        return _by_structure(path, "keras", config, h5, version, linear, ignored)
+    if linear:
+        raise PortError(_LINEAR.format(path=path))
+    store = _KerasWeights(path, h5)
+    layers = model_layers(path, config, store, store.root, version)
+    tensors, parameters = _count(h5, "layers")
     return Source(path, "keras", "Keras 3 .keras file", layers, tensors, parameters, ignored)
 
 
 def read_keras_h5(path: str, linear: tuple[str, ...] = ()) -> Source:
     """A legacy Keras ``.h5`` model's layers (``model.save("x.h5")``, Keras 2 or 3), or a Keras
     3 ``.weights.h5``'s (read by structure; ``linear`` as in ``read_keras``)."""
-    h5py = _h5py()
-    try:
-        h5 = h5py.File(path, "r")
-    except OSError as error:
-        raise PortError(f"{path} is a damaged or truncated HDF5 file ({error})") from None
-    with h5:
-        _refuse_links_outside(path, h5, h5py)
-        if "model_config" not in h5.attrs:
-            if "layer_names" in h5.attrs or "layer_names0" in h5.attrs:
-                raise PortError(_KERAS2_WEIGHTS.format(path=path))
-            return _by_structure(path, "keras-h5", None, h5, 3, linear,
-                                 _optimizer(h5, "optimizer"))
-        try:
-            config = json.loads(text(h5.attrs["model_config"]))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise PortError(f"{path}: model_config is not valid JSON ({error})") from None
-        if not lists_layers(config):
-            kind = config.get("class_name") if isinstance(config, dict) else type(config).__name__
-            raise PortError(
-                f"{path}: the model is a {kind!r} saved in the legacy .h5 format, whose config "
-                "does not list its layers (a subclassed keras.Model); save it with "
-                "model.save('model.keras') or model.save_weights('model.weights.h5'), which "
-                "port reads by the weights' structure"
-            )
-        if linear:
-            raise PortError(_LINEAR.format(path=path))
-        written_by = h5.attrs.get("keras_version")
-        version = keras_major(written_by, entries(path, config))
-        root = h5.get("model_weights", h5)
-        store = _LegacyWeights(path, root)
-        layers = model_layers(path, config, store, None, version)
-        tensors, parameters = _count(h5, "model_weights")
-        ignored = _optimizer(h5, "optimizer_weights")
+    h5 = read_hdf5(path, "legacy Keras .h5 model")
+    if "model_config" not in h5.attrs:
+        if "layer_names" in h5.attrs or "layer_names0" in h5.attrs:
+            raise PortError(_KERAS2_WEIGHTS.format(path=path))
+        return _by_structure(path, "keras-h5", None, h5, 3, linear, _optimizer(h5, "optimizer"))
+    stored = h5.attrs["model_config"]
+    if not isinstance(stored, str):
+        raise PortError(f"{path}: the model_config attribute should be a JSON text; it holds "
+                        f"{brief(stored)}")
+    config = loads(stored, f"{path}: model_config", MAX_JSON_BYTES)
+    if not lists_layers(config):
+        kind = config.get("class_name") if isinstance(config, dict) else type(config).__name__
+        if kind in MODELS:  # a model that lists its layers, but not as a list of them
+            raise PortError(f"{path}: the config of its {brief(kind)} model should list its "
+                            "layers (a non-empty JSON list); it does not: the file is damaged "
+                            "or was not written by Keras")
+        raise PortError(
+            f"{path}: the model is a {brief(kind)} saved in the legacy .h5 format, whose config "
+            "does not list its layers (a subclassed keras.Model); save it with "
+            "model.save('model.keras') or model.save_weights('model.weights.h5'), which "
+            "port reads by the weights' structure"
+        )
+    if linear:
+        raise PortError(_LINEAR.format(path=path))
+    written_by = h5.attrs.get("keras_version")
+    version = keras_major(written_by, entries(path, config))
+    root = h5.get("model_weights", h5)
+    if not isinstance(root, Group):
+        raise PortError(f"{path}: model_weights should be a group of layers; it is an array")
+    store = _LegacyWeights(path, root)
+    layers = model_layers(path, config, store, None, version)
+    tensors, parameters = _count(h5, "model_weights")
+    ignored = _optimizer(h5, "optimizer_weights")
     description = ("legacy Keras .h5 model" if written_by is None
-                   else f"legacy Keras .h5 model, Keras {text(written_by)}")
+                   else f"legacy Keras .h5 model, Keras {brief(text(written_by), 40, False)}")
     return Source(path, "keras-h5", description, layers, tensors, parameters, ignored)
 
 
@@ -164,11 +151,11 @@ _KERAS2_WEIGHTS = (
 )
 
 
-def _version(metadata: bytes):
+def _version(path: str, metadata: bytes):
     """The keras_version a .keras file's metadata.json states, or None (it is optional)."""
     try:
-        stated = json.loads(metadata)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        stated = loads(metadata, f"{path}: metadata.json", MAX_JSON_BYTES)
+    except FileRefusedError:
         return None
     return stated.get("keras_version") if isinstance(stated, dict) else None
 
@@ -213,8 +200,8 @@ class _KerasWeights:
             written = None if stored is None else stored.attrs.get("name")
             if written is not None and text(written) != name:
                 raise PortError(
-                    f"{self.path}: cannot match layer {name!r} to model.weights.h5: its group "
-                    f"{group} belongs to {text(written)!r}"
+                    f"{self.path}: cannot match layer {brief(name)} to model.weights.h5: its "
+                    f"group {brief(group)} belongs to {brief(text(written))}"
                 )
             yield entry, group
 
@@ -225,13 +212,14 @@ class _KerasWeights:
         group = None if handle is None else self.h5.get(f"{handle}/{self.PARTS[part]}")
         if group is None or not hasattr(group, "keys"):
             return []
-        keys = sorted((key for key in group if key.isdigit()), key=int)
-        return [float32(f"{self.path}: {group.name}/{key}", group[key][()]) for key in keys]
+        keys = sorted((key for key in group if key.isascii() and key.isdigit()), key=int)
+        return [float32(f"{self.path}: {group.name}/{key}", _array(self.path, group[key]))
+                for key in keys]
 
     def count(self, handle: str | None) -> int:
         """How many numbers the layer's group holds (0: no weights)."""
         group = None if handle is None else self.h5.get(handle)
-        return 0 if group is None else sum(int(np.prod(d.shape)) for d in _datasets(group, None))
+        return 0 if group is None else sum(math.prod(d.shape) for d in _datasets(group, None))
 
 
 class _LegacyWeights:
@@ -251,9 +239,9 @@ class _LegacyWeights:
                 group = self.root_group[name]
                 found = []
                 for weight in _names(group.attrs, "weight_names"):
-                    if weight not in group or hasattr(group[weight], "keys"):
-                        raise PortError(f"{self.path}: layer {name!r} lists weight {weight!r}, "
-                                        "which is not a dataset of its group")
+                    if not isinstance(group.get(weight), Dataset):
+                        raise PortError(f"{self.path}: layer {brief(name)} lists weight "
+                                        f"{brief(weight)}, which is not a dataset of its group")
                     found.append((weight, group[weight]))
                 yield entry, found
             else:
@@ -272,7 +260,7 @@ class _LegacyWeights:
         return [float32(f"{self.path}: {d.name}", d[()]) for _, d in chosen]
 
     def count(self, handle) -> int:
-        return sum(int(np.prod(d.shape)) for _, d in handle or [])
+        return sum(math.prod(d.shape) for _, d in handle or [])
 
 
 def _names(attrs, key: str) -> list[str]:
@@ -290,26 +278,10 @@ def _names(attrs, key: str) -> list[str]:
 
 # ---- small helpers ----
 
-def _refuse_links_outside(path: str, group, h5py) -> None:
-    """PortError if any link or dataset of the HDF5 file reaches outside it."""
-    for key in group:
-        link = group.get(key, getlink=True)
-        where = f"{group.name.rstrip('/')}/{key}"
-        if isinstance(link, h5py.ExternalLink):
-            raise PortError(
-                f"{path}: {where} is an external link to {link.filename}; port reads only what "
-                "is inside SRC"
-            )
-        if isinstance(link, h5py.SoftLink):
-            continue  # inside the file; not followed, so no cycle
-        item = group[key]
-        if isinstance(item, h5py.Group):
-            _refuse_links_outside(path, item, h5py)
-        elif item.external or item.is_virtual:
-            raise PortError(
-                f"{path}: dataset {where} keeps its data in another file; port reads only what "
-                "is inside SRC"
-            )
+def _array(path: str, item) -> np.ndarray:
+    if not isinstance(item, Dataset):
+        raise PortError(f"{path}: {item.name} should be an array; it is a group")
+    return item[()]
 
 
 def _datasets(h5, name: str | None) -> list:
@@ -323,7 +295,7 @@ def _datasets(h5, name: str | None) -> list:
 
 def _count(h5, name: str | None) -> tuple[int, int]:
     datasets = _datasets(h5, name)
-    return len(datasets), sum(int(np.prod(d.shape)) for d in datasets)
+    return len(datasets), sum(math.prod(d.shape) for d in datasets)
 
 
 def _optimizer(h5, name: str) -> list[str]:

@@ -26,6 +26,7 @@ import re
 
 import numpy as np
 
+from shared.files.safe import brief
 from shared.port import activations, rules
 from shared.port.canonical import from_cudnn, from_keras
 from shared.port.layers import (
@@ -54,12 +55,17 @@ def keras_major(version, entries: list) -> int:
 
 
 def lists_layers(model) -> bool:
-    """Whether a model config lists its layers (Functional/Sequential), or not (subclassed)."""
+    """Whether a model config lists its layers (Functional/Sequential), or not (subclassed).
+
+    An empty list counts as none: a model of no layers holds no weights, so the file's
+    weights are read by their structure (or, in a legacy .h5, refused) instead of
+    making a port of nothing.
+    """
     if not isinstance(model, dict) or model.get("class_name") not in MODELS:
         return False
     config = model.get("config")
-    return isinstance(config, list) or (isinstance(config, dict)
-                                        and isinstance(config.get("layers"), list))
+    found = config.get("layers") if isinstance(config, dict) else config
+    return isinstance(found, list) and bool(found)
 
 
 def entries(path: str, model: dict) -> list[dict]:
@@ -67,7 +73,7 @@ def entries(path: str, model: dict) -> list[dict]:
     config = model.get("config")
     found = config if isinstance(config, list) else config["layers"]
     for index, entry in enumerate(found):
-        where = f"layer {index} of {model.get('class_name')} {_name(model)!r}"
+        where = f"layer {index} of {brief(model.get('class_name'))} {brief(_name(model))}"
         if not isinstance(entry, dict):
             raise PortError(f"{path}: the model config is not what Keras writes: {where} is a "
                             f"{type(entry).__name__}, not a layer object")
@@ -87,7 +93,8 @@ def model_layers(path: str, model, store, handle, version: int) -> list:
     names = [layer.name for layer in layers]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
-        raise PortError(f"{path}: two layers are named {twice[0]!r}; port names layers by name")
+        raise PortError(f"{path}: two layers are named {brief(twice[0])}; port names layers by "
+                        "name")
     return layers
 
 
@@ -98,7 +105,7 @@ def _object(path: str, entry: dict, *keys: str) -> dict:
         value = value.get(key, {})
         if not isinstance(value, dict):
             raise PortError(f"{path}: the model config is not what Keras writes: layer "
-                            f"{_name(entry)!r} has a {'.'.join(keys)!r} that is a "
+                            f"{brief(_name(entry))} has a {'.'.join(keys)!r} that is a "
                             f"{type(value).__name__}")
     return value
 
@@ -119,15 +126,15 @@ def _layer(path: str, entry: dict, store, handle, version: int) -> list:
     if cls == "Bidirectional":
         inner = _object(path, entry, "config", "layer")
         inner_cls = inner.get("class_name")
-        what = f"Keras Bidirectional({inner_cls})"
+        what = f"Keras Bidirectional({brief(inner_cls, quote=False)})"
         if inner_cls in RECURRENT + CUDNN and not _custom(inner):
             directions = [store.arrays(handle, d) for d in ("forward", "backward")]
             layer = recurrent_layer(path, name, what, _object(path, inner, "config"), directions,
                                version)
             if isinstance(layer, Recurrent) and config.get("merge_mode", "concat") != "concat":
                 layer.notes.append(
-                    f"Keras merges the two directions by {config.get('merge_mode')!r}; the port "
-                    "keeps them concatenated [forward, backward]: merge them yourself"
+                    f"Keras merges the two directions by {brief(config.get('merge_mode'))}; the "
+                    "port keeps them concatenated [forward, backward]: merge them yourself"
                 )
             return [layer]
     if cls == "Dense" or (cls == "TimeDistributed"
@@ -139,7 +146,7 @@ def _layer(path: str, entry: dict, store, handle, version: int) -> list:
     if cls == "Embedding":
         arrays = store.arrays(handle, "own")
         if len(arrays) != 1 or arrays[0].ndim != 2:
-            raise PortError(f"{path}: Embedding {name!r} should hold one (V, E) table")
+            raise PortError(f"{path}: Embedding {brief(name)} should hold one (V, E) table")
         notes = ["mask_zero=True: id 0 is padding; in PyTorch pack the sequences by length"
                  ] if config.get("mask_zero") else []
         return [Embedding(name, what, "keras", arrays[0], notes)]
@@ -153,6 +160,7 @@ def recurrent_layer(path, name, what, config, directions, version) -> Recurrent 
     cell = "lstm" if "LSTM" in what else "gru"
     cudnn = "CuDNN" in what
     units, use_bias = config.get("units"), cudnn or config.get("use_bias", True)
+    _check_options(path, name, what, config)
     # Keras 3 always writes reset_after; a Keras 2.0 GRU had no such option and reset before.
     # cuDNN's GRU resets after the product, as PyTorch's does.
     reset_after = cudnn or bool(config.get("reset_after", False)) if cell == "gru" else True
@@ -166,14 +174,17 @@ def recurrent_layer(path, name, what, config, directions, version) -> Recurrent 
                           parameters)
     unknown = [gate for gate in gates if version < 3 and gate not in activations.KERAS2]
     if unknown:
-        return Unportable(name, what, f"uses activation {unknown[0]!r}, whose Keras 2 definition "
-                                      "port does not know", parameters)
+        return Unportable(name, what, f"uses activation {brief(unknown[0])}, whose Keras 2 "
+                                      "definition port does not know", parameters)
+    unknown = [gate for gate in gates if version >= 3 and gate not in activations.KERAS3]
+    if unknown:
+        return Unportable(name, what, _NOT_KERAS.format(what=brief(unknown[0])), parameters)
     weights, raw, notes = {}, {}, []
     for direction, arrays in zip(("forward", "backward"), directions, strict=False):
         if len(arrays) != (3 if use_bias else 2) or arrays[1].ndim != 2:
             raise PortError(
-                f"{path}: {what} {name!r} ({direction}) should hold kernel, recurrent_kernel"
-                f"{', bias' if use_bias else ''}; found {len(arrays)} arrays"
+                f"{path}: {what} {brief(name)} ({direction}) should hold kernel, "
+                f"recurrent_kernel{', bias' if use_bias else ''}; found {len(arrays)} arrays"
             )
         raw.update({f"{direction}.{key}": array for key, array in
                     zip(("kernel", "recurrent_kernel", "bias"), arrays, strict=False)})
@@ -185,11 +196,12 @@ def recurrent_layer(path, name, what, config, directions, version) -> Recurrent 
             convert = from_cudnn if cudnn else from_keras
             weights.update(convert(cell, f"l0.{direction}", *arrays))
         except (ValueError, TypeError) as error:
-            raise PortError(f"{path}: {what} {name!r} ({direction}): {error}") from None
+            raise PortError(f"{path}: {what} {brief(name)} ({direction}): {error}") from None
     kernel, recurrent_kernel = directions[0][:2]
     inputs, hidden = kernel.shape[0], recurrent_kernel.shape[0]
     if units is not None and units != hidden:
-        raise PortError(f"{path}: {what} {name!r} says units={units} but holds H = {hidden}")
+        raise PortError(f"{path}: {what} {brief(name)} says units={units} but holds H = "
+                        f"{hidden}")
     if not use_bias:
         notes.append("use_bias=False in the source: zero biases written")
     if cudnn:
@@ -203,16 +215,42 @@ def recurrent_layer(path, name, what, config, directions, version) -> Recurrent 
                      reset_after, raw, settings, notes)
 
 
-def dense_layer(path, name, what, config, arrays) -> Dense:
+def dense_layer(path, name, what, config, arrays) -> Dense | Unportable:
     """A Keras Dense from its config and arrays [kernel (in, out), bias (out,)?]."""
     use_bias = config.get("use_bias", True)
-    if len(arrays) != (2 if use_bias else 1) or arrays[0].ndim != 2:
-        raise PortError(f"{path}: {what} {name!r} should hold a kernel (in, out) and its bias")
+    if not isinstance(use_bias, bool):
+        raise PortError(f"{path}: {what} {brief(name)} says use_bias={brief(use_bias)}; "
+                        "expected true or false")
+    if len(arrays) != (2 if use_bias else 1) or arrays[0].ndim != 2 or (
+            use_bias and arrays[1].shape != arrays[0].shape[1:]):
+        raise PortError(f"{path}: {what} {brief(name)} should hold a kernel (in, out)"
+                        f"{' and its bias (out,)' if use_bias else ''}; found "
+                        f"{', '.join(str(a.shape) for a in arrays) or 'none'}")
     activation = config.get("activation", "linear")
+    if activation is not None and activation not in activations.KERAS3:
+        why = (_NOT_KERAS.format(what=brief(activation)) if isinstance(activation, str)
+               else rules.CUSTOM.format(what="a serialized activation"))
+        return Unportable(name, what, why, sum(int(np.size(a)) for a in arrays))
     raw = {"kernel": arrays[0], **({"bias": arrays[1]} if use_bias else {})}
     return Dense(name, what, "keras", np.ascontiguousarray(arrays[0].T),
                  arrays[1] if use_bias else None, raw,
                  None if activation in (None, "linear") else str(activation))
+
+
+_NOT_KERAS = ("uses the activation {what}, which is not one of keras.activations' own; port "
+              "carries only those")
+
+
+def _check_options(path: str, name: str, what: str, config: dict) -> None:
+    """PortError unless a recurrent layer's options are of the types Keras writes."""
+    units, use_bias = config.get("units"), config.get("use_bias", True)
+    if units is not None and (not isinstance(units, int) or isinstance(units, bool) or units < 1):
+        raise PortError(f"{path}: {what} {brief(name)} says units={brief(units)}; expected a "
+                        "whole number >= 1")
+    for key, value in (("use_bias", use_bias), ("go_backwards", config.get("go_backwards", False))):
+        if not isinstance(value, bool):
+            raise PortError(f"{path}: {what} {brief(name)} says {key}={brief(value)}; expected "
+                            "true or false")
 
 
 # ---- small helpers, shared with the weight stores and ``keras_impl.load_ported`` ----

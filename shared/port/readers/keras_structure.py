@@ -30,6 +30,7 @@ Shape legend: E embedding, G gates, H hidden, V vocabulary.
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -97,13 +98,17 @@ def _arrays(path: str, group, where: str) -> list[np.ndarray]:
     found = group.get(where)
     if found is None or not hasattr(found, "keys"):
         return []
-    keys = sorted((key for key in found if key.isdigit()), key=int)
-    return [float32(f"{path}: {found.name}/{key}", found[key][()]) for key in keys]
+    keys = sorted((key for key in found if key.isascii() and key.isdigit()), key=int)
+    arrays = [found[key] for key in keys]
+    if any(not hasattr(array, "shape") for array in arrays):  # a group where an array belongs
+        raise PortError(f"{path}: {found.name} holds a group among its arrays (0, 1, ...)")
+    return [float32(f"{path}: {found.name}/{key}", array[()]) for key, array in zip(
+        keys, arrays, strict=True)]
 
 
 def _numbers(group) -> int:
     sizes: list[int] = []
-    group.visititems(lambda _, item: sizes.append(int(np.prod(item.shape)))
+    group.visititems(lambda _, item: sizes.append(math.prod(item.shape))
                      if hasattr(item, "shape") else None)
     return sum(sizes)
 

@@ -29,21 +29,24 @@ report says so and names the activation that follows it.
 Refused LSTM/GRU options: peepholes (input P), ``clip``, ``input_forget=1``,
 ``direction="reverse"`` and activations other than Sigmoid, Tanh, Tanh.
 
-External data: a large model keeps its tensors in files beside the .onnx,
-named inside it.  Port reads them only from SRC's own folder: a location that
-is absolute or leads out of that folder (``../``, a symlink) is refused before
-anything is read.
+The file is read by ``shared.onnx.load.load_onnx``: every tensor of the model
+(initializers, ``Constant`` nodes, every attribute, every subgraph) checked
+against its declared dims before anything converts it.  External data: a large
+model keeps its tensors in files beside the .onnx, named inside it.  Port reads
+them only from SRC's own folder, for every tensor: a location that is absolute
+or leads out of that folder (``../``, a symlink) is refused before anything is
+read, and each range is checked against its file's size.  Only operators of the
+default ONNX domain are read: a node of another domain (``com.example``) is
+code its runtime brings, whatever its op_type says.
 
 Shape legend: D directions, E embedding, H hidden, V vocabulary.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 
+from shared.files.safe import brief
 from shared.layout import onnx_gru_to_keras, onnx_lstm_to_keras
 from shared.port import rules
 from shared.port.canonical import from_keras
@@ -62,65 +65,52 @@ DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "
 GATES = {"LSTM": 4, "GRU": 3}
 
 
+DEFAULT_DOMAINS = ("", "ai.onnx")
+
+
 def read_onnx(path: str) -> Source:
     """An ONNX model's layers."""
     try:
-        import onnx
-        from onnx import numpy_helper
+        from onnx import AttributeProto, numpy_helper
+
+        from shared.onnx.load import load_onnx
     except ImportError:
         raise PortError("reading an ONNX model needs onnx (pip install onnx)") from None
-    try:
-        model = onnx.load(path, load_external_data=False)
-    except Exception as error:  # a protobuf that does not parse, whatever the library says
-        raise PortError(f"{path} is not a readable ONNX model ({type(error).__name__}: "
-                        f"{str(error).strip() or 'no detail'})") from None
+    model = load_onnx(path, "ONNX model", external=True)
     if not model.graph.node:
         raise PortError(f"{path} is not an ONNX model with a graph (no nodes)")
-    _load_external_data(path, model, onnx)
-    constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in model.graph.initializer}
     for node in model.graph.node:
-        if node.op_type == "Constant":
+        if node.domain not in DEFAULT_DOMAINS:
+            raise PortError(f"{path}: node {brief(node.name)} (op {brief(node.op_type)}) is of the "
+                            f"operator domain {brief(node.domain)}; port reads only the default "
+                            "ONNX domain's operators (another domain's are code its runtime "
+                            "brings, whatever their name)")
+    constants = {tensor.name: tensor for tensor in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant" and len(node.output) == 1:
             for attribute in node.attribute:
-                if attribute.name == "value":
-                    constants[node.output[0]] = numpy_helper.to_array(attribute.t)
-    floats = {name: value for name, value in constants.items()
-              if np.issubdtype(value.dtype, np.floating)}
+                if attribute.name == "value" and attribute.type == AttributeProto.TENSOR:
+                    constants[node.output[0]] = attribute.t
+    floats = {}
+    for name, tensor in constants.items():
+        value = numpy_helper.to_array(tensor)  # load_onnx checked its size against its dims
+        if np.issubdtype(value.dtype, np.floating):
+            floats[name] = value
     layers = _layers(path, model.graph.node, floats, model.producer_name)
     parameters = sum(int(value.size) for value in floats.values())
     return Source(path, "onnx", "ONNX model", layers, len(floats), parameters)
 
 
-def _load_external_data(path: str, model, onnx) -> None:
-    """Read external tensors from SRC's folder only; PortError for any location outside it."""
-    from onnx.external_data_helper import load_external_data_for_model, uses_external_data
-
-    folder = Path(path).resolve().parent
-    tensors = [t for t in model.graph.initializer if uses_external_data(t)]
-    for tensor in tensors:
-        location = next((entry.value for entry in tensor.external_data
-                         if entry.key == "location"), "")
-        target = (folder / location).resolve()
-        if os.path.isabs(location) or not target.is_relative_to(folder):
-            raise PortError(
-                f"{path}: tensor {tensor.name!r} keeps its data at {location!r}, outside SRC's "
-                f"folder {folder}; port reads external data only from SRC's own folder"
-            )
-        if not target.is_file():
-            raise PortError(f"{path}: tensor {tensor.name!r} keeps its data in {location!r}, "
-                            "which is not a file in SRC's folder")
-    if tensors:
-        try:
-            load_external_data_for_model(model, str(folder))
-        except Exception as error:  # truncated or unreadable data files
-            raise PortError(f"{path}: could not read its external data ({error})") from None
-
-
-def _attributes(node) -> dict:
+def _attributes(path: str, node) -> dict:
     from onnx import helper
 
-    values = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-    return {k: v.decode() if isinstance(v, bytes) else
-            [x.decode() if isinstance(x, bytes) else x for x in v] if isinstance(v, list) else v
+    try:
+        values = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    except Exception as error:  # an attribute of no known type
+        raise PortError(f"{path}: node {brief(node.name)} has an attribute that cannot be read "
+                        f"({type(error).__name__})") from None
+    text = lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else v  # noqa: E731
+    return {k: [text(x) for x in v] if isinstance(v, list) else text(v)
             for k, v in values.items()}
 
 
@@ -135,12 +125,15 @@ def _layers(path: str, nodes, floats: dict, producer: str) -> list:
         inputs = list(node.input)
         if node.op_type in GATES:
             layer = _recurrent(path, name, node, inputs, floats)
-        elif node.op_type == "Gather" and inputs[0] in floats and floats[inputs[0]].ndim == 2:
+        elif (node.op_type == "Gather" and len(inputs) == 2 and inputs[0] in floats
+              and floats[inputs[0]].ndim == 2):
             layer = Embedding(name, "ONNX Gather", "onnx",
                               float32(f"{path}: {inputs[0]}", floats[inputs[0]]))
-        elif node.op_type == "Gemm" and len(inputs) > 1 and inputs[1] in floats:
+        elif node.op_type == "Gemm" and len(inputs) > 1 and inputs[1] in floats \
+                and floats[inputs[1]].ndim == 2:
             layer = _gemm(path, name, node, inputs, floats)
-        elif (node.op_type == "MatMul" and inputs[1] in floats and floats[inputs[1]].ndim == 2
+        elif (node.op_type == "MatMul" and len(inputs) == 2 and len(node.output) == 1
+              and inputs[1] in floats and floats[inputs[1]].ndim == 2
               and inputs[0] not in floats):
             layer = _matmul(path, name, node, floats, consumers, done)
         elif id(node) not in done and node.op_type != "Constant" and any(
@@ -216,24 +209,27 @@ def _learned(value: np.ndarray) -> bool:
 
 def _recurrent(path, name, node, inputs, floats):
     op = node.op_type
-    attributes = _attributes(node)
+    attributes = _attributes(path, node)
     what = f"ONNX {op}"
     inputs = inputs + [""] * (8 - len(inputs))  # X W R B sequence_lens initial_h initial_c P
     whys = []
     if op == "LSTM" and inputs[7]:
         whys.append(rules.PEEPHOLES)
     if attributes.get("clip") is not None:
-        whys.append(rules.CLIPPING.format(what=f"clip={attributes['clip']}"))
+        whys.append(rules.CLIPPING.format(what=f"clip={brief(attributes['clip'])}"))
     if attributes.get("input_forget", 0):
         whys.append(rules.ONNX_OPTION.format(what="input_forget=1 (coupled input and forget "
                                                   "gates)"))
     direction = attributes.get("direction", "forward")
+    if direction not in ("forward", "reverse", "bidirectional"):
+        raise PortError(f"{path}: {what} {brief(name)} has direction={brief(direction)}; "
+                        "ONNX defines forward, reverse and bidirectional")
     if direction == "reverse":
         whys.append(rules.ONNX_OPTION.format(what="direction='reverse' (one backward direction)"))
     directions = 2 if direction == "bidirectional" else 1
     activations = attributes.get("activations")
     if activations and activations != DEFAULT_ACTIVATIONS[op] * directions:
-        whys.append(rules.ONNX_OPTION.format(what=f"activations={activations}"))
+        whys.append(rules.ONNX_OPTION.format(what=f"activations={brief(activations)}"))
     missing = [role for role, i in (("W", 1), ("R", 2)) if inputs[i] not in floats]
     if inputs[3] and inputs[3] not in floats:
         missing.append("B")
@@ -243,14 +239,21 @@ def _recurrent(path, name, node, inputs, floats):
         return Unportable(name, what, "; and ".join(whys))
     W = float32(f"{path}: {inputs[1]}", floats[inputs[1]])  # (D, G*H, in)
     R = float32(f"{path}: {inputs[2]}", floats[inputs[2]])  # (D, G*H, H)
-    hidden = R.shape[-1]
     gates = GATES[op]
+    hidden = R.shape[-1] if R.ndim == 3 else 0
+    if (W.ndim != 3 or R.ndim != 3 or W.shape[0] != directions or R.shape[0] != directions
+            or hidden < 1 or W.shape[1] != gates * hidden or R.shape[1] != gates * hidden):
+        raise PortError(f"{path}: {what} {brief(name)} has W {W.shape}, R {R.shape}; expected "
+                        f"({directions}, {gates}H, in) and ({directions}, {gates}H, H)")
     B = (float32(f"{path}: {inputs[3]}", floats[inputs[3]]) if inputs[3]
          else np.zeros((directions, 2 * gates * hidden), np.float32))  # (D, 2*G*H)
-    lbr = int(attributes.get("linear_before_reset", 0))
-    if W.ndim != 3 or W.shape[0] != directions or R.shape[0] != directions:
-        raise PortError(f"{path}: {what} {name!r} has W {W.shape}, R {R.shape}; expected "
-                        f"({directions}, {gates}H, in) and ({directions}, {gates}H, H)")
+    if B.shape != (directions, 2 * gates * hidden):
+        raise PortError(f"{path}: {what} {brief(name)} has B {B.shape}; expected "
+                        f"({directions}, {2 * gates * hidden}) for H = {hidden}")
+    lbr = attributes.get("linear_before_reset", 0)
+    if lbr not in (0, 1):
+        raise PortError(f"{path}: {what} {brief(name)} has linear_before_reset={brief(lbr)}; "
+                        "expected 0 or 1")
     weights = {}
     for d, direction_name in enumerate(("forward", "backward")[:directions]):
         try:
@@ -270,7 +273,7 @@ def _recurrent(path, name, node, inputs, floats):
 
 
 def _gemm(path, name, node, inputs, floats):
-    attributes = _attributes(node)
+    attributes = _attributes(path, node)
     defaults = {"alpha": 1.0, "beta": 1.0, "transA": 0}
     odd = {k: attributes[k] for k, v in defaults.items() if attributes.get(k, v) != v}
     if odd or (len(inputs) > 2 and inputs[2] and inputs[2] not in floats):
@@ -281,8 +284,11 @@ def _gemm(path, name, node, inputs, floats):
     weight = B if "weight" in raw else np.ascontiguousarray(B.T)  # (out, in)
     bias = None
     if len(inputs) > 2 and inputs[2]:
-        bias = np.broadcast_to(float32(f"{path}: {inputs[2]}", floats[inputs[2]]),
-                               (weight.shape[0],)).copy()
+        bias = float32(f"{path}: {inputs[2]}", floats[inputs[2]])
+        if bias.size not in (1, weight.shape[0]) or bias.ndim > 2:
+            raise PortError(f"{path}: ONNX Gemm {brief(name)} has a bias of shape {bias.shape} "
+                            f"for {weight.shape[0]} outputs")
+        bias = np.broadcast_to(bias.reshape(-1), (weight.shape[0],)).copy()
         raw["bias"] = bias
     return Dense(name, "ONNX Gemm", "onnx", weight, bias, raw)
 
@@ -296,7 +302,8 @@ def _next(output: str, consumers: dict) -> tuple[list, str]:
     """The shape-only nodes after ``output`` (tf2onnx's Reshape back to (B, T, out)), and the
     output after them."""
     passed = []
-    while len(consumers.get(output, [])) == 1 and consumers[output][0].op_type in SHAPE_ONLY:
+    while (len(consumers.get(output, [])) == 1 and consumers[output][0].op_type in SHAPE_ONLY
+           and consumers[output][0].output):
         passed.append(consumers[output][0])
         output = consumers[output][0].output[0]
     return passed, output
@@ -315,7 +322,8 @@ def _matmul(path, name, node, floats, consumers, done):
             raw["bias"] = bias
             done.update(id(n) for n in (*passed, after[0]))
             what += [*(n.op_type for n in passed), "Add"]
-            passed, output = _next(after[0].output[0], consumers)
+            passed, output = _next(after[0].output[0], consumers) if after[0].output \
+                else (passed, output)
             after = consumers.get(output, [])
     activation = ACTIVATIONS.get(after[0].op_type) if len(after) == 1 else None
     notes = []

@@ -1,8 +1,12 @@
 """TF1 checkpoints (``tf.compat.v1.train.Saver``), read by variable name, never importing a graph.
 
-``tf.train.load_checkpoint`` reads the variables of a checkpoint prefix
-(``model.ckpt``: ``model.ckpt.index`` + ``model.ckpt.data-*``) without the
-``.meta`` graph, which port never imports.  The cells are told by their
+The variables of a checkpoint prefix (``model.ckpt``: ``model.ckpt.index`` +
+``model.ckpt.data-*``) are read without TensorFlow, by ``shared.files.bundle``:
+TensorFlow's own C++ reader trusts the index (a FIFO as a shard hangs it, index
+shapes that disagree with the data are not its concern), while the bundle
+reader checks every size against the files before it reads a byte.  The
+``.meta`` graph is never imported.  A folder's ``checkpoint`` state file may
+name the prefix, but only one inside that folder.  The cells are told by their
 variables, under the variable scope TF1 gave each cell:
 
     variables under scope S                         what it is
@@ -38,6 +42,9 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.files.bundle import read_bundle
+from shared.files.external import inside
+from shared.files.safe import FileRefusedError, brief, read_regular
 from shared.layout import tf1_gru_to_keras, tf1_lstm_to_keras
 from shared.port import rules
 from shared.port.canonical import from_keras
@@ -59,6 +66,9 @@ KERNEL, BIAS = ("kernel", "weights"), ("bias", "biases")
 SLOT = re.compile(r"^(Adam|Adagrad|Adadelta|Ftrl|Momentum|RMSProp|ExponentialMovingAverage)"
                   r"(_\d+)?$")
 TRAINING = {"global_step", "beta1_power", "beta2_power", "learning_rate"}
+# A forget_bias port folds into the weights: TF1's default is 1.0, papers use up to 5.
+FORGET_BIAS_RANGE = (-100.0, 100.0)
+MAX_STATE_BYTES = 1 << 20  # the 'checkpoint' state file: a few lines of text
 
 
 def checkpoint_prefix(path: str) -> str:
@@ -66,10 +76,13 @@ def checkpoint_prefix(path: str) -> str:
     if os.path.isdir(path):
         state = Path(path) / "checkpoint"
         if state.is_file():
-            found = re.search(r'^model_checkpoint_path:\s*"(.*)"', state.read_text(), re.M)
+            text = read_regular(state, "TF checkpoint state file", MAX_STATE_BYTES)
+            found = re.search(rb'^model_checkpoint_path:\s*"(.*)"', text, re.M)
             if found:
-                prefix = found.group(1)
-                return prefix if os.path.isabs(prefix) else str(Path(path) / prefix)
+                named = found.group(1).decode("utf-8", "replace")
+                what = "the checkpoint it names (model_checkpoint_path)"
+                index = inside(path, f"{named}.index", state, what, absolute=True)
+                return str(index)[: -len(".index")]
         indexes = sorted(Path(path).glob("*.index"))
         if len(indexes) != 1:
             raise PortError(f"{path} holds {len(indexes)} TF1 checkpoints (*.index) and no "
@@ -81,27 +94,36 @@ def checkpoint_prefix(path: str) -> str:
     return prefix
 
 
+def check_forget_bias(forget_bias) -> float:
+    """``forget_bias`` as a float, or PortError: a finite number in ``FORGET_BIAS_RANGE``.
+
+    It is added to every forget-gate bias of the written file: NaN, inf or 1e39 (which
+    is inf in float32) would write weights no loader accepts.
+    """
+    low, high = FORGET_BIAS_RANGE
+    if isinstance(forget_bias, bool) or not isinstance(forget_bias, int | float) or not (
+            low <= forget_bias <= high):
+        raise PortError(f"--tf1-forget-bias must be a finite number in [{low:g}, {high:g}] "
+                        f"(TF1's default is 1.0); got {brief(forget_bias)}")
+    return float(forget_bias)
+
+
 def load_variables(path: str) -> dict[str, np.ndarray]:
-    """Every variable of the checkpoint ``path`` names, by name, read with
-    ``tf.train.load_checkpoint`` (no graph is imported, nothing runs)."""
-    try:
-        import tensorflow as tf
-    except ImportError:
-        raise PortError("reading a TF checkpoint needs TensorFlow (pip install tensorflow)"
-                        ) from None
+    """Every variable of the checkpoint ``path`` names, by name, read by
+    ``shared.files.bundle`` (no TensorFlow, no graph, every size and checksum checked);
+    a string variable (``_CHECKPOINTABLE_OBJECT_GRAPH``) as an array of ``bytes``."""
     prefix = checkpoint_prefix(path)
     try:
-        reader = tf.train.load_checkpoint(prefix)
-        names = sorted(reader.get_variable_to_shape_map())
-        return {name: reader.get_tensor(name) for name in names}
-    except (tf.errors.OpError, ValueError) as error:
-        message = getattr(error, "message", str(error)).strip().splitlines()[0]
-        raise PortError(f"{path}: not a readable TF1 checkpoint ({message})") from None
+        bundle = read_bundle(prefix)
+        return {name: bundle.read(name) for name in bundle.entries}
+    except FileRefusedError as refused:
+        raise PortError(f"{path}: not a readable TF checkpoint ({refused})") from None
 
 
 def read_tf1(path: str, forget_bias: float = 1.0, linear: tuple[str, ...] = ()) -> Source:
     """A TF checkpoint's layers: a TF1 one's by variable scope (``forget_bias``: the LSTM
     cells', TF1's default 1.0), a TF2 object-based one's by its objects (``readers.tf2``)."""
+    forget_bias = check_forget_bias(forget_bias)
     variables = load_variables(path)
     names = list(variables)
     if any(OBJECT_BASED in name for name in names):

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from shared.files.safe import brief
 from shared.port import rules
 from shared.port.layers import Embedding, PortError, Source, Unportable, float32
 from shared.port.readers.keras_config import dense_layer
@@ -64,7 +65,8 @@ def read_tf2(path: str, variables: dict, linear: tuple[str, ...]) -> Source:
             and all("/" in name for name in weights):
         root = roots.pop()  # tf.train.Checkpoint(model=...): the model is its attribute
         weights = {name[len(root) + 1 :]: value for name, value in weights.items()}
-        about.append(f"the model is the checkpoint's object {root!r}; names start inside it")
+        about.append(f"the model is the checkpoint's object {brief(root)}; names start "
+                     "inside it")
     if any("-" in name for name in weights):
         about.append("a Functional or Sequential model's checkpoint names its layers by their "
                      "place among the layers with weights (layer_with_weights-N, written "
