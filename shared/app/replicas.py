@@ -3,7 +3,8 @@
 The train command calls these at four points, each before any training:
 
     check_flag(args)              before the data and the backend load: N against
-                                  --batch-size and this machine's cores
+                                  --batch-size and this machine's cores, and Keras on
+                                  PyTorch refused where its backend is known already
     prepare(args, backend)        Keras: N devices before the framework's first op, and
                                   Keras on PyTorch refused; then the engine counts its devices
     recorded(args, backend)       the replicas' count and engine, for history.json
@@ -22,6 +23,8 @@ the command has loaded that engine.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from types import ModuleType
 
 from shared.app.flags import UsageError
@@ -53,12 +56,25 @@ def check_flag(args) -> None:
     """
     if args.data_parallel == 1:
         return
+    if args.backend == "keras" and _keras_backend_known() == "torch":
+        raise UsageError(f"{FLAG} {args.data_parallel}: {KERAS_TORCH_REFUSAL}")
     cores = cores_here()
     if args.backend == "torch" and outside_torchrun():
         cores = args.data_parallel
     _fits(args.data_parallel, args.batch_size, cores, f"{cores} CPU core{'s' * (cores != 1)}")
     if args.backend == "keras":
         configure_devices(args.data_parallel)  # JAX reads XLA_FLAGS when it first starts
+
+
+def _keras_backend_known() -> str | None:
+    """Keras's backend where it is known without importing Keras: imported, or KERAS_BACKEND.
+
+    Otherwise (keras.json's) ``prepare`` refuses Keras on PyTorch once Keras is loaded.
+    """
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        return keras.backend.backend()
+    return os.environ.get("KERAS_BACKEND")
 
 
 def data_parallel_module(backend: ModuleType) -> ModuleType:
