@@ -32,6 +32,26 @@ from shared.training.checks import (
     training_batches,
 )
 from shared.training.epochs import EpochEnd
+from shared.training.replicas import check_replicas
+
+
+def masked_cross_entropy_sum(logits, tgt_out):
+    """The cross-entropy summed over positions where ``tgt_out`` is not PAD, and their count.
+
+    One process divides the sum by its count; data-parallel replicas divide theirs
+    by the count of the whole global batch (``shared.training.replicas``).
+
+    Args:
+        logits: (B, T, V_tgt) decoder scores.
+        tgt_out: int (B, T), answer + EOS, post-padded with PAD.
+
+    Returns:
+        (total, count): float scalars.
+    """
+    per_token = ops.sparse_categorical_crossentropy(tgt_out, logits, from_logits=True)  # (B, T)
+    real = ops.cast(ops.not_equal(tgt_out, PAD), per_token.dtype)                     # (B, T)
+    # The sum over real positions only: what ignore_index=PAD gives in torch.
+    return ops.sum(per_token * real), ops.sum(real)
 
 
 def masked_cross_entropy(logits, tgt_out):
@@ -41,10 +61,8 @@ def masked_cross_entropy(logits, tgt_out):
         logits: (B, T, V_tgt) decoder scores.
         tgt_out: int (B, T), answer + EOS, post-padded with PAD.
     """
-    per_token = ops.sparse_categorical_crossentropy(tgt_out, logits, from_logits=True)  # (B, T)
-    real = ops.cast(ops.not_equal(tgt_out, PAD), per_token.dtype)                     # (B, T)
-    # Sum over real positions divided by their count: what ignore_index=PAD gives in torch.
-    return ops.sum(per_token * real) / ops.sum(real)
+    total, count = masked_cross_entropy_sum(logits, tgt_out)
+    return total / count
 
 
 def _arrays(model: Seq2Seq, src, tgt_in, tgt_out) -> tuple[np.ndarray, ...]:
@@ -69,11 +87,15 @@ def loss_and_gradients(model: Seq2Seq, src, tgt_in, tgt_out) -> tuple[float, dic
     """
     inputs = tuple(ops.convert_to_tensor(a) for a in _arrays(model, src, tgt_in, tgt_out))
     loss, grads = per_backend.loss_and_grads(model, _loss_of, inputs)
+    return loss, canonical_gradients(model, grads)
+
+
+def canonical_gradients(model: Seq2Seq, grads: list) -> dict:
+    """Gradients in ``model.trainable_variables`` order, keyed by canonical names."""
     grads = {id(v): g for v, g in zip(model.trainable_variables, grads, strict=True)}
     # An LSTM's one Keras bias exports as b_ih; its gradient is also the gradient of b_hh.
     gradients = to_canonical(model, read=lambda v: grads[id(v)])
-    gradients = share_bias_gradients(gradients, model.config)
-    return loss, gradients
+    return share_bias_gradients(gradients, model.config)
 
 
 def _reseed_dropout(model: Seq2Seq, seed: int) -> None:
@@ -102,6 +124,7 @@ def train(
     first_epoch: int = 0,
     optimizer_state: OptimizerState | None = None,
     on_epoch_end: Callable[[EpochEnd], bool | None] | None = None,
+    data_parallel: int = 1,
 ) -> dict:
     """Train with teacher forcing on ``batches``, epoch after epoch.
 
@@ -123,6 +146,9 @@ def train(
             written by either framework); None: fresh.
         on_epoch_end: called after each epoch with a ``shared.training.epochs.EpochEnd``,
             the model's weights in place; training stops when it returns True.
+        data_parallel: replicas, each a device training on its slice of every batch
+            (``keras_impl.data_parallel``), one epoch at a time with this function's
+            hook, clipping and optimizer state between epochs; 1 trains as one.
 
     Returns:
         history: {"loss": per-step losses, "epoch_loss": per-epoch means, ...}.
@@ -130,7 +156,13 @@ def train(
     run = check_training_args(epochs, optimizer, lr, adam_epsilon, seed, clip_norm=clip_norm,
                               first_epoch=first_epoch, optimizer_state=optimizer_state,
                               config=model.config)
+    replicas = check_replicas(data_parallel)
     schedule = training_batches(batches, run.epochs, run.first_epoch)
+    if replicas > 1:
+        # Imported here: the backend's distribution API, only for a replicated run.
+        from keras_impl.data_parallel import train_replicated
+
+        return train_replicated(model, schedule, replicas, run, verbose, on_epoch_end)
     _reseed_dropout(model, (run.seed + run.first_epoch) % 2**32)
     opt = build_optimizer(model, run.settings)
     start = 0

@@ -7,6 +7,11 @@ oneDNN is turned off in TensorFlow so that two runs give bit-identical numbers.
 
 A session runs on one Keras backend, KERAS_BACKEND's (TensorFlow when unset);
 ``make test`` (tests/run.py) runs the suite's share on the other two beside it.
+
+Every session has two CPU devices for the data-parallel tests
+(tests/test_ladder_5_replicas.py): JAX's virtual devices and TensorFlow's logical
+ones, made before either framework starts.  Ops without a device of their own stay
+on the first, so no other test sees a difference.
 """
 
 import contextlib
@@ -24,10 +29,14 @@ os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
 import numpy as np
 import pytest
 
+# The replicas of the data-parallel tests: devices of this process on Keras's backends.
+REPLICAS = 2
+
 
 def _frameworks_ready() -> None:
     """Import both frameworks once and pin their thread pools before any op runs."""
     import shared
+    from shared.core.runtime import configure_devices
 
     # Keras's own backend framework (TensorFlow by default) and PyTorch; a
     # test run for Keras on JAX or PyTorch (tests/run.py) imports no TensorFlow.
@@ -39,6 +48,7 @@ def _frameworks_ready() -> None:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     shared.configure_threads(intra_op=1, inter_op=1)
+    configure_devices(REPLICAS)  # before TensorFlow's first op and JAX's first device use
 
 
 _frameworks_ready()

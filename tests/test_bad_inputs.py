@@ -370,6 +370,13 @@ BAD_TRAINING = {
     "seed-too-big": ({"seed": 2**64},
                      "seed must be an integer in [0, 4294967295]; got 18446744073709551616"),
     "epochs-float": ({"epochs": 1.0}, "epochs must be an integer >= 1; got 1.0"),
+    "data_parallel-zero": ({"data_parallel": 0}, "data_parallel must be an integer >= 1; got 0"),
+    "data_parallel-float": ({"data_parallel": 1.5},
+                            "data_parallel must be an integer >= 1; got 1.5 (float)"),
+    # The batch has 2 rows: a third replica would have none.
+    "data_parallel-over-rows": ({"data_parallel": 3},
+                                "data_parallel 3 is more replicas than a global batch has rows "
+                                "(the largest batch has 2)"),
     "clip_norm-zero": ({"clip_norm": 0.0}, "clip_norm must be a positive finite number; got 0.0"),
     "first_epoch-negative": ({"first_epoch": -1},
                              "first_epoch must be an integer in [0, 9007199254740992]; got -1"),

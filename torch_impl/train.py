@@ -28,9 +28,32 @@ from shared.training.checks import (
     training_batches,
 )
 from shared.training.epochs import EpochEnd
+from shared.training.replicas import check_replicas
 from torch_impl.model import Seq2Seq
 from torch_impl.optimizer import build_optimizer, clip_gradients, export_state, import_state
 from torch_impl.weights import to_canonical
+
+
+def masked_cross_entropy_sum(
+    logits: torch.Tensor, tgt_out: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cross-entropy summed over positions where ``tgt_out`` is not PAD, and their count.
+
+    One process divides the sum by its count; data-parallel replicas divide theirs
+    by the count of the whole global batch (``shared.training.replicas``).
+
+    Args:
+        logits: (B, T, V_tgt) decoder scores.
+        tgt_out: int64 (B, T), answer + EOS, post-padded with PAD.
+
+    Returns:
+        (total, count): float and int64 scalars.
+    """
+    V = logits.shape[-1]
+    # ignore_index drops PAD positions from the sum.
+    total = F.cross_entropy(logits.reshape(-1, V), tgt_out.reshape(-1), ignore_index=PAD,
+                            reduction="sum")
+    return total, (tgt_out != PAD).sum()
 
 
 def masked_cross_entropy(logits: torch.Tensor, tgt_out: torch.Tensor) -> torch.Tensor:
@@ -40,9 +63,8 @@ def masked_cross_entropy(logits: torch.Tensor, tgt_out: torch.Tensor) -> torch.T
         logits: (B, T, V_tgt) decoder scores.
         tgt_out: int64 (B, T), answer + EOS, post-padded with PAD.
     """
-    V = logits.shape[-1]
-    # ignore_index drops PAD positions from both the sum and the count.
-    return F.cross_entropy(logits.reshape(-1, V), tgt_out.reshape(-1), ignore_index=PAD)
+    total, count = masked_cross_entropy_sum(logits, tgt_out)
+    return total / count
 
 
 def _tensors(model: Seq2Seq, src, tgt_in, tgt_out) -> tuple[torch.Tensor, ...]:
@@ -73,14 +95,19 @@ def loss_and_gradients(model: Seq2Seq, src, tgt_in, tgt_out) -> tuple[float, dic
     finally:
         for rnn, p in zip(rnns, dropouts, strict=True):
             rnn.dropout = p
+    gradients = canonical_gradients(model)
+    model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    return loss.item(), gradients
+
+
+def canonical_gradients(model: Seq2Seq) -> dict:
+    """The parameters' ``.grad``, keyed by canonical names (after a ``backward()``)."""
     # An LSTM's bias_hh is frozen (see Seq2Seq): its gradient equals bias_ih's, as in Keras.
     gradients = to_canonical(
         model, read=lambda p: p.grad if p.requires_grad else torch.zeros_like(p)
     )
-    gradients = share_bias_gradients(gradients, model.config)
-    model.zero_grad(set_to_none=True)
-    model.train(was_training)
-    return loss.item(), gradients
+    return share_bias_gradients(gradients, model.config)
 
 
 def _check_weights(model: Seq2Seq, steps: int, lr: float) -> None:
@@ -101,6 +128,7 @@ def train(
     first_epoch: int = 0,
     optimizer_state: OptimizerState | None = None,
     on_epoch_end: Callable[[EpochEnd], bool | None] | None = None,
+    data_parallel: int = 1,
 ) -> dict:
     """Train with teacher forcing on ``batches``, epoch after epoch.
 
@@ -122,6 +150,9 @@ def train(
             written by either framework); None: fresh.
         on_epoch_end: called after each epoch with a ``shared.training.epochs.EpochEnd``,
             the model's weights in place; training stops when it returns True.
+        data_parallel: replicas, each a process training on its slice of every batch
+            (``torch_impl.data_parallel``), one epoch at a time with this function's
+            hook, clipping and optimizer state between epochs; 1 trains here.
 
     Returns:
         history: {"loss": per-step losses, "epoch_loss": per-epoch means, ...}.
@@ -129,7 +160,13 @@ def train(
     run = check_training_args(epochs, optimizer, lr, adam_epsilon, seed, clip_norm=clip_norm,
                               first_epoch=first_epoch, optimizer_state=optimizer_state,
                               config=model.config)
+    replicas = check_replicas(data_parallel)
     schedule = training_batches(batches, run.epochs, run.first_epoch)
+    if replicas > 1:
+        # Imported here: torch.distributed, and what DDP imports, only for a replicated run.
+        from torch_impl.data_parallel import train_replicated
+
+        return train_replicated(model, schedule, replicas, run, verbose, on_epoch_end)
     torch.manual_seed((run.seed + run.first_epoch) % 2**32)
     opt = build_optimizer(model, run.settings)
     start = 0

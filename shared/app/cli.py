@@ -12,7 +12,7 @@
 
 A checkpoint written by either backend is read by both.  Every error (missing
 or corrupt file, unknown task, bad flag, an --out that cannot be written, work
-too big for memory, training that diverged) is one line on stderr and exit
+too big for memory, training that diverged, a replica that failed) is one line on stderr and exit
 code 2, and whatever can be checked is checked before any work starts;
 ``compare`` exits 1 when the backends disagree beyond tolerance.  A
 framework's own out-of-memory error (PyTorch's ``RuntimeError``, TensorFlow's
@@ -46,6 +46,7 @@ from shared.app.quiet import quiet_tensorflow_import
 from shared.checkpoint import CheckpointError
 from shared.core.version import __version__
 from shared.training.checks import TrainingDivergedError
+from shared.training.replicas import ReplicaFailedError
 
 # In the order --help lists them.
 COMMANDS = (train, evaluate, answer, compare, port, export, demo, experiment)
@@ -89,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except OSError as err:  # a missing or unreadable file: say which, without errno noise
         return _error(_os_error(err))
-    except (UsageError, BackendError, CheckpointError, TrainingDivergedError, ValueError) as err:
+    except (UsageError, BackendError, CheckpointError, TrainingDivergedError, ReplicaFailedError,
+            ValueError) as err:
         return _error(str(err))
     except Exception as err:  # a framework's out-of-memory error, whatever its class
         if not isinstance(err, MemoryError) and not _out_of_memory(err):

@@ -39,6 +39,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from shared.core.checks import check_count
+from shared.core.runtime import XLA_DEVICE_COUNT
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,21 +75,22 @@ def elsewhere_env(keras_backend: str = "tensorflow", threads: int | None = None,
                PYTHONDONTWRITEBYTECODE="1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     flags = [flag for flag in env.get("XLA_FLAGS", "").split()
-             if not flag.startswith(("--xla_force_host_platform_device_count",
-                                     "--xla_cpu_multi_thread_eigen"))]
+             if not flag.startswith((XLA_DEVICE_COUNT, "--xla_cpu_multi_thread_eigen"))]
+    devices = None if devices is None else check_count(devices, "devices")
     if threads is not None:
         threads = check_count(threads, "threads")
         # Read by each framework as it starts: torch (OMP), TensorFlow (TF_NUM_*).
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                    OPENBLAS_NUM_THREADS=str(threads),
-                   TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1")
+                   TF_NUM_INTRAOP_THREADS=str(threads),
+                   # one op stream per device: replicas on logical devices run side by side
+                   TF_NUM_INTEROP_THREADS=str(devices or 1))
         # XLA's CPU client runs Eigen on a thread per core; for one thread, no pool at all.
         if threads == 1:
             flags.append("--xla_cpu_multi_thread_eigen=false")
         env["SEQ2SEQ_THREADS"] = str(threads)
     if devices is not None:
-        devices = check_count(devices, "devices")
-        flags.append(f"--xla_force_host_platform_device_count={devices}")
+        flags.append(f"{XLA_DEVICE_COUNT}={devices}")
         env["SEQ2SEQ_DEVICES"] = str(devices)
     if cores is not None:
         env["SEQ2SEQ_CORES"] = str(check_count(cores, "cores"))
@@ -263,11 +265,11 @@ def _set_up_child() -> None:
         configure_threads(int(threads), 1, frameworks=("onnxruntime",))
     devices = int(os.environ.get("SEQ2SEQ_DEVICES", "1"))
     if os.environ.get("KERAS_BACKEND") == "tensorflow" and devices > 1:
-        import tensorflow as tf
+        import tensorflow  # noqa: F401 (configure_devices sets the devices of what is imported)
 
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * devices)
+        from shared.core.runtime import configure_devices
+
+        configure_devices(devices)
 
 
 def _child(folder: str) -> int:

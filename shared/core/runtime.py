@@ -13,6 +13,7 @@ process has already imported, so call it after ``import keras_impl`` or
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import sys
 
@@ -97,6 +98,38 @@ def configure_threads(
             tf.config.threading.set_inter_op_parallelism_threads(inter_op)
         except RuntimeError:
             pass  # TensorFlow is already running: its pools cannot change any more
+
+
+# JAX's count of virtual CPU devices, in XLA_FLAGS, read when JAX first uses a device.
+XLA_DEVICE_COUNT = "--xla_force_host_platform_device_count"
+
+
+def configure_devices(count: int) -> None:
+    """``count`` CPU devices for the frameworks that run replicas as devices: JAX and TensorFlow.
+
+    A CPU is one device to both; data-parallel training on a CPU (tests, this
+    machine) runs its replicas on virtual devices.  Each framework fixes its
+    devices at start-up: JAX reads ``XLA_FLAGS`` when it first uses a device
+    (set here in this process's environment), TensorFlow takes logical devices
+    until its first op (set here if TensorFlow is imported; call again after
+    importing it).  Listing TensorFlow's logical devices would start it, so only
+    the physical ones are listed.  Where a framework has already started, its
+    devices stay as they are: the engine then counts what it has and refuses
+    more replicas than that.
+
+    Args:
+        count: devices, >= 1 (1 is what each framework has anyway).
+    """
+    count = check_count(count, "devices")
+    flags = [flag for flag in os.environ.get("XLA_FLAGS", "").split()
+             if not flag.startswith(XLA_DEVICE_COUNT)]
+    os.environ["XLA_FLAGS"] = " ".join([*flags, f"{XLA_DEVICE_COUNT}={count}"])
+    if count > 1 and _imported("tensorflow"):
+        tf = sys.modules["tensorflow"]
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        with contextlib.suppress(RuntimeError):  # TensorFlow already runs: its devices are fixed
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration()] * count)
 
 
 @contextlib.contextmanager

@@ -5,13 +5,16 @@
         --clip-norm 1 --out runs/mine
     seq2seq-rosetta train --backend torch --data pairs.tsv --epochs 5 --clip-norm 1 \\
         --resume runs/mine/model-last.safetensors --out runs/mine-torch
+    seq2seq-rosetta train --backend torch --task dates --epochs 5 --data-parallel 2 --out runs/dp
 
 Writes into ``--out`` after every epoch (``shared.training.record``): model.safetensors
 (the epoch of the lowest held-out loss; the last without a held-out set),
 model-last.safetensors, history.json; loss.png at the end.  Every checkpoint holds the
 optimizer's state, so ``--resume`` continues the run on either backend, and with it the
 run's record (history, best epoch, patience) from the history.json beside the checkpoint.
-docs/training.md walks through a run.
+docs/training.md walks through a run.  With ``--data-parallel N`` (``shared.app.replicas``)
+N replicas train each epoch and this process, the one writer, scores and saves between
+epochs: every flag above composes with it (docs/data-parallel.md).
 
 Everything the flags can get wrong is refused in one line before the first step:
 a --val-split that holds out fewer pairs than one batch, --patience without a held-out
@@ -30,7 +33,7 @@ import io
 from pathlib import Path
 from typing import NamedTuple
 
-from shared.app import flags, limits
+from shared.app import flags, limits, replicas
 from shared.app.backends import TRAINERS, load_backend
 from shared.app.flags import UsageError
 from shared.checkpoint import Checkpoint, CheckpointError, load_checkpoint, optimizer_settings
@@ -110,6 +113,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                           help="the learning rate (default 0.01)")
     training.add_argument("--clip-norm", type=flags.positive_number, default=None, metavar="X",
                           help="scale the gradients to global norm X when theirs is larger")
+    training.add_argument("--data-parallel", type=flags.COUNT, default=1, metavar="N",
+                          help="N replicas, each training on its slice of every batch: torch's "
+                               "DDP processes, Keras's devices on JAX or TensorFlow "
+                               "(docs/data-parallel.md)")
     training.add_argument("--patience", type=flags.COUNT, default=None, metavar="K",
                           help="stop when the held-out loss has not improved for K epochs")
     run_flags = train.add_argument_group("checkpoints")
@@ -265,6 +272,7 @@ def run(args) -> int:
     if args.patience is not None and args.no_val:
         raise UsageError("--patience needs a held-out set (it watches the held-out loss); "
                          "drop --no-val")
+    replicas.check_flag(args)
     resumed = _resumed(args)
     data = _data(args)
     config = _config(args, data)
@@ -278,20 +286,28 @@ def run(args) -> int:
     _check_sizes(args, config, data)
     flags.say_replaced(out, OUTPUTS)  # every check passed: the run will write them
     backend = load_backend(args.backend)
+    replicas.prepare(args, backend)
     model = backend.build_model(config, seed=args.seed)
     if resumed is not None:
         backend.import_weights(model, resumed.weights)
     record = RunRecord(out, backend, model, data.src_tokenizer, data.tgt_tokenizer,
                        seed=args.seed, batch_size=args.batch_size, held_out=data.held_out,
                        patience=args.patience, earlier=earlier)
+    record.history.update(replicas.recorded(args, backend))  # history.json names the replicas
+    writer = replicas.writes_outputs(args, backend)  # under torchrun, global rank 0 only
 
     def epoch_batches(epoch: int):  # a new shuffle every epoch, the same on every backend
         return batches(data.train_pairs, data.src_tokenizer, data.tgt_tokenizer,
                        args.batch_size, seed=args.seed + epoch, max_length=args.max_length)
 
+    # With --data-parallel N the hook still runs here, between two epochs of the replicas.
     backend.train(model, epoch_batches, args.epochs, optimizer=args.optimizer, lr=args.lr,
                   seed=args.seed, clip_norm=args.clip_norm, first_epoch=first_epoch,
-                  optimizer_state=optimizer_state, on_epoch_end=record.on_epoch_end)
+                  optimizer_state=optimizer_state,
+                  on_epoch_end=record.on_epoch_end if writer else None,
+                  data_parallel=args.data_parallel)
+    if not writer:
+        return 0  # another rank of the same run writes the files
     history = record.finish()
     _plot_losses(out / "loss.png", history)
     best = f"best epoch {history['best_epoch']}, " if data.held_out else ""
