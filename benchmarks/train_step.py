@@ -102,10 +102,12 @@ def config() -> Seq2SeqConfig:
 
 def torch_impl_step(batch):
     import torch_impl
-    from torch_impl.train import _optimizer, _tensors, masked_cross_entropy
+    from shared.checkpoint import optimizer_settings
+    from torch_impl.optimizer import build_optimizer
+    from torch_impl.train import _tensors, masked_cross_entropy
 
     model = torch_impl.build_model(config())
-    opt = _optimizer(model, "adam", 1e-3, None)
+    opt = build_optimizer(model, optimizer_settings("adam", 1e-3, None, None))
     model.train()
 
     def step():
@@ -124,11 +126,14 @@ def keras_impl_step(batch, jit_compile: bool = False):
 
     import keras_impl
     from keras_impl import per_backend
-    from keras_impl.train import _arrays, _loss_of, _optimizer
+    from keras_impl.optimizer import build_optimizer
+    from keras_impl.train import _arrays, _loss_of
+    from shared.checkpoint import optimizer_settings
 
     model = keras_impl.build_model(config())
     ids = ((None, None), "int64")
-    compiled = per_backend.TrainStep(model, _optimizer("adam", 1e-3, None), _loss_of,
+    adam = build_optimizer(model, optimizer_settings("adam", 1e-3, None, None))
+    compiled = per_backend.TrainStep(model, adam, _loss_of,
                                      signature=[ids, ids, ids])
     if jit_compile:  # the very same Python step, compiled by XLA instead (TensorFlow only)
         import tensorflow as tf

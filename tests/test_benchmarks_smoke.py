@@ -103,3 +103,16 @@ def test_gpu_parity_batches_keep_empty_rows_empty_and_are_valid_training_batches
     n = (answers != PAD).sum(axis=1)
     assert (tgt_out[np.arange(16), n] == EOS).all() and tgt_out[0, 0] == EOS
     check_training_batch(Seq2SeqConfig(40, 30, 8, 8), ragged(rng, 16, 5, 40), tgt_in, tgt_out)
+
+
+@pytest.mark.parametrize("name", ["torch_impl_step", "keras_impl_step"])
+def test_timed_steps_are_built_as_the_trainers_build_them(name, monkeypatch):
+    """The timed step uses the trainers' own optimizer and loss: it runs, and learns
+    (on a model shrunk from the benchmark's size: the build, not the speed, is checked)."""
+    import benchmarks.train_step as bench
+
+    for constant, small in (("VOCAB", 30), ("EMBEDDING", 8), ("HIDDEN", 8)):
+        monkeypatch.setattr(bench, constant, small)
+    step = getattr(bench, name)(bench.synthetic_batch(length=6, batch=4))
+    first, second = step(), step()
+    assert np.isfinite(first) and second < first, f"{name}: losses {first}, {second}"
