@@ -15,7 +15,7 @@ over an LSTM and Bahdanau over a GRU, each over one bidirectional layer:
     sgd-20    max |w_keras - w_torch| over all weights after 20 SGD steps, lr 0.5
               (test: 1e-5)
     adam-50   max |loss_keras - loss_torch| over 50 Adam steps, lr 1e-2, epsilon 1e-8
-              (test: 1e-3)
+              (test: 1e-4)
 
 Each Keras backend runs in its own process (Keras fixes its backend at import).
 """
@@ -33,7 +33,7 @@ import numpy as np
 from benchmarks.common import benchmark_parser, per_keras_backend
 
 MEASURES = ("loss", "gradient", "sgd-20", "adam-50")
-TOLERANCES = {"loss": 1e-4, "gradient": 1e-4, "sgd-20": 1e-5, "adam-50": 1e-3}
+TOLERANCES = {"loss": 1e-4, "gradient": 1e-4, "sgd-20": 1e-5, "adam-50": 1e-4}
 
 
 def setup(model: tuple):

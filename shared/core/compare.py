@@ -31,9 +31,12 @@ LOGITS_ATOL = 1e-4  # teacher-forced and per-step decoder logits
 
 # Training, between frameworks: one step's loss and gradients relative to the largest value
 # of the tensor (float32 sums in two orders), and the losses of 50 Adam steps, where Adam's
-# division by sqrt(v) turns rounding in near-zero gradients into visible steps.
+# division by sqrt(v) turns rounding in near-zero gradients into visible steps.  With one
+# Adam rule on both sides (keras_impl/optimizer.py) those losses agree to a few 1e-6 on
+# every Keras backend; Keras's own rule (epsilon before the bias correction) moves them by
+# 1.8e-4 to 2.8e-4, which 1e-4 catches.
 GRADIENT_RTOL = 1e-4
-ADAM_LOSS_ATOL = 1e-3
+ADAM_LOSS_ATOL = 1e-4
 
 # float64 against float64: the reference against equations written out by hand, or against
 # itself on another batch.  The same operations summed in another order differ by a few
