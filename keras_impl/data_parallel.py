@@ -59,7 +59,7 @@ from keras_impl.train import (
 from keras_impl.weights import export_weights, import_weights
 from shared.checkpoint.training_state import OptimizerState
 from shared.text.data import Batch
-from shared.training.checks import TrainingRun, check_finite_loss, epoch_means
+from shared.training.checks import TrainingRun, check_finite_loss, run_history
 from shared.training.epochs import EpochEnd
 from shared.training.replicas import (
     ENGINES,
@@ -151,16 +151,7 @@ def _train_epochs(model: Seq2Seq, schedule: list[list[Batch]], replicas: int, ru
         return losses, ended[0]
 
     losses, done = train_epoch_by_epoch(train_epoch, schedule, run, on_epoch_end)
-    history = {
-        "backend": "keras",
-        "optimizer": run.settings.name,
-        "lr": run.settings.lr,
-        "epochs": run.epochs,
-        "first_epoch": run.first_epoch,
-        "epochs_run": len(done),
-        "loss": losses,
-        "epoch_loss": epoch_means(losses, done),
-    }
+    history = run_history("keras", run, losses, done)
     return replicated_history(history, replicas, ENGINE), ended[0]
 
 

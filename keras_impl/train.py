@@ -28,6 +28,7 @@ from shared.training.checks import (
     check_training_args,
     check_training_batch,
     epoch_means,
+    run_history,
     share_bias_gradients,
     training_batches,
 )
@@ -194,13 +195,4 @@ def train(
                 break
     step.finish()
     _check_weights(model, len(losses), lr)  # the last update is seen by no loss
-    return {
-        "backend": "keras",
-        "optimizer": run.settings.name,
-        "lr": run.settings.lr,
-        "epochs": run.epochs,
-        "first_epoch": run.first_epoch,
-        "epochs_run": len(done),
-        "loss": losses,
-        "epoch_loss": epoch_means(losses, done),
-    }
+    return run_history("keras", run, losses, done)

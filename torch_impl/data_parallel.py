@@ -56,6 +56,7 @@ from shared.training.checks import (
     TrainingRun,
     check_finite_loss,
     epoch_means,
+    run_history,
 )
 from shared.training.epochs import EpochEnd
 from shared.training.replicas import (
@@ -121,16 +122,7 @@ def train_replicated(model: Seq2Seq, schedule: list[list[Batch]], replicas: int,
 
     losses, done = train_epoch_by_epoch(train_epoch, schedule, run, on_epoch_end)
     model.eval()
-    history = {
-        "backend": "torch",
-        "optimizer": run.settings.name,
-        "lr": run.settings.lr,
-        "epochs": run.epochs,
-        "first_epoch": run.first_epoch,
-        "epochs_run": len(done),
-        "loss": losses,
-        "epoch_loss": epoch_means(losses, done),
-    }
+    history = run_history("torch", run, losses, done)
     return replicated_history(history, replicas, ENGINE)
 
 

@@ -195,6 +195,28 @@ def epoch_means(losses: list[float], schedule: list[list[Batch]]) -> list[float]
     return means
 
 
+def run_history(backend: str, run: TrainingRun, losses: list[float],
+                done: list[list[Batch]]) -> dict:
+    """What ``train`` returns, on either framework and any number of replicas.
+
+    Args:
+        backend: "keras" or "torch".
+        run: the checked arguments (``check_training_args``).
+        losses: every step's loss, in order.
+        done: the epochs' batches that were trained (fewer than asked when stopped early).
+    """
+    return {
+        "backend": backend,
+        "optimizer": run.settings.name,
+        "lr": run.settings.lr,
+        "epochs": run.epochs,
+        "first_epoch": run.first_epoch,
+        "epochs_run": len(done),
+        "loss": losses,
+        "epoch_loss": epoch_means(losses, done),
+    }
+
+
 def share_bias_gradients(gradients: dict, config: Seq2SeqConfig) -> dict:
     """For an LSTM, give every b_hh the gradient of its b_ih, in place; return the dict.
 
