@@ -21,7 +21,7 @@ import pytest
 
 from shared import BOS, PAD, Seq2SeqConfig, reference
 from shared.core.compare import FLOAT64_ATOL, LOGITS_ATOL, STATE_ATOL, assert_close
-from shared.decoding.memory import Memory, check_memory
+from shared.decoding.memory import Memory, check_attention_memory
 from shared.layout import canonical_shapes, check_weights, count_parameters, random_weights
 from shared.layout.attention import attention_shapes
 from shared.reference.attention import attend
@@ -242,7 +242,7 @@ def test_a_bad_memory_is_refused_alike(luong_models, edit, detail):
 
 def test_a_memory_of_0_1_integers_is_read_as_a_mask():
     outputs, mask = np.zeros((2, 3, 4)), np.array([[1, 1, 0], [1, 0, 0]])
-    checked = check_memory((outputs, mask), 2, 4)
+    checked = check_attention_memory((outputs, mask), 2, 4)
     assert checked.mask.dtype == bool and checked.outputs.dtype == np.float32
     np.testing.assert_array_equal(checked.mask, mask.astype(bool))
 

@@ -54,7 +54,7 @@ def empty_memory(src: np.ndarray) -> Memory:
     return Memory(np.zeros((*src.shape, 0), np.float32), src != PAD)          # (B, S, 0), (B, S)
 
 
-def check_memory(memory: object, batch_size: int, hidden_size: int) -> Memory:
+def check_attention_memory(memory: object, batch_size: int, hidden_size: int) -> Memory:
     """Checks a memory given from outside, before any framework sees it.
 
     Args:
@@ -111,7 +111,7 @@ def check_decoder_inputs(config: Seq2SeqConfig, tgt_in, state, memory):
 
     Raises:
         ValueError: a bad tgt_in or state (``shared.core.inputs``), a missing memory with
-            attention, or a bad one (``check_memory``).
+            attention, or a bad one (``check_attention_memory``).
     """
     tgt_in, _ = check_token_ids(tgt_in, config.tgt_vocab_size, "tgt_in", "target")  # (B, T)
     state = check_state(state, config.num_layers, tgt_in.shape[0], config.decoder_hidden_size,
@@ -123,7 +123,8 @@ def check_decoder_inputs(config: Seq2SeqConfig, tgt_in, state, memory):
             f"this model has {config.attention} attention: decode needs memory, the Memory that "
             "encode(model, src, return_memory=True) returns beside the state"
         )
-    return tgt_in, state, check_memory(memory, tgt_in.shape[0], config.decoder_hidden_size)
+    memory = check_attention_memory(memory, tgt_in.shape[0], config.decoder_hidden_size)
+    return tgt_in, state, memory
 
 
 def check_attention_inputs(config: Seq2SeqConfig, src, tgt_in):
