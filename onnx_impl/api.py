@@ -43,7 +43,7 @@ from shared.decoding.arrays import (
 )
 from shared.layout import random_weights
 from shared.onnx.export import OnnxModelError, build_models, read_models, stored_checksum
-from shared.onnx.graph import canonical_weights
+from shared.onnx.weights import canonical_weights
 
 # The inference functions are the array engines' own, imported: this module's API.
 __all__ = ["attention_weights", "beam_decode", "build_model", "decode", "encode", "export_weights",
@@ -74,7 +74,7 @@ def import_weights(model: Seq2Seq, weights) -> None:
 
 
 def export_weights(model: Seq2Seq) -> dict[str, np.ndarray]:
-    """The canonical weights the model's two graphs hold (``shared.onnx.graph.canonical_weights``).
+    """The canonical weights the two graphs hold (``shared.onnx.weights.canonical_weights``).
 
     An LSTM's two biases are one sum in the graph: they come back as b_ih = b_ih + b_hh
     and b_hh = 0, as ``keras_impl`` exports them; a GRU's come back as they went in.

@@ -35,7 +35,8 @@ from shared import Seq2SeqConfig
 from shared.core.runtime import session_threads
 from shared.decoding.memory import Memory, empty_memory
 from shared.onnx.export import streaming_encoder
-from shared.onnx.graph import STREAMING, canonical_weights, input_names, output_names
+from shared.onnx.graph import STREAMING, input_names, output_names
+from shared.onnx.weights import canonical_weights
 
 
 class Seq2Seq:
