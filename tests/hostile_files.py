@@ -282,3 +282,27 @@ def peak(call) -> tuple[object, int]:
         outcome = error
     used = max(0, _status("VmHWM") - start)
     return outcome, max(used, int(confined.last_child.get("peak_bytes", 0)))
+
+
+def refused(path, holds: str = "", **options) -> str:
+    """port.read's PortError for ``path``: one line, naming the file, holding ``holds``."""
+    from shared import port
+    from shared.port import PortError
+    from tests.refusal import refusal
+
+    message = refusal(lambda: port.read(str(path), **options), PortError, holds)
+    assert "\n" not in message and str(path) in message, message
+    return message
+
+
+def external(tensor, location: str, offset: int = 0, length: int | None = None) -> None:
+    """Moves an ONNX ``tensor``'s data out to ``location`` (by name: the file is the test's)."""
+    from onnx import TensorProto
+
+    tensor.ClearField("raw_data")
+    tensor.ClearField("float_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    tensor.external_data.add(key="location", value=location)
+    tensor.external_data.add(key="offset", value=str(offset))
+    if length is not None:
+        tensor.external_data.add(key="length", value=str(length))
